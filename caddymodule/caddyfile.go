@@ -1,0 +1,200 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("trigger_gateway", parseCaddyfile)
+	// The gateway rewrites accepted triggers for the proxy behind it, so it
+	// must run before reverse_proxy; ordering it here spares users a
+	// global `order` option.
+	httpcaddyfile.RegisterDirectiveOrder("trigger_gateway", httpcaddyfile.Before, "reverse_proxy")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := new(Handler)
+	err := handler.UnmarshalCaddyfile(h.Dispenser)
+	return handler, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	trigger_gateway {
+//		path_prefix          <prefix>
+//		legacy_triggers      allow|deny
+//		upstream_token       <token>
+//		max_body             <size>
+//		max_variables        <count>
+//		max_variable_size    <size>
+//		storage              <module> { ... }
+//		cache_size           <count>
+//		cache_ttl            <duration>
+//		negative_cache_ttl   <duration>
+//		usage_flush_interval <duration>
+//		project <id> {
+//			alias          <path...>
+//			upstream_token <token>
+//		}
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		var err error
+		switch d.Val() {
+		case "path_prefix":
+			err = oneArg(d, &h.PathPrefix)
+		case "legacy_triggers":
+			err = oneArg(d, &h.LegacyTriggers)
+			if err == nil && h.LegacyTriggers != "allow" && h.LegacyTriggers != "deny" {
+				err = d.Errf("legacy_triggers must be allow or deny, not %q", h.LegacyTriggers)
+			}
+		case "upstream_token":
+			err = oneArg(d, &h.UpstreamToken)
+		case "max_body":
+			h.MaxBody, err = sizeArg(d)
+		case "max_variables":
+			h.MaxVariables, err = intArg(d)
+		case "max_variable_size":
+			var size int64
+			size, err = sizeArg(d)
+			h.MaxVariableSize = int(size)
+		case "storage":
+			err = h.unmarshalStorage(d)
+		case "cache_size":
+			h.CacheSize, err = intArg(d)
+		case "cache_ttl":
+			h.CacheTTL, err = durationArg(d)
+		case "negative_cache_ttl":
+			h.NegativeCacheTTL, err = durationArg(d)
+		case "usage_flush_interval":
+			h.UsageFlushInterval, err = durationArg(d)
+		case "project":
+			err = h.unmarshalProject(d)
+		default:
+			return d.Errf("unrecognized trigger_gateway subdirective '%s'", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *Handler) unmarshalStorage(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	name := d.Val()
+	unm, err := caddyfile.UnmarshalModule(d, "caddy.storage."+name)
+	if err != nil {
+		return err
+	}
+	storage, ok := unm.(caddy.StorageConverter)
+	if !ok {
+		return d.Errf("module caddy.storage.%s is not a caddy.StorageConverter", name)
+	}
+	h.StorageRaw = caddyconfig.JSONModuleObject(storage, "module", name, nil)
+	return nil
+}
+
+func (h *Handler) unmarshalProject(d *caddyfile.Dispenser) error {
+	var id string
+	if err := oneArgInline(d, &id); err != nil {
+		return err
+	}
+	if h.Projects == nil {
+		h.Projects = make(map[string]*Project)
+	}
+	if _, dup := h.Projects[id]; dup {
+		return d.Errf("project %s is configured twice", id)
+	}
+	project := new(Project)
+	h.Projects[id] = project
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "alias":
+			aliases := d.RemainingArgs()
+			if len(aliases) == 0 {
+				return d.ArgErr()
+			}
+			project.Aliases = append(project.Aliases, aliases...)
+		case "upstream_token":
+			if err := oneArg(d, &project.UpstreamToken); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("unrecognized project subdirective '%s'", d.Val())
+		}
+	}
+	return nil
+}
+
+// oneArg reads exactly one argument on the subdirective's line.
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	if err := oneArgInline(d, dst); err != nil {
+		return err
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+// oneArgInline reads the next argument, leaving a block after it alone.
+func oneArgInline(d *caddyfile.Dispenser, dst *string) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = d.Val()
+	return nil
+}
+
+func intArg(d *caddyfile.Dispenser) (int, error) {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, d.Errf("%s: %q is not a count", d.Val(), s)
+	}
+	return n, nil
+}
+
+func sizeArg(d *caddyfile.Dispenser) (int64, error) {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return 0, err
+	}
+	size, err := humanize.ParseBytes(s)
+	if err != nil || size == 0 || size > 1<<40 {
+		return 0, d.Errf("%q is not a size such as 1MiB", s)
+	}
+	return int64(size), nil
+}
+
+func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return 0, err
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil {
+		return 0, d.Errf("%q is not a duration: %v", s, err)
+	}
+	return caddy.Duration(dur), nil
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

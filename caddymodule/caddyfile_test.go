@@ -1,0 +1,136 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+)
+
+func TestUnmarshalCaddyfile(t *testing.T) {
+	tests := []struct {
+		name    string
+		input   string
+		want    string // the handler's JSON
+		wantErr string
+	}{
+		{
+			name:  "no block",
+			input: `trigger_gateway`,
+			want:  `{}`,
+		},
+		{
+			name: "every subdirective",
+			input: `trigger_gateway {
+				path_prefix /gitlab/api/v4
+				legacy_triggers deny
+				upstream_token {env.CI_TRIGGER_TOKEN}
+				max_body 2MiB
+				max_variables 20
+				max_variable_size 4KiB
+				storage file_system /var/lib/triggers
+				cache_size 500
+				cache_ttl 30s
+				negative_cache_ttl 5s
+				usage_flush_interval 1m
+				project 9 {
+					alias group/project group/old-name
+					upstream_token {file./etc/caddy/token-9}
+				}
+				project 12
+			}`,
+			want: `{"path_prefix":"/gitlab/api/v4","legacy_triggers":"deny","upstream_token":"{env.CI_TRIGGER_TOKEN}",` +
+				`"max_body":2097152,"max_variables":20,"max_variable_size":4096,` +
+				`"storage":{"module":"file_system","root":"/var/lib/triggers"},"cache_size":500,` +
+				`"cache_ttl":30000000000,"negative_cache_ttl":5000000000,"usage_flush_interval":60000000000,` +
+				`"projects":{"12":{},"9":{"aliases":["group/project","group/old-name"],"upstream_token":"{file./etc/caddy/token-9}"}}}`,
+		},
+		{name: "unknown subdirective", input: "trigger_gateway {\n\tbogus 1\n}", wantErr: "unrecognized trigger_gateway subdirective 'bogus'"},
+		{name: "bad legacy value", input: "trigger_gateway {\n\tlegacy_triggers maybe\n}", wantErr: "legacy_triggers must be allow or deny"},
+		{name: "bad size", input: "trigger_gateway {\n\tmax_body lots\n}", wantErr: "is not a size"},
+		{name: "bad duration", input: "trigger_gateway {\n\tcache_ttl soon\n}", wantErr: "is not a duration"},
+		{name: "bad count", input: "trigger_gateway {\n\tmax_variables -1\n}", wantErr: "is not a count"},
+		{name: "missing argument", input: "trigger_gateway {\n\tpath_prefix\n}", wantErr: "wrong argument count"},
+		{name: "extra argument", input: "trigger_gateway {\n\tpath_prefix /a /b\n}", wantErr: "wrong argument count"},
+		{name: "inline argument", input: "trigger_gateway /api", wantErr: "wrong argument count"},
+		{name: "duplicate project", input: "trigger_gateway {\n\tproject 9\n\tproject 9\n}", wantErr: "project 9 is configured twice"},
+		{name: "unknown project subdirective", input: "trigger_gateway {\n\tproject 9 {\n\t\tcolour blue\n\t}\n}", wantErr: "unrecognized project subdirective 'colour'"},
+		{name: "unknown storage module", input: "trigger_gateway {\n\tstorage nowhere\n}", wantErr: "caddy.storage.nowhere"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h Handler
+			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("UnmarshalCaddyfile: %v", err)
+			}
+			got, err := json.Marshal(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// The plugin orders its directive before reverse_proxy itself, so a site
+// needs no global `order` option.
+func TestAdaptOrdersBeforeReverseProxy(t *testing.T) {
+	input := `:8080 {
+		reverse_proxy localhost:9000
+		trigger_gateway
+	}`
+	adapter := caddyconfig.GetAdapter("caddyfile")
+	out, warnings, err := adapter.Adapt([]byte(input), nil)
+	if err != nil {
+		t.Fatalf("Adapt: %v (warnings %v)", err, warnings)
+	}
+	config := string(out)
+	gateway := strings.Index(config, `"handler":"trigger_gateway"`)
+	proxy := strings.Index(config, `"handler":"reverse_proxy"`)
+	if gateway < 0 || proxy < 0 || gateway > proxy {
+		t.Errorf("trigger_gateway is not ordered before reverse_proxy:\n%s", config)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		handler Handler
+		wantErr string
+	}{
+		{"relative prefix", Handler{PathPrefix: "api"}, "path_prefix must start with '/'"},
+		{"bad legacy", Handler{PathPrefix: "/api", LegacyTriggers: "sometimes"}, "legacy_triggers"},
+		{"alias names a project", Handler{PathPrefix: "/api", Projects: map[string]*Project{
+			"9": {Aliases: []string{"12"}}, "12": {}}}, "names another project"},
+		{"alias twice", Handler{PathPrefix: "/api", Projects: map[string]*Project{
+			"9": {Aliases: []string{"g/p"}}, "10": {Aliases: []string{"g/p"}}}}, "names both project"},
+		{"valid", Handler{PathPrefix: "/api", LegacyTriggers: "deny", Projects: map[string]*Project{
+			"9": {Aliases: []string{"g/p"}}}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.handler.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -1,0 +1,86 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
+)
+
+// gateways holds the token stores of the running configuration, keyed by
+// the identity of their storage. Handlers that use the same storage share
+// one store; a config reload finds the store still there (the new handler
+// takes a reference before the old one drops its own), so the cache and the
+// usage not yet flushed survive it. The admin API, which Caddy builds anew on
+// every load and never from the handler's config, finds the stores here.
+var gateways = caddy.NewUsagePool()
+
+// gateway is the state shared by every handler that uses one storage.
+type gateway struct {
+	key   string
+	store *tokenstore.Store
+
+	mu      sync.RWMutex
+	aliases map[string]string // alias or canonical project -> canonical project
+}
+
+// Destruct closes the store when the last handler using it is cleaned up:
+// pending usage is flushed to storage.
+func (g *gateway) Destruct() error { return g.store.Close() }
+
+// setAliases replaces the alias table; the latest provisioned handler's
+// project blocks win, which is what a reload wants.
+func (g *gateway) setAliases(aliases map[string]string) {
+	g.mu.Lock()
+	g.aliases = aliases
+	g.mu.Unlock()
+}
+
+// canonicalProject maps an alias (group/project) to the project it names.
+func (g *gateway) canonicalProject(project string) string {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if c, ok := g.aliases[project]; ok {
+		return c
+	}
+	return project
+}
+
+// findGateway returns the gateway an admin request is about. With one
+// storage in use (the usual case) that is the only one; with several, the
+// request names it with ?storage=<key>, the keys being listed in the error.
+func findGateway(r *http.Request) (*gateway, error) {
+	var found []*gateway
+	gateways.Range(func(_, value any) bool {
+		found = append(found, value.(*gateway))
+		return true
+	})
+	if len(found) == 0 {
+		return nil, caddy.APIError{
+			HTTPStatus: http.StatusServiceUnavailable,
+			Err:        fmt.Errorf("no trigger_gateway handler is configured"),
+		}
+	}
+	if len(found) == 1 {
+		return found[0], nil
+	}
+	want := r.URL.Query().Get("storage")
+	keys := make([]string, 0, len(found))
+	for _, g := range found {
+		if g.key == want {
+			return g, nil
+		}
+		keys = append(keys, g.key)
+	}
+	sort.Strings(keys)
+	return nil, caddy.APIError{
+		HTTPStatus: http.StatusBadRequest,
+		Err: fmt.Errorf("several trigger_gateway storages are in use; choose one with ?storage=: %s",
+			strings.Join(keys, ", ")),
+	}
+}

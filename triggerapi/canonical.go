@@ -1,0 +1,66 @@
+package triggerapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+)
+
+// CanonicalBody is the one JSON body the upstream receives for every
+// accepted trigger, whatever form the caller used:
+// {"token": token, "ref": ref, "variables": {...}, "inputs": {...}, ...payload}.
+// Keys are written in a fixed order so equal requests forward equal bytes.
+func CanonicalBody(token, ref string, variables map[string]string, inputs, payload map[string]json.RawMessage) []byte {
+	var buf bytes.Buffer
+	buf.Grow(64 + len(token) + len(ref) + 32*len(variables))
+	buf.WriteString(`{"token":`)
+	writeJSONString(&buf, token)
+	buf.WriteString(`,"ref":`)
+	writeJSONString(&buf, ref)
+	buf.WriteString(`,"variables":{`)
+	for i, key := range sortedKeys(variables) {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		writeJSONString(&buf, key)
+		buf.WriteByte(':')
+		writeJSONString(&buf, variables[key])
+	}
+	buf.WriteByte('}')
+	if len(inputs) > 0 {
+		buf.WriteString(`,"inputs":{`)
+		writeRawFields(&buf, inputs)
+		buf.WriteByte('}')
+	}
+	if len(payload) > 0 {
+		buf.WriteByte(',')
+		writeRawFields(&buf, payload)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes()
+}
+
+func writeRawFields(buf *bytes.Buffer, fields map[string]json.RawMessage) {
+	for i, key := range sortedKeys(fields) {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		writeJSONString(buf, key)
+		buf.WriteByte(':')
+		buf.Write(fields[key])
+	}
+}
+
+func writeJSONString(buf *bytes.Buffer, s string) {
+	encoded, _ := json.Marshal(s) // a string always encodes
+	buf.Write(encoded)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,75 @@
+package triggerapi
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"mime/multipart"
+	"net/url"
+	"strings"
+)
+
+// parseURLEncoded reads "a=1&b=2" pairs without building url.Values: the
+// request path reads each pair once, straight into params.
+func (p *params) parseURLEncoded(s string) *Error {
+	for s != "" {
+		var pair string
+		pair, s, _ = strings.Cut(s, "&")
+		if pair == "" {
+			continue
+		}
+		rawKey, rawValue, _ := strings.Cut(pair, "=")
+		key, err := unescapeQuery(rawKey)
+		if err != nil {
+			return ErrBadBody
+		}
+		value, err := unescapeQuery(rawValue)
+		if err != nil {
+			return ErrBadBody
+		}
+		p.set(key, value, false)
+	}
+	return nil
+}
+
+// unescapeQuery skips url.QueryUnescape's work (and allocation) when there
+// is nothing to decode, which is the common case for tokens and refs.
+func unescapeQuery(s string) (string, error) {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+		return s, nil
+	}
+	return url.QueryUnescape(s)
+}
+
+// maxMultipartParts bounds the parts read from one body; the body size
+// limit already bounds their bytes.
+const maxMultipartParts = 10000
+
+// parseMultipart reads multipart/form-data fields from an already-bounded body.
+func (p *params) parseMultipart(body []byte, boundary string) *Error {
+	if boundary == "" {
+		return ErrBadBody
+	}
+	reader := multipart.NewReader(bytes.NewReader(body), boundary)
+	for n := 0; ; n++ {
+		if n == maxMultipartParts {
+			return ErrBadBody
+		}
+		part, err := reader.NextPart()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return ErrBadBody
+		}
+		name := part.FormName()
+		if name == "" {
+			continue
+		}
+		value, err := io.ReadAll(part)
+		if err != nil {
+			return ErrBadBody
+		}
+		p.set(name, string(value), part.FileName() != "")
+	}
+}

@@ -1,0 +1,160 @@
+// Package triggerapi knows GitLab's pipeline-trigger API: which paths it has,
+// how callers send their parameters, and the error shapes GitLab answers with.
+// It is plain Go with no dependency on Caddy, so it can be tested and fuzzed alone.
+package triggerapi
+
+import (
+	"net/url"
+	"strings"
+)
+
+// DefaultPathPrefix is where GitLab serves its REST API.
+const DefaultPathPrefix = "/api/v4"
+
+// Kind is one of the trigger API's routes.
+type Kind uint8
+
+// The routes of the trigger API.
+const (
+	// KindPipeline is POST /projects/:id/trigger/pipeline.
+	KindPipeline Kind = iota + 1
+	// KindWebhook is POST /projects/:id/ref/:ref/trigger/pipeline.
+	KindWebhook
+	// KindArtifacts is GET /projects/:id/jobs/artifacts/:ref/download.
+	KindArtifacts
+)
+
+// String returns the name used for the kind in configuration, logs and metrics.
+func (k Kind) String() string {
+	switch k {
+	case KindPipeline:
+		return "pipeline"
+	case KindWebhook:
+		return "webhook"
+	case KindArtifacts:
+		return "artifacts"
+	}
+	return "unknown"
+}
+
+// ParseKind is the inverse of Kind.String.
+func ParseKind(s string) (Kind, bool) {
+	for _, k := range []Kind{KindPipeline, KindWebhook, KindArtifacts} {
+		if k.String() == s {
+			return k, true
+		}
+	}
+	return 0, false
+}
+
+// Method is the HTTP method GitLab serves the route on.
+func (k Kind) Method() string {
+	if k == KindArtifacts {
+		return "GET"
+	}
+	return "POST"
+}
+
+// Route is what the URL path alone says about a trigger API request.
+type Route struct {
+	Kind Kind
+	// Project is the project as the URL names it, unescaped: a numeric ID
+	// such as "9" or a full path such as "group/project".
+	Project string
+	// Ref is the ref named in the URL, unescaped (webhook and artifacts
+	// routes only).
+	Ref string
+}
+
+// ParseRoute recognizes a trigger API path under prefix. It takes the
+// escaped path (url.URL.EscapedPath) because a project path or a ref with
+// slashes arrives URL-encoded ("group%2Fproject", "feature%2Fx") and the
+// encoding is what tells those slashes from the path's own.
+func ParseRoute(prefix, escapedPath string) (Route, bool) {
+	rest, ok := strings.CutPrefix(escapedPath, strings.TrimSuffix(prefix, "/"))
+	if !ok {
+		return Route{}, false
+	}
+	rest, ok = strings.CutPrefix(rest, "/projects/")
+	if !ok {
+		return Route{}, false
+	}
+	rawProject, rest, ok := strings.Cut(rest, "/")
+	if !ok {
+		return Route{}, false
+	}
+	project, ok := unescapeSegment(rawProject)
+	if !ok {
+		return Route{}, false
+	}
+
+	if rest == "trigger/pipeline" {
+		return Route{Kind: KindPipeline, Project: project}, true
+	}
+	// GitLab's route is ":id/(ref/:ref/)trigger/pipeline" with ref matching /.+/,
+	// so a ref may arrive encoded ("feature%2Fx") or with plain slashes.
+	kind := KindWebhook
+	rawRef, ok := between(rest, "ref/", "/trigger/pipeline")
+	if !ok {
+		kind = KindArtifacts
+		rawRef, ok = between(rest, "jobs/artifacts/", "/download")
+	}
+	if !ok {
+		return Route{}, false
+	}
+	ref, ok := unescapeRef(rawRef)
+	if !ok {
+		return Route{}, false
+	}
+	return Route{Kind: kind, Project: project, Ref: ref}, true
+}
+
+// between returns what s holds between prefix and suffix. They must not
+// overlap: in "ref/trigger/pipeline" the slash after "ref" cannot also
+// start "/trigger/pipeline".
+func between(s, prefix, suffix string) (string, bool) {
+	if len(s) < len(prefix)+len(suffix) || !strings.HasPrefix(s, prefix) || !strings.HasSuffix(s, suffix) {
+		return "", false
+	}
+	return s[len(prefix) : len(s)-len(suffix)], true
+}
+
+// unescapeSegment decodes one path segment; empty segments name nothing.
+func unescapeSegment(s string) (string, bool) {
+	if s == "" {
+		return "", false
+	}
+	if !strings.ContainsRune(s, '%') {
+		return s, true
+	}
+	u, err := url.PathUnescape(s)
+	if err != nil || u == "" {
+		return "", false
+	}
+	return u, true
+}
+
+// unescapeRef decodes a ref that may span several segments.
+func unescapeRef(s string) (string, bool) {
+	if s == "" || strings.HasPrefix(s, "/") || strings.HasSuffix(s, "/") || strings.Contains(s, "//") {
+		return "", false
+	}
+	return unescapeSegment(s)
+}
+
+// PipelinePath returns the path of the canonical pipeline endpoint for
+// project under prefix, the path the upstream receives, as url.URL's Path
+// and RawPath: rawPath is set when the project needs escaping
+// ("group%2Fproject"), and is empty otherwise.
+func PipelinePath(prefix, project string) (path, rawPath string) {
+	prefix = strings.TrimSuffix(prefix, "/")
+	path = prefix + "/projects/" + project + "/trigger/pipeline"
+	escaped := url.PathEscape(project)
+	if escaped == project {
+		return path, ""
+	}
+	// The prefix is escaped too: url.URL ignores a RawPath that is not a
+	// valid encoding, and would then send the project's slashes unescaped.
+	escapedPrefix := (&url.URL{Path: prefix}).EscapedPath()
+	return path, escapedPrefix + "/projects/" + escaped + "/trigger/pipeline"
+}
