@@ -1,0 +1,310 @@
+package tokenstore
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// maxKeySegment keeps an escaped project name within one file name on
+// common file systems (FileStorage maps a key segment to a file name).
+const maxKeySegment = 255
+
+// CreateRequest describes a trigger to create.
+type CreateRequest struct {
+	// Project is the project the token may trigger; required.
+	Project string
+	// Description says what the trigger is for; required.
+	Description string
+	// Owner is who the trigger acts as; empty makes a legacy trigger.
+	Owner string
+	// ExpiresAt, when set, must be in the future.
+	ExpiresAt *time.Time
+	// ImportToken, when set, registers this existing token instead of
+	// generating one (see ValidImportToken).
+	ImportToken string
+}
+
+// validate checks the request; errors wrap ErrInvalid.
+func (req *CreateRequest) validate(now time.Time) error {
+	switch {
+	case strings.TrimSpace(req.Project) == "":
+		return fmt.Errorf("%w: project is required", ErrInvalid)
+	case strings.ContainsFunc(req.Project, isControl):
+		return fmt.Errorf("%w: project must not contain control characters", ErrInvalid)
+	case len(url.PathEscape(req.Project)) > maxKeySegment:
+		return fmt.Errorf("%w: project is too long", ErrInvalid)
+	case strings.TrimSpace(req.Description) == "":
+		return fmt.Errorf("%w: description is required", ErrInvalid)
+	case req.ExpiresAt != nil && !req.ExpiresAt.After(now):
+		return fmt.Errorf("%w: expires_at must be in the future", ErrInvalid)
+	}
+	if req.ImportToken != "" {
+		return ValidImportToken(req.ImportToken)
+	}
+	return nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+
+// Create registers a new trigger and returns it with its token, which is
+// never available again. The trigger is durable in storage when Create
+// returns, and its token works only once every record is written.
+func (s *Store) Create(ctx context.Context, req CreateRequest) (t *Trigger, token string, err error) {
+	now := s.now().UTC()
+	if err := req.validate(now); err != nil {
+		return nil, "", err
+	}
+	token = req.ImportToken
+	if token == "" {
+		if token, err = NewToken(); err != nil {
+			return nil, "", err
+		}
+	}
+	sum := HashToken(token)
+	t = &Trigger{
+		TokenHash:   hex.EncodeToString(sum[:]),
+		TokenPrefix: TokenPrefix(token),
+		Project:     req.Project,
+		Description: req.Description,
+		Owner:       req.Owner,
+		CreatedAt:   now,
+	}
+	if req.ExpiresAt != nil {
+		e := req.ExpiresAt.UTC()
+		t.ExpiresAt = &e
+	}
+
+	// The storage lock makes ID allocation and the check that an imported
+	// token is new atomic across instances.
+	s.createMu.Lock()
+	defer s.createMu.Unlock()
+	if err := s.storage.Lock(ctx, nextIDLock); err != nil {
+		return nil, "", s.unavailable(ctx, "lock", "locking trigger IDs", err)
+	}
+	defer s.unlockIDs(ctx)
+
+	if req.ImportToken != "" {
+		_, err := s.storage.Load(ctx, tokenKey(t.TokenHash))
+		if err == nil {
+			return nil, "", ErrTokenExists
+		}
+		if !isNotExist(err) {
+			return nil, "", s.unavailable(ctx, "load", "checking imported token", err)
+		}
+	}
+	if t.ID, err = s.allocateID(ctx); err != nil {
+		return nil, "", err
+	}
+	if err := s.writeTrigger(ctx, t); err != nil {
+		return nil, "", err
+	}
+	s.cache.invalidate(&sum)
+	s.logger.Info("trigger created",
+		zap.Int64("id", t.ID),
+		zap.String("project", t.Project),
+		zap.String("token_prefix", t.TokenPrefix),
+		zap.Bool("imported", req.ImportToken != ""))
+	return t.clone(), token, nil
+}
+
+// unlockIDs releases the ID lock even if ctx was cancelled meanwhile.
+func (s *Store) unlockIDs(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
+	defer cancel()
+	if err := s.storage.Unlock(ctx, nextIDLock); err != nil {
+		s.storageError(ctx, "lock", err)
+	}
+}
+
+// allocateID takes the next trigger ID. The caller holds the ID lock. An
+// ID is never reused, even when the creation that took it fails.
+func (s *Store) allocateID(ctx context.Context) (int64, error) {
+	id := int64(1)
+	data, err := s.storage.Load(ctx, nextIDKey)
+	switch {
+	case err == nil:
+		id, err = strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+		if err != nil || id < 1 {
+			return 0, s.unavailable(ctx, "load", "reading next trigger ID",
+				fmt.Errorf("corrupt value %q", data))
+		}
+	case !isNotExist(err):
+		return 0, s.unavailable(ctx, "load", "reading next trigger ID", err)
+	}
+	if err := s.storage.Store(ctx, nextIDKey, []byte(strconv.FormatInt(id+1, 10))); err != nil {
+		return 0, s.unavailable(ctx, "store", "storing next trigger ID", err)
+	}
+	return id, nil
+}
+
+// writeTrigger writes the trigger's records, the token index last so the
+// token never works before the trigger is complete. On failure it removes
+// what it wrote.
+func (s *Store) writeTrigger(ctx context.Context, t *Trigger) error {
+	data, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("encoding trigger record: %w", err)
+	}
+	writes := []struct {
+		key, what string
+		value     []byte
+	}{
+		{triggerKey(t.ID), "storing trigger record", data},
+		{projectKey(t.Project, t.ID), "storing project marker", []byte(strconv.FormatInt(t.ID, 10))},
+		{tokenKey(t.TokenHash), "storing token record", data},
+	}
+	for i, w := range writes {
+		if err := s.storage.Store(ctx, w.key, w.value); err != nil {
+			err = s.unavailable(ctx, "store", w.what, err, zap.Int64("id", t.ID))
+			cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
+			defer cancel()
+			for _, done := range writes[:i] {
+				if derr := s.storage.Delete(cleanup, done.key); derr != nil {
+					s.storageError(cleanup, "delete", derr, zap.Int64("id", t.ID))
+				}
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// Get returns the trigger with the given ID and its usage.
+func (s *Store) Get(ctx context.Context, id int64) (*Trigger, Usage, error) {
+	t, err := s.loadTrigger(ctx, id)
+	if err != nil {
+		return nil, Usage{}, err
+	}
+	u, err := s.usageOf(ctx, id)
+	if err != nil {
+		return nil, Usage{}, err
+	}
+	return t, u, nil
+}
+
+// errCorrupt marks a record that cannot be decoded or does not match its key.
+var errCorrupt = errors.New("corrupt trigger record")
+
+// loadTrigger reads triggers/<id>: ErrNotFound if missing, an error
+// wrapping ErrUnavailable (and errCorrupt for a bad record) otherwise.
+func (s *Store) loadTrigger(ctx context.Context, id int64) (*Trigger, error) {
+	if id < 1 {
+		return nil, ErrNotFound
+	}
+	data, err := s.storage.Load(ctx, triggerKey(id))
+	if isNotExist(err) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, s.unavailable(ctx, "load", "loading trigger", err, zap.Int64("id", id))
+	}
+	t, err := decodeTrigger(data)
+	if err == nil && t.ID != id {
+		err = fmt.Errorf("record holds ID %d", t.ID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w: %w", ErrUnavailable, errCorrupt, err)
+	}
+	if t.RevokedAt != nil {
+		return nil, ErrNotFound
+	}
+	return t, nil
+}
+
+// List returns the triggers of project (every trigger when project is ""),
+// with their usage, sorted by ID.
+func (s *Store) List(ctx context.Context, project string) ([]TriggerUsage, error) {
+	dir := triggersDir
+	if project != "" {
+		dir = projectDir(project)
+	}
+	keys, err := s.storage.List(ctx, dir, false)
+	if err != nil && !isNotExist(err) {
+		return nil, s.unavailable(ctx, "list", "listing triggers", err)
+	}
+	ids := make([]int64, 0, len(keys))
+	for _, key := range keys {
+		if id, ok := idFromKey(key); ok {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+
+	out := make([]TriggerUsage, 0, len(ids))
+	for _, id := range ids {
+		t, err := s.loadTrigger(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue // revoked meanwhile, or a marker left by a failed cleanup
+		case errors.Is(err, errCorrupt):
+			// Also what a storage's temporary file in the directory looks like.
+			s.logger.Warn("ignoring an unreadable trigger record", zap.Int64("id", id), zap.Error(err))
+			continue
+		case err != nil:
+			return nil, err
+		}
+		if project != "" && t.Project != project {
+			continue
+		}
+		u, err := s.usageOf(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, TriggerUsage{Trigger: t, Usage: u})
+	}
+	return out, nil
+}
+
+// Revoke revokes the trigger irreversibly. Its token index becomes a
+// tombstone first, so the token stops working (here at once, on other
+// instances within their cache TTL) and can never be imported again; then
+// its other records are deleted. If a deletion fails, calling Revoke again
+// completes it.
+func (s *Store) Revoke(ctx context.Context, id int64) error {
+	t, err := s.loadTrigger(ctx, id)
+	if err != nil {
+		return err
+	}
+	var sum [32]byte
+	if len(t.TokenHash) != hex.EncodedLen(len(sum)) {
+		return fmt.Errorf("%w: %w: bad token hash in trigger %d", ErrUnavailable, errCorrupt, id)
+	}
+	if _, err := hex.Decode(sum[:], []byte(t.TokenHash)); err != nil {
+		return fmt.Errorf("%w: %w: bad token hash in trigger %d", ErrUnavailable, errCorrupt, id)
+	}
+	now := s.now().UTC()
+	tomb := t.clone()
+	tomb.RevokedAt = &now
+	data, err := json.Marshal(tomb)
+	if err != nil {
+		return fmt.Errorf("encoding tombstone: %w", err)
+	}
+	if err := s.storage.Store(ctx, tokenKey(t.TokenHash), data); err != nil {
+		return s.unavailable(ctx, "store", "storing tombstone", err, zap.Int64("id", id))
+	}
+	s.cache.invalidate(&sum)
+	s.dropCounter(id)
+
+	// triggers/<id> goes last: while it exists, a retry can find the trigger.
+	for _, key := range []string{usageDir(id), projectKey(t.Project, id), triggerKey(id)} {
+		if err := s.storage.Delete(ctx, key); err != nil {
+			return s.unavailable(ctx, "delete", "deleting records of revoked trigger", err, zap.Int64("id", id))
+		}
+	}
+	s.logger.Info("trigger revoked",
+		zap.Int64("id", id),
+		zap.String("project", t.Project),
+		zap.String("token_prefix", t.TokenPrefix))
+	return nil
+}

@@ -1,0 +1,77 @@
+package tokenstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+)
+
+// benchStore returns a store holding one trigger whose token is cached.
+func benchStore(b *testing.B) (*Store, string) {
+	b.Helper()
+	s := newTestStore(b, &certmagic.FileStorage{Path: b.TempDir()}, Config{Observer: &countingObserver{}})
+	_, token := mustCreate(b, s, CreateRequest{Project: "9", Description: "bench"})
+	if _, err := s.Authenticate(context.Background(), token); err != nil {
+		b.Fatal(err)
+	}
+	return s, token
+}
+
+func BenchmarkAuthenticateCached(b *testing.B) {
+	s, token := benchStore(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Authenticate(ctx, token); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAuthenticateParallel(b *testing.B) {
+	s, token := benchStore(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		now := time.Now()
+		for pb.Next() {
+			cred, err := s.Authenticate(ctx, token)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			cred.RecordUse(now)
+		}
+	})
+}
+
+func BenchmarkRecordUse(b *testing.B) {
+	s, token := benchStore(b)
+	cred, err := s.Authenticate(context.Background(), token)
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		cred.RecordUse(now)
+	}
+}
+
+func BenchmarkAuthenticateNegative(b *testing.B) {
+	s, _ := benchStore(b)
+	ctx := context.Background()
+	const unknown = "glptt-ffffffffffffffffffffffffffffffffffffffff"
+	if _, err := s.Authenticate(ctx, unknown); !errors.Is(err, ErrNotFound) {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Authenticate(ctx, unknown); !errors.Is(err, ErrNotFound) {
+			b.Fatal(err)
+		}
+	}
+}

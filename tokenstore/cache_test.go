@@ -1,0 +1,231 @@
+package tokenstore
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+)
+
+func TestAuthenticateCache(t *testing.T) {
+	const unknown = "glptt-ffffffffffffffffffffffffffffffffffffffff"
+	tests := []struct {
+		name      string
+		cfg       Config
+		token     func(known string) string
+		wantErr   error
+		wait      time.Duration // between the second and third lookup
+		wantLoads []int64       // storage loads after each of three lookups
+	}{
+		{"positive hit", Config{}, func(k string) string { return k }, nil, 0, []int64{1, 1, 1}},
+		{"negative hit", Config{}, func(string) string { return unknown }, ErrNotFound, 0, []int64{1, 1, 1}},
+		{"negative disabled", Config{NegativeCacheTTL: -1}, func(string) string { return unknown }, ErrNotFound, 0, []int64{1, 2, 3}},
+		{"positive TTL", Config{CacheTTL: 40 * time.Millisecond}, func(k string) string { return k }, nil, 120 * time.Millisecond, []int64{1, 1, 2}},
+		{"negative TTL", Config{NegativeCacheTTL: 40 * time.Millisecond}, func(string) string { return unknown }, ErrNotFound, 120 * time.Millisecond, []int64{1, 1, 2}},
+		{"impossible token", Config{}, func(string) string { return "tooshort" }, ErrNotFound, 0, []int64{0, 0, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			storage := newFaultyStorage(t)
+			obs := &countingObserver{}
+			tt.cfg.Observer = obs
+			s := newTestStore(t, storage, tt.cfg)
+			_, known := mustCreate(t, s, CreateRequest{Project: "9", Description: "d"})
+			token := tt.token(known)
+			base := storage.loads.Load()
+			for i, want := range tt.wantLoads {
+				if i == 2 {
+					time.Sleep(tt.wait)
+				}
+				cred, err := s.Authenticate(context.Background(), token)
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("lookup %d: err = %v, want %v", i, err, tt.wantErr)
+				}
+				if tt.wantErr == nil && cred.Trigger.Project != "9" {
+					t.Fatalf("lookup %d: got %+v", i, cred.Trigger)
+				}
+				if got := storage.loads.Load() - base; got != want {
+					t.Fatalf("after lookup %d: %d storage loads, want %d", i, got, want)
+				}
+			}
+			if got := obs.hits.Load() + obs.misses.Load(); tt.wantLoads[2] > 0 && got != 3 {
+				t.Fatalf("hits+misses = %d, want 3", got)
+			}
+			if obs.misses.Load() != tt.wantLoads[2] {
+				t.Fatalf("misses = %d, want %d", obs.misses.Load(), tt.wantLoads[2])
+			}
+		})
+	}
+}
+
+func TestAuthenticateStorageFailureIsNotCached(t *testing.T) {
+	ctx := context.Background()
+	storage := newFaultyStorage(t)
+	obs := &countingObserver{}
+	s := newTestStore(t, storage, Config{Observer: obs})
+	_, token := mustCreate(t, s, CreateRequest{Project: "9", Description: "d"})
+	const unknown = "unknown-token-0123456789"
+
+	storage.failOn("load", tokensDir)
+	for _, tok := range []string{token, unknown} {
+		if _, err := s.Authenticate(ctx, tok); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Authenticate with failing storage = %v, want ErrUnavailable", err)
+		}
+	}
+	if obs.storageErrors("load") != 2 {
+		t.Fatalf("load errors reported = %d, want 2", obs.storageErrors("load"))
+	}
+	storage.heal()
+	if _, err := s.Authenticate(ctx, token); err != nil {
+		t.Fatalf("after heal: %v", err)
+	}
+	if _, err := s.Authenticate(ctx, unknown); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown after heal: %v", err)
+	}
+}
+
+func TestAuthenticateCorruptRecord(t *testing.T) {
+	ctx := context.Background()
+	storage := &certmagic.FileStorage{Path: t.TempDir()}
+	obs := &countingObserver{}
+	s := newTestStore(t, storage, Config{Observer: obs})
+	tr, _ := mustCreate(t, s, CreateRequest{Project: "9", Description: "d"})
+	good, err := storage.Load(ctx, tokenKey(tr.TokenHash))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		token string
+		value []byte
+	}{
+		{"not json", "corrupt-token-00000001", []byte("{")},
+		{"record of another token", "corrupt-token-00000002", good},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := storage.Store(ctx, tokenKey(hexHash(tt.token)), tt.value); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Authenticate(ctx, tt.token); !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("err = %v, want ErrUnavailable", err)
+			}
+			if got := obs.storageErrors("load"); got != i+1 {
+				t.Fatalf("load errors = %d, want %d", got, i+1)
+			}
+		})
+	}
+}
+
+func TestRevocationReachesOtherInstanceWithinTTL(t *testing.T) {
+	ctx := context.Background()
+	storage := &certmagic.FileStorage{Path: t.TempDir()}
+	const ttl = 100 * time.Millisecond
+	a := newTestStore(t, storage, Config{InstanceID: "a", CacheTTL: ttl})
+	b := newTestStore(t, storage, Config{InstanceID: "b"})
+	tr, token := mustCreate(t, b, CreateRequest{Project: "9", Description: "d"})
+	if _, err := a.Authenticate(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Revoke(ctx, tr.ID); err != nil {
+		t.Fatal(err)
+	}
+	// a learns of it when its cache entry expires, never later.
+	deadline := time.Now().Add(ttl + 100*time.Millisecond)
+	for {
+		_, err := a.Authenticate(ctx, token)
+		if errors.Is(err, ErrNotFound) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("revoked token still accepted after the cache TTL")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestChangeRacingLookup holds a lookup between its storage read and its
+// caching while a revocation or an import completes: the stale answer may
+// serve that lookup, which started first, but must not be cached for the
+// lookups after the change.
+func TestChangeRacingLookup(t *testing.T) {
+	const imported = "racing-import-0123456789"
+	tests := []struct {
+		name string
+		// setup returns the token looked up and the change to race with it.
+		setup    func(t *testing.T, s *Store) (token string, change func() error)
+		staleErr error // what the held lookup answers
+		freshErr error // what a lookup after the change answers
+	}{
+		{"revoke", func(t *testing.T, s *Store) (string, func() error) {
+			tr, token := mustCreate(t, s, CreateRequest{Project: "9", Description: "d"})
+			return token, func() error { return s.Revoke(context.Background(), tr.ID) }
+		}, nil, ErrNotFound},
+		{"import", func(t *testing.T, s *Store) (string, func() error) {
+			return imported, func() error {
+				_, _, err := s.Create(context.Background(), CreateRequest{Project: "9", Description: "d", ImportToken: imported})
+				return err
+			}
+		}, ErrNotFound, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			storage := newFaultyStorage(t)
+			s := newTestStore(t, storage, Config{})
+			token, change := tt.setup(t, s)
+
+			held, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			storage.onLoad(func(key string) {
+				if key == tokenKey(hexHash(token)) {
+					once.Do(func() { close(held); <-release })
+				}
+			})
+			stale := make(chan error, 1)
+			go func() {
+				_, err := s.Authenticate(ctx, token)
+				stale <- err
+			}()
+			<-held
+			storage.onLoad(nil)
+			if err := change(); err != nil {
+				t.Fatal(err)
+			}
+			close(release)
+			if err := <-stale; !errors.Is(err, tt.staleErr) {
+				t.Fatalf("held lookup = %v, want %v", err, tt.staleErr)
+			}
+			if _, err := s.Authenticate(ctx, token); !errors.Is(err, tt.freshErr) {
+				t.Fatalf("lookup after the change = %v, want %v", err, tt.freshErr)
+			}
+		})
+	}
+}
+
+func TestAuthenticateCachedDoesNotAllocate(t *testing.T) {
+	s := newTestStore(t, &certmagic.FileStorage{Path: t.TempDir()}, Config{Observer: &countingObserver{}})
+	_, token := mustCreate(t, s, CreateRequest{Project: "9", Description: "d"})
+	ctx := context.Background()
+	cred, err := s.Authenticate(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	allocs := testing.AllocsPerRun(1000, func() {
+		c, err := s.Authenticate(ctx, token)
+		if err != nil || c != cred {
+			t.Fatalf("cached lookup = %p, %v", c, err)
+		}
+		c.RecordUse(now)
+	})
+	if allocs != 0 {
+		t.Fatalf("cached Authenticate+RecordUse allocates %.1f times per call", allocs)
+	}
+}

@@ -1,0 +1,46 @@
+package tokenstore
+
+import (
+	"net/url"
+	"path"
+	"strconv"
+)
+
+// Storage keys; see the package documentation for the layout.
+const (
+	keyPrefix   = "trigger_gateway"
+	tokensDir   = keyPrefix + "/tokens"
+	triggersDir = keyPrefix + "/triggers"
+	projectsDir = keyPrefix + "/projects"
+	usageRoot   = keyPrefix + "/usage"
+	nextIDKey   = keyPrefix + "/next_id"
+	// nextIDLock serializes ID allocation (and the import duplicate check)
+	// across every instance sharing the storage.
+	nextIDLock = nextIDKey
+)
+
+func tokenKey(hashHex string) string { return tokensDir + "/" + hashHex }
+
+func triggerKey(id int64) string { return triggersDir + "/" + strconv.FormatInt(id, 10) }
+
+// projectDir escapes the project so that "group/project" stays one segment.
+func projectDir(project string) string { return projectsDir + "/" + url.PathEscape(project) }
+
+func projectKey(project string, id int64) string {
+	return projectDir(project) + "/" + strconv.FormatInt(id, 10)
+}
+
+func usageDir(id int64) string { return usageRoot + "/" + strconv.FormatInt(id, 10) }
+
+func usageKey(id int64, instance string) string {
+	return usageDir(id) + "/" + url.PathEscape(instance)
+}
+
+// idFromKey parses the last segment of a listed key as a trigger ID.
+// Storages may list other names in these directories (certmagic's
+// FileStorage, for one, writes through temporary files), so callers skip
+// keys for which ok is false and check what they load.
+func idFromKey(key string) (id int64, ok bool) {
+	id, err := strconv.ParseInt(path.Base(key), 10, 64)
+	return id, err == nil && id > 0
+}

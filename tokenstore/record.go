@@ -1,0 +1,93 @@
+package tokenstore
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors returned by the store; test for them with errors.Is.
+var (
+	// ErrNotFound: the token is unknown or revoked, or no trigger has the ID.
+	ErrNotFound = errors.New("trigger not found")
+	// ErrTokenExists: an imported token is already registered or was revoked.
+	ErrTokenExists = errors.New("token already exists")
+	// ErrInvalid: a request to create a trigger is malformed; the wrapping
+	// error says why.
+	ErrInvalid = errors.New("invalid trigger")
+	// ErrUnavailable: the storage failed (other than by a missing key), so the
+	// answer is unknown; it is never cached.
+	ErrUnavailable = errors.New("token storage unavailable")
+)
+
+// Trigger is one trigger token's record. It never holds the token itself.
+type Trigger struct {
+	// ID is the trigger's integer ID, unique within the storage.
+	ID int64 `json:"id"`
+	// TokenHash is the hex SHA-256 of the token.
+	TokenHash string `json:"token_hash"`
+	// TokenPrefix is the part of the token that may be displayed.
+	TokenPrefix string `json:"token_prefix"`
+	// Project is the project (numeric ID or full path) the token may trigger.
+	Project string `json:"project"`
+	// Description says what the trigger is for.
+	Description string `json:"description"`
+	// Owner is who the trigger acts as; empty for a legacy trigger.
+	Owner string `json:"owner,omitempty"`
+	// CreatedAt is when the trigger was created.
+	CreatedAt time.Time `json:"created_at"`
+	// ExpiresAt, when set, is the instant from which the token no longer works.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// RevokedAt is set only in the tombstone left under tokens/ by a revocation.
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// Legacy reports whether the trigger has no owner, as GitLab's old triggers.
+func (t *Trigger) Legacy() bool { return t.Owner == "" }
+
+// Expired reports whether the trigger has expired at now.
+func (t *Trigger) Expired(now time.Time) bool {
+	return t.ExpiresAt != nil && !now.Before(*t.ExpiresAt)
+}
+
+// clone returns a deep copy, so callers of admin operations can never
+// modify a record the cache shares with the request path.
+func (t *Trigger) clone() *Trigger {
+	c := *t
+	if t.ExpiresAt != nil {
+		e := *t.ExpiresAt
+		c.ExpiresAt = &e
+	}
+	if t.RevokedAt != nil {
+		r := *t.RevokedAt
+		c.RevokedAt = &r
+	}
+	return &c
+}
+
+// Usage is a trigger's usage summed over every instance, plus what this
+// instance has not flushed yet.
+type Usage struct {
+	// LastUsed is the latest use; nil when the trigger was never used.
+	LastUsed *time.Time `json:"last_used"`
+	// UseCount is the number of uses.
+	UseCount int64 `json:"use_count"`
+}
+
+// TriggerUsage pairs a trigger with its usage, for listings.
+type TriggerUsage struct {
+	// Trigger is the record (a copy the caller owns).
+	Trigger *Trigger
+	// Usage is the trigger's usage.
+	Usage Usage
+}
+
+// decodeTrigger parses a stored trigger record.
+func decodeTrigger(data []byte) (*Trigger, error) {
+	var t Trigger
+	if err := json.Unmarshal(data, &t); err != nil {
+		return nil, fmt.Errorf("decoding trigger record: %w", err)
+	}
+	return &t, nil
+}
