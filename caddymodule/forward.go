@@ -28,6 +28,9 @@ func (h *Handler) forward(r *http.Request, d *decision, body []byte) {
 	path, rawPath := triggerapi.PipelinePath(h.PathPrefix, d.project)
 	r.Method = http.MethodPost
 	r.URL.Path, r.URL.RawPath, r.URL.RawQuery = path, rawPath, ""
+	// Keep RequestURI in step, as Caddy's rewrite does: the proxy's logs
+	// print it, and the caller's ?token= must not survive there.
+	r.RequestURI = r.URL.RequestURI()
 	r.Form, r.PostForm, r.MultipartForm = nil, nil, nil
 
 	r.Body = io.NopCloser(bytes.NewReader(body))

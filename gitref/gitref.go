@@ -47,19 +47,26 @@ func Check(ref string) error {
 // IsCommitSHA reports whether ref is written like a commit SHA: 7 to 40
 // lowercase or uppercase hex digits (an abbreviated or full SHA-1), or 64
 // (SHA-256). git abbreviates to 7 digits at the least, so shorter hex names
-// remain usable as branch names.
+// remain usable as branch names. An abbreviation made only of decimal
+// digits is taken for a name: date and version tags such as 20240101 are
+// common, while a full SHA is refused whatever its digits.
 func IsCommitSHA(ref string) bool {
 	n := len(ref)
 	if (n < 7 || n > 40) && n != 64 {
 		return false
 	}
+	letters := false
 	for i := 0; i < n; i++ {
 		c := ref[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+		switch {
+		case '0' <= c && c <= '9':
+		case 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F':
+			letters = true
+		default:
 			return false
 		}
 	}
-	return true
+	return letters || n == 40 || n == 64
 }
 
 // validName applies git check-ref-format's rules to a branch or tag name.

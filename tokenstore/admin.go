@@ -109,7 +109,7 @@ func (s *Store) Create(ctx context.Context, req CreateRequest) (t *Trigger, toke
 		return nil, "", err
 	}
 	s.cache.invalidate(&sum)
-	s.logger.Info("trigger created",
+	s.logger.Debug("trigger created",
 		zap.Int64("id", t.ID),
 		zap.String("project", t.Project),
 		zap.String("token_prefix", t.TokenPrefix),
@@ -302,7 +302,7 @@ func (s *Store) Revoke(ctx context.Context, id int64) error {
 			return s.unavailable(ctx, "delete", "deleting records of revoked trigger", err, zap.Int64("id", id))
 		}
 	}
-	s.logger.Info("trigger revoked",
+	s.logger.Debug("trigger revoked",
 		zap.Int64("id", id),
 		zap.String("project", t.Project),
 		zap.String("token_prefix", t.TokenPrefix))

@@ -2,7 +2,6 @@ package triggerapi
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"mime/multipart"
 	"net/url"
@@ -56,7 +55,10 @@ func (p *params) parseMultipart(body []byte, boundary string) *Error {
 			return ErrBadBody
 		}
 		part, err := reader.NextPart()
-		if errors.Is(err, io.EOF) {
+		// Only a bare io.EOF means the closing boundary was read: NextPart
+		// wraps io.EOF when the body ends before it (a wrong boundary, a
+		// truncated or non-multipart body), which Rack refuses too.
+		if err == io.EOF { //nolint:errorlint // the wrapped io.EOF is an error here
 			return nil
 		}
 		if err != nil {

@@ -70,7 +70,14 @@ type Route struct {
 // escaped path (url.URL.EscapedPath) because a project path or a ref with
 // slashes arrives URL-encoded ("group%2Fproject", "feature%2Fx") and the
 // encoding is what tells those slashes from the path's own.
+//
+// Percent-encoded unreserved characters are decoded first (RFC 3986 makes
+// "%70rojects" and "projects" the same path), so that no spelling of a
+// trigger route slips past the gateway to an upstream that decodes it.
 func ParseRoute(prefix, escapedPath string) (Route, bool) {
+	if strings.IndexByte(escapedPath, '%') >= 0 {
+		escapedPath = decodeUnreserved(escapedPath)
+	}
 	rest, ok := strings.CutPrefix(escapedPath, strings.TrimSuffix(prefix, "/"))
 	if !ok {
 		return Route{}, false
@@ -157,4 +164,46 @@ func PipelinePath(prefix, project string) (path, rawPath string) {
 	// valid encoding, and would then send the project's slashes unescaped.
 	escapedPrefix := (&url.URL{Path: prefix}).EscapedPath()
 	return path, escapedPrefix + "/projects/" + escaped + "/trigger/pipeline"
+}
+
+// decodeUnreserved replaces %XX escapes of unreserved characters (letters,
+// digits, '-', '.', '_', '~') with the characters themselves and leaves
+// every other escape, "%2F" above all, as it is.
+func decodeUnreserved(path string) string {
+	var b strings.Builder
+	b.Grow(len(path))
+	for i := 0; i < len(path); i++ {
+		if path[i] == '%' && i+2 < len(path) {
+			if c, ok := unhex2(path[i+1], path[i+2]); ok && isUnreserved(c) {
+				b.WriteByte(c)
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(path[i])
+	}
+	return b.String()
+}
+
+func unhex2(hi, lo byte) (byte, bool) {
+	h, ok1 := unhex(hi)
+	l, ok2 := unhex(lo)
+	return h<<4 | l, ok1 && ok2
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+func isUnreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
 }

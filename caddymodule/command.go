@@ -1,0 +1,441 @@
+package caddymodule
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/caddyserver/caddy/v2"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+
+	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
+)
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "trigger",
+		Usage: "add|list|show|revoke [--address <interface>] [--config <path> [--adapter <name>]] [--json]",
+		Short: "Manages the trigger tokens of the trigger_gateway handler",
+		Long: `
+Creates, lists, shows and revokes the pipeline trigger tokens that the
+trigger_gateway handler of a running Caddy accepts:
+
+	caddy trigger add --project 9 --description "nightly deploy" --owner alice
+	caddy trigger list [--project 9]
+	caddy trigger show <id>
+	caddy trigger revoke <id>
+
+Tokens look like GitLab's ("glptt-" and 40 hex characters). Caddy stores only
+their SHA-256 hash, so a new token is shown once, by 'add', and never again;
+listings show its prefix only. Revoking is irreversible: the token never
+works again, and it cannot be imported again either.
+
+Existing GitLab trigger tokens can be imported with 'add --token', so that
+callers keep working unchanged.
+
+This command talks to the running Caddy through its admin API, at
+'` + caddy.DefaultAdminListen + `' by default. You may explicitly specify the
+--address, or use the --config flag to load the admin address from your
+config, if not using the default. When several storages are used by
+trigger_gateway handlers, choose one with --storage.
+
+By default the output is a table for people; --json prints the admin API's
+JSON for scripts.`,
+		CobraFunc: buildTriggerCommand,
+	})
+}
+
+// buildTriggerCommand fills in "caddy trigger" and its subcommands.
+func buildTriggerCommand(cmd *cobra.Command) {
+	pf := cmd.PersistentFlags()
+	pf.String("address", "", "Address of the administration API listener (if --config is not used)")
+	pf.StringP("config", "c", "", "Configuration file (if --address is not used)")
+	pf.StringP("adapter", "a", "", "Name of config adapter to apply (if --config is used)")
+	pf.String("storage", "", "Storage key of the trigger_gateway to manage (only when several storages are in use)")
+	pf.Bool("json", false, "Print the admin API's JSON instead of a table")
+
+	// Without a subcommand, help; an unknown one is an error, not help.
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+
+	add := &cobra.Command{
+		Use:   "add --project <id> --description <text> [--owner <name>] [--expires-at <time>] [--token <token>|-]",
+		Short: "Creates a trigger token, or imports an existing one",
+		Long: `
+Creates a trigger for a project and prints its token. The token is shown only
+this once: store it right away (for instance in a CI/CD variable).
+
+--project is the project's numeric ID or one of its aliases from the
+Caddyfile (group/project); the trigger belongs to the canonical project.
+--owner names who is responsible for the trigger; a trigger without owner
+is a legacy trigger, which the handler can be configured to refuse.
+--expires-at (RFC 3339, like 2030-01-02T15:04:05Z) makes the token stop
+working at that time.
+
+--token imports an existing token (16 to 255 visible ASCII characters, such
+as a GitLab trigger token) instead of generating one. Use --token - to read
+it from standard input, which keeps it out of the shell history and the
+process list.`,
+		Args: cobra.NoArgs,
+		RunE: triggerRunE(cmdTriggerAdd),
+	}
+	add.Flags().String("project", "", "Project ID or alias the trigger belongs to (required)")
+	add.Flags().String("description", "", "What the trigger is for (required)")
+	add.Flags().String("owner", "", "Who owns the trigger (empty: legacy trigger)")
+	add.Flags().String("expires-at", "", "Expiry time, RFC 3339 (default: never)")
+	add.Flags().String("token", "", "Existing token to import instead of generating one; - reads it from stdin")
+
+	list := &cobra.Command{
+		Use:   "list [--project <id>]",
+		Short: "Lists trigger tokens",
+		Long: `
+Lists the triggers, sorted by ID, with their token prefix (never the token),
+owner, creation and expiry times, last use and use count. --project, an ID
+or an alias, limits the list to that project.`,
+		Args: cobra.NoArgs,
+		RunE: triggerRunE(cmdTriggerList),
+	}
+	list.Flags().String("project", "", "Only the triggers of this project ID or alias")
+
+	show := &cobra.Command{
+		Use:   "show <id>",
+		Short: "Shows one trigger token",
+		Long: `
+Shows the trigger with the given ID (as listed by 'caddy trigger list'):
+token prefix, project, description, owner, times and usage.`,
+		Args: cobra.ExactArgs(1),
+		RunE: triggerRunE(cmdTriggerShow),
+	}
+
+	revoke := &cobra.Command{
+		Use:   "revoke <id>",
+		Short: "Revokes a trigger token for good",
+		Long: `
+Revokes the trigger with the given ID. This is irreversible: its token
+stops working at once and can never be used or imported again. With --json
+nothing is printed on success; the exit status tells.`,
+		Args: cobra.ExactArgs(1),
+		RunE: triggerRunE(cmdTriggerRevoke),
+	}
+
+	cmd.AddCommand(add, list, show, revoke)
+}
+
+// triggerCommandFunc runs one subcommand with its parsed flags and arguments.
+type triggerCommandFunc func(cl *triggerClient, fl caddycmd.Flags, args []string) error
+
+// triggerRunE adapts a subcommand to cobra through Caddy's own wrapper, so
+// errors are printed and turned into exit codes as for Caddy's commands.
+func triggerRunE(run triggerCommandFunc) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		return caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
+			cl := &triggerClient{
+				flags:  fl,
+				out:    c.OutOrStdout(),
+				in:     c.InOrStdin(),
+				asJSON: fl.Bool("json"),
+				now:    time.Now,
+			}
+			if err := run(cl, fl, args); err != nil {
+				return caddy.ExitCodeFailedStartup, err
+			}
+			return caddy.ExitCodeSuccess, nil
+		})(c, args)
+	}
+}
+
+func cmdTriggerAdd(cl *triggerClient, fl caddycmd.Flags, _ []string) error {
+	req, err := addRequestFromFlags(fl, cl.in, cl.now())
+	if err != nil {
+		return err
+	}
+	raw, err := cl.request(http.MethodPost, "/trigger_gateway/triggers", nil, req)
+	if err != nil {
+		return err
+	}
+	if cl.asJSON {
+		return printIndentedJSON(cl.out, raw)
+	}
+	var t adminTrigger
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return fmt.Errorf("decoding the admin API's answer: %v", err)
+	}
+	return writeCreatedTrigger(cl.out, t, cl.now())
+}
+
+func cmdTriggerList(cl *triggerClient, fl caddycmd.Flags, _ []string) error {
+	q := url.Values{}
+	if p := strings.TrimSpace(fl.String("project")); p != "" {
+		q.Set("project", p)
+	}
+	raw, err := cl.request(http.MethodGet, "/trigger_gateway/triggers", q, nil)
+	if err != nil {
+		return err
+	}
+	if cl.asJSON {
+		return printIndentedJSON(cl.out, raw)
+	}
+	var list []adminTrigger
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return fmt.Errorf("decoding the admin API's answer: %v", err)
+	}
+	if len(list) == 0 {
+		_, err := fmt.Fprintln(cl.out, "No triggers.")
+		return err
+	}
+	return writeTriggerTable(cl.out, list, cl.now())
+}
+
+func cmdTriggerShow(cl *triggerClient, _ caddycmd.Flags, args []string) error {
+	id, err := parseCLITriggerID(args[0])
+	if err != nil {
+		return err
+	}
+	raw, err := cl.request(http.MethodGet, "/trigger_gateway/triggers/"+strconv.FormatInt(id, 10), nil, nil)
+	if err != nil {
+		return err
+	}
+	if cl.asJSON {
+		return printIndentedJSON(cl.out, raw)
+	}
+	var t adminTrigger
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return fmt.Errorf("decoding the admin API's answer: %v", err)
+	}
+	return writeTriggerTable(cl.out, []adminTrigger{t}, cl.now())
+}
+
+func cmdTriggerRevoke(cl *triggerClient, _ caddycmd.Flags, args []string) error {
+	id, err := parseCLITriggerID(args[0])
+	if err != nil {
+		return err
+	}
+	if _, err := cl.request(http.MethodDelete, "/trigger_gateway/triggers/"+strconv.FormatInt(id, 10), nil, nil); err != nil {
+		return err
+	}
+	if cl.asJSON {
+		return nil
+	}
+	_, err = fmt.Fprintf(cl.out, "Trigger %d revoked.\n", id)
+	return err
+}
+
+// addRequestFromFlags validates the flags of "add" before anything is sent.
+func addRequestFromFlags(fl caddycmd.Flags, stdin io.Reader, now time.Time) (adminCreateRequest, error) {
+	req := adminCreateRequest{
+		Project:     strings.TrimSpace(fl.String("project")),
+		Description: strings.TrimSpace(fl.String("description")),
+		Owner:       strings.TrimSpace(fl.String("owner")),
+		ExpiresAt:   strings.TrimSpace(fl.String("expires-at")),
+		Token:       fl.String("token"),
+	}
+	if req.Project == "" {
+		return req, errors.New("--project is required: the project's ID (like 9) or an alias (like group/project)")
+	}
+	if req.Description == "" {
+		return req, errors.New("--description is required: say what the trigger is for")
+	}
+	if req.ExpiresAt != "" {
+		exp, err := time.Parse(time.RFC3339, req.ExpiresAt)
+		if err != nil {
+			return req, errors.New("--expires-at must be an RFC 3339 time, like 2030-01-02T15:04:05Z")
+		}
+		if !exp.After(now) {
+			return req, errors.New("--expires-at is in the past")
+		}
+	}
+	if req.Token == "-" {
+		tok, err := readTokenLine(stdin)
+		if err != nil {
+			return req, err
+		}
+		req.Token = tok
+	}
+	if req.Token != "" {
+		if err := tokenstore.ValidImportToken(req.Token); err != nil {
+			return req, fmt.Errorf("--token: %w", err)
+		}
+	}
+	return req, nil
+}
+
+// readTokenLine reads the token to import from the first line of r.
+func readTokenLine(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading the token from standard input: %v", err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("--token -: no token on standard input")
+	}
+	return line, nil
+}
+
+// parseCLITriggerID checks an ID argument locally. The argument is not
+// echoed: it could be a token pasted in the wrong place.
+func parseCLITriggerID(arg string) (int64, error) {
+	id, err := strconv.ParseInt(arg, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errors.New("invalid trigger ID: it is a positive integer, as listed by 'caddy trigger list'")
+	}
+	return id, nil
+}
+
+// triggerClient sends the subcommands' requests to Caddy's admin endpoint.
+type triggerClient struct {
+	flags  caddycmd.Flags
+	out    io.Writer
+	in     io.Reader
+	asJSON bool
+	now    func() time.Time
+}
+
+// request sends one admin API request and returns the answer's body. The
+// admin address is resolved only now, after the local checks have passed.
+func (cl *triggerClient) request(method, path string, query url.Values, body any) ([]byte, error) {
+	addr, err := caddycmd.DetermineAdminAPIAddress(cl.flags.String("address"), nil,
+		cl.flags.String("config"), cl.flags.String("adapter"))
+	if err != nil {
+		return nil, fmt.Errorf("couldn't determine admin API address: %v", err)
+	}
+	if s := cl.flags.String("storage"); s != "" {
+		if query == nil {
+			query = url.Values{}
+		}
+		query.Set("storage", s)
+	}
+	uri := path
+	if len(query) > 0 {
+		uri += "?" + query.Encode()
+	}
+	var reqBody io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		reqBody = bytes.NewReader(b)
+	}
+	resp, err := caddycmd.AdminAPIRequest(addr, method, uri, make(http.Header), reqBody)
+	if err != nil {
+		return nil, adminRequestError(addr, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("reading the admin API's answer: %v", err)
+	}
+	return raw, nil
+}
+
+// adminErrorPrefix starts the error AdminAPIRequest returns for a 4xx or 5xx
+// answer, followed by "<status>: <body>".
+const adminErrorPrefix = "caddy responded with error: HTTP "
+
+// adminRequestError turns AdminAPIRequest's error into the admin API's own
+// message ({"error": "..."}) with the status, or explains a failed connection.
+func adminRequestError(addr string, err error) error {
+	rest, ok := strings.CutPrefix(err.Error(), adminErrorPrefix)
+	if !ok {
+		return fmt.Errorf("reaching Caddy's admin API at %s (is Caddy running? see --address and --config): %v", addr, err)
+	}
+	status, body, _ := strings.Cut(rest, ": ")
+	var apiErr struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal([]byte(body), &apiErr) != nil || apiErr.Error == "" {
+		return err
+	}
+	return fmt.Errorf("%s (HTTP %s)", apiErr.Error, status)
+}
+
+// printIndentedJSON prints an admin API answer as it is, indented.
+func printIndentedJSON(w io.Writer, raw []byte) error {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		return fmt.Errorf("the admin API's answer is not JSON: %v", err)
+	}
+	buf.WriteByte('\n')
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+// writeCreatedTrigger prints a new trigger: its token, labelled and alone on
+// its line so it is easy to copy, then its table row.
+func writeCreatedTrigger(w io.Writer, t adminTrigger, now time.Time) error {
+	if _, err := fmt.Fprintf(w, "Token: %s\nThis token is shown only once: store it now, it cannot be displayed again.\n\n", t.Token); err != nil {
+		return err
+	}
+	return writeTriggerTable(w, []adminTrigger{t}, now)
+}
+
+// descriptionWidth bounds the DESCRIPTION column so rows stay on one line.
+const descriptionWidth = 40
+
+// writeTriggerTable prints triggers as an aligned table; times are shown in
+// now's location, and an expiry already reached is marked.
+func writeTriggerTable(w io.Writer, list []adminTrigger, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPROJECT\tDESCRIPTION\tOWNER\tTOKEN\tCREATED\tEXPIRES\tLAST USED\tUSES")
+	for _, t := range list {
+		owner := cellText(t.Owner, descriptionWidth)
+		if t.Legacy || owner == "" {
+			owner = "(legacy)"
+		}
+		expires := formatCLITime(t.ExpiresAt, now.Location(), "never")
+		if t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) {
+			expires += " (expired)"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n",
+			t.ID,
+			cellText(t.Project, descriptionWidth),
+			cellText(t.Description, descriptionWidth),
+			owner,
+			cellText(t.TokenPrefix, descriptionWidth)+"…",
+			formatCLITime(&t.CreatedAt, now.Location(), "-"),
+			expires,
+			formatCLITime(t.LastUsed, now.Location(), "never"),
+			t.UseCount,
+		)
+	}
+	return tw.Flush()
+}
+
+// cliTimeLayout is precise enough for people; --json has the exact times.
+const cliTimeLayout = "2006-01-02 15:04 MST"
+
+// formatCLITime formats t in loc, or returns none when t is unset.
+func formatCLITime(t *time.Time, loc *time.Location, none string) string {
+	if t == nil || t.IsZero() {
+		return none
+	}
+	return t.In(loc).Format(cliTimeLayout)
+}
+
+// cellText makes s safe for one table cell: control characters (tabs,
+// newlines, escapes) become spaces and long text is cut with an ellipsis.
+func cellText(s string, width int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	if utf8.RuneCountInString(s) <= width {
+		return s
+	}
+	return string([]rune(s)[:width-1]) + "…"
+}
