@@ -39,9 +39,29 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		cache_ttl            <duration>
 //		negative_cache_ttl   <duration>
 //		usage_flush_interval <duration>
+//		job_token {
+//			jwks_url             <url>      # or: jwks_file <path>
+//			issuer               <iss>
+//			audience             <aud>
+//			leeway               <duration>
+//			refresh_interval     <duration>
+//			min_refresh_interval <duration>
+//			cache_size           <count>
+//			claims {
+//				project_id   <claim>
+//				project_path <claim>
+//				pipeline_id  <claim>
+//				job_id       <claim>
+//				ref          <claim>
+//				user         <claim>
+//			}
+//			artifacts_credential <header> <value>
+//		}
 //		project <id> {
-//			alias          <path...>
-//			upstream_token <token>
+//			alias                <path...>
+//			upstream_token       <token>
+//			job_token_allow      <project id or path glob...>
+//			artifacts_credential <header> <value>
 //		}
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -79,6 +99,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.NegativeCacheTTL, err = durationArg(d)
 		case "usage_flush_interval":
 			h.UsageFlushInterval, err = durationArg(d)
+		case "job_token":
+			err = h.unmarshalJobTokens(d)
 		case "project":
 			err = h.unmarshalProject(d)
 		default:
@@ -133,10 +155,98 @@ func (h *Handler) unmarshalProject(d *caddyfile.Dispenser) error {
 			if err := oneArg(d, &project.UpstreamToken); err != nil {
 				return err
 			}
+		case "job_token_allow":
+			sources := d.RemainingArgs()
+			if len(sources) == 0 {
+				return d.ArgErr()
+			}
+			project.JobTokenAllow = append(project.JobTokenAllow, sources...)
+		case "artifacts_credential":
+			if err := headerValueArgs(d, &project.ArtifactsHeader, &project.ArtifactsCredential); err != nil {
+				return err
+			}
 		default:
 			return d.Errf("unrecognized project subdirective '%s'", d.Val())
 		}
 	}
+	return nil
+}
+
+func (h *Handler) unmarshalJobTokens(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if h.JobTokens != nil {
+		return d.Err("job_token is configured twice")
+	}
+	jt := new(JobTokens)
+	h.JobTokens = jt
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "jwks_url":
+			err = oneArg(d, &jt.JWKSURL)
+		case "jwks_file":
+			err = oneArg(d, &jt.JWKSFile)
+		case "issuer":
+			err = oneArg(d, &jt.Issuer)
+		case "audience":
+			err = oneArg(d, &jt.Audience)
+		case "leeway":
+			jt.Leeway, err = durationArg(d)
+		case "refresh_interval":
+			jt.RefreshInterval, err = durationArg(d)
+		case "min_refresh_interval":
+			jt.MinRefreshInterval, err = durationArg(d)
+		case "cache_size":
+			jt.CacheSize, err = intArg(d)
+		case "claims":
+			err = unmarshalClaims(d, jt)
+		case "artifacts_credential":
+			err = headerValueArgs(d, &jt.ArtifactsHeader, &jt.ArtifactsCredential)
+		default:
+			return d.Errf("unrecognized job_token subdirective '%s'", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func unmarshalClaims(d *caddyfile.Dispenser, jt *JobTokens) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	claims := new(JobTokenClaims)
+	jt.Claims = claims
+	fields := map[string]*string{
+		"project_id":   &claims.ProjectID,
+		"project_path": &claims.ProjectPath,
+		"pipeline_id":  &claims.PipelineID,
+		"job_id":       &claims.JobID,
+		"ref":          &claims.Ref,
+		"user":         &claims.User,
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		field, ok := fields[d.Val()]
+		if !ok {
+			return d.Errf("unrecognized claims subdirective '%s'", d.Val())
+		}
+		if err := oneArg(d, field); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// headerValueArgs reads "<header> <value>".
+func headerValueArgs(d *caddyfile.Dispenser, header, value *string) error {
+	args := d.RemainingArgs()
+	if len(args) != 2 {
+		return d.ArgErr()
+	}
+	*header, *value = args[0], args[1]
 	return nil
 }
 

@@ -12,47 +12,90 @@ import (
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
-// Headers the upstream receives with every accepted trigger (contract §5).
+// Headers the upstream receives with every accepted request (contract §5).
 const (
-	headerSource      = "X-Trigger-Source"
-	headerID          = "X-Trigger-Id"
-	headerTokenPrefix = "X-Trigger-Token-Prefix"
-	headerPrefix      = "X-Trigger-"
+	headerPrefix            = "X-Trigger-"
+	headerSource            = "X-Trigger-Source"
+	headerID                = "X-Trigger-Id"
+	headerTokenPrefix       = "X-Trigger-Token-Prefix"
+	headerSourceProject     = "X-Trigger-Source-Project"
+	headerSourceProjectPath = "X-Trigger-Source-Project-Path"
+	headerSourcePipeline    = "X-Trigger-Source-Pipeline"
+	headerSourceJob         = "X-Trigger-Source-Job"
+
+	// headerJobToken is GitLab's header for a CI job token.
+	headerJobToken = "Job-Token"
 )
 
 // forward rewrites r in place into the canonical trigger request: whatever
 // form the caller used, the next handler sees POST {prefix}/projects/{id}/
 // trigger/pipeline with a JSON body, and nothing of the caller's token in
 // the URL.
-func (h *Handler) forward(r *http.Request, d *decision, body []byte) {
+func (h *Handler) forward(r *http.Request, d *decision) {
 	path, rawPath := triggerapi.PipelinePath(h.PathPrefix, d.project)
 	r.Method = http.MethodPost
-	r.URL.Path, r.URL.RawPath, r.URL.RawQuery = path, rawPath, ""
-	// Keep RequestURI in step, as Caddy's rewrite does: the proxy's logs
-	// print it, and the caller's ?token= must not survive there.
-	r.RequestURI = r.URL.RequestURI()
+	setURL(r, path, rawPath, "")
 	r.Form, r.PostForm, r.MultipartForm = nil, nil, nil
 
+	body := d.body
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	r.ContentLength = int64(len(body))
 	r.TransferEncoding = nil
 
 	header := r.Header
-	for name := range header {
-		// Callers must not speak for the gateway: drop any X-Trigger-*
-		// header they sent before setting ours.
-		if strings.HasPrefix(name, headerPrefix) {
-			delete(header, name)
-		}
-	}
+	header.Del(headerJobToken) // a credential meant for the gateway only
 	header.Del("Content-Encoding")
 	header.Del("Transfer-Encoding")
 	header.Set("Content-Type", "application/json")
 	header.Set("Content-Length", strconv.Itoa(len(body)))
+	setDecisionHeaders(header, d)
+}
+
+// forwardArtifacts passes an authorized artifact download on, with the
+// project made canonical and the job token removed (replaced by the
+// configured upstream credential, if any). The answer streams back through
+// the proxy untouched, Range requests included.
+func (h *Handler) forwardArtifacts(r *http.Request, d *decision) {
+	path, rawPath := triggerapi.ArtifactsPath(h.PathPrefix, d.project, d.ref)
+	query := r.URL.Query()
+	query.Del("job_token")
+	setURL(r, path, rawPath, query.Encode())
+
+	r.Header.Del(headerJobToken)
+	if name, value := h.artifactsCredential(d.project); name != "" {
+		r.Header.Set(name, value)
+	}
+	setDecisionHeaders(r.Header, d)
+}
+
+// setURL points r at path; RequestURI is kept in step, as Caddy's rewrite
+// does: the proxy's logs print it, and the caller's token must not survive
+// there.
+func setURL(r *http.Request, path, rawPath, rawQuery string) {
+	r.URL.Path, r.URL.RawPath, r.URL.RawQuery = path, rawPath, rawQuery
+	r.RequestURI = r.URL.RequestURI()
+}
+
+// setDecisionHeaders tells the upstream who triggered. Callers must not
+// speak for the gateway: any X-Trigger-* header they sent is dropped first.
+func setDecisionHeaders(header http.Header, d *decision) {
+	for name := range header {
+		if strings.HasPrefix(name, headerPrefix) {
+			delete(header, name)
+		}
+	}
 	header.Set(headerSource, d.source)
-	header.Set(headerID, strconv.FormatInt(d.triggerID, 10))
-	header.Set(headerTokenPrefix, d.tokenPrefix)
+	if d.triggerID != 0 {
+		header.Set(headerID, strconv.FormatInt(d.triggerID, 10))
+		header.Set(headerTokenPrefix, d.tokenPrefix)
+	}
+	if id := d.identity; id != nil {
+		header.Set(headerSourceProject, id.ProjectID)
+		header.Set(headerSourceProjectPath, id.ProjectPath)
+		header.Set(headerSourcePipeline, id.PipelineID)
+		header.Set(headerSourceJob, id.JobID)
+	}
 }
 
 // setPlaceholders makes the decision available to the rest of the route
@@ -70,6 +113,12 @@ func setPlaceholders(r *http.Request, d *decision) {
 	repl.Set("http.trigger.token_prefix", d.tokenPrefix)
 	if d.triggerID != 0 {
 		repl.Set("http.trigger.id", d.triggerID)
+	}
+	if id := d.identity; id != nil {
+		repl.Set("http.trigger.source_project", id.ProjectID)
+		repl.Set("http.trigger.source_project_path", id.ProjectPath)
+		repl.Set("http.trigger.source_pipeline", id.PipelineID)
+		repl.Set("http.trigger.source_job", id.JobID)
 	}
 	if d.refusal != nil {
 		repl.Set("http.trigger.outcome", d.refusal.Reason)

@@ -298,7 +298,7 @@ func TestServeHTTPRefuses(t *testing.T) {
 		{"wrong method", "GET", "/api/v4/projects/9/trigger/pipeline?ref=main&token=" + token9, "", "", nil,
 			405, `{"message":"405 Method Not Allowed"}`, "method_not_allowed"},
 		{"artifacts without job tokens", "GET", "/api/v4/projects/9/jobs/artifacts/main/download?job=build&job_token=x", "", "", nil,
-			404, notFound, "job_tokens_unsupported"},
+			404, notFound, "job_tokens_disabled"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -414,7 +414,6 @@ func TestReloadKeepsStoreAndUsage(t *testing.T) {
 	if err := old.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
-	old.poolKey = "" // already cleaned up
 	_, usage, err := reloaded.gateway.store.Get(context.Background(), trigger.ID)
 	if err != nil || usage.UseCount != 1 {
 		t.Fatalf("after reload: usage %+v, err %v", usage, err)
@@ -424,7 +423,6 @@ func TestReloadKeepsStoreAndUsage(t *testing.T) {
 	if err := reloaded.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
-	reloaded.poolKey = ""
 	restarted := provisionHandler(t, &Handler{}, dir)
 	if restarted.gateway == old.gateway {
 		t.Fatalf("the store survived its last reference")

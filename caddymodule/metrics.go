@@ -16,6 +16,8 @@ var gatewayMetrics = struct {
 	duration     *prometheus.HistogramVec
 	cache        *prometheus.CounterVec
 	storageError *prometheus.CounterVec
+	jobTokens    *prometheus.CounterVec
+	jwksRefresh  *prometheus.CounterVec
 }{
 	requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy",
@@ -42,6 +44,18 @@ var gatewayMetrics = struct {
 		Name:      "storage_errors_total",
 		Help:      "Failed storage operations by operation.",
 	}, []string{"op"}),
+	jobTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "trigger_gateway",
+		Name:      "job_tokens_total",
+		Help:      "CI job-token verifications by outcome (verified, verified_cached, or the reason refused).",
+	}, []string{"outcome"}),
+	jwksRefresh: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "trigger_gateway",
+		Name:      "jwks_refreshes_total",
+		Help:      "Loads of the job-token signing keys (JWKS) by result (ok or error).",
+	}, []string{"result"}),
 }
 
 // Pre-resolved children of the cache counter: the hot path must not look
@@ -49,6 +63,11 @@ var gatewayMetrics = struct {
 var (
 	cacheHits   = gatewayMetrics.cache.WithLabelValues("hit")
 	cacheMisses = gatewayMetrics.cache.WithLabelValues("miss")
+
+	jobTokensVerified       = gatewayMetrics.jobTokens.WithLabelValues("verified")
+	jobTokensVerifiedCached = gatewayMetrics.jobTokens.WithLabelValues("verified_cached")
+	jwksRefreshOK           = gatewayMetrics.jwksRefresh.WithLabelValues("ok")
+	jwksRefreshFailed       = gatewayMetrics.jwksRefresh.WithLabelValues("error")
 )
 
 // registerMetrics adds the gateway's collectors to a config's registry;
@@ -56,6 +75,7 @@ var (
 func registerMetrics(registry prometheus.Registerer) error {
 	for _, c := range []prometheus.Collector{
 		gatewayMetrics.requests, gatewayMetrics.duration, gatewayMetrics.cache, gatewayMetrics.storageError,
+		gatewayMetrics.jobTokens, gatewayMetrics.jwksRefresh,
 	} {
 		if err := registry.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError

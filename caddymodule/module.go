@@ -6,6 +6,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	_ "github.com/triggergate/caddy-trigger-gateway/matcher" // the trigger request matcher
+	"github.com/triggergate/caddy-trigger-gateway/jobtoken"
 	"github.com/triggergate/caddy-trigger-gateway/policy"
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
@@ -92,6 +94,11 @@ type Handler struct {
 	// Default: 10s.
 	UsageFlushInterval caddy.Duration `json:"usage_flush_interval,omitempty"`
 
+	// JobTokens enables CI job tokens ($CI_JOB_TOKEN, JWTs signed by the
+	// CI server) for multi-project pipelines and artifact downloads.
+	// Without it, only trigger tokens are accepted.
+	JobTokens *JobTokens `json:"job_token,omitempty"`
+
 	// Projects holds per-project settings, keyed by the project's
 	// canonical ID (usually its numeric ID).
 	Projects map[string]*Project `json:"projects,omitempty"`
@@ -104,6 +111,12 @@ type Handler struct {
 	projectTokens  map[string]string // canonical project -> resolved upstream token
 	aliases        map[string]string // alias -> canonical project
 	variablePolicy policy.Variables
+
+	verifier            *jobtoken.Verifier
+	verifierKey         string
+	allowlists          map[string]*jobtoken.Allowlist // canonical project -> job_token_allow
+	artifactCredentials map[string][2]string           // canonical project -> header, value
+	artifactsSecret     string                         // resolved global artifacts credential
 }
 
 // Project is the configuration of one project.
@@ -117,6 +130,18 @@ type Project struct {
 	// triggers, in place of the caller's. Placeholders are resolved when
 	// the config loads.
 	UpstreamToken string `json:"upstream_token,omitempty"`
+
+	// JobTokenAllow lists the source projects (numeric IDs, or path globs
+	// such as group/* for direct children and group/** for any depth)
+	// whose CI job tokens this project accepts. A job token may always act
+	// on its own project; every other source is refused.
+	JobTokenAllow []string `json:"job_token_allow,omitempty"`
+
+	// ArtifactsHeader and ArtifactsCredential are the header the upstream
+	// receives on this project's artifact downloads in place of the
+	// caller's job token.
+	ArtifactsHeader     string `json:"artifacts_header,omitempty"`
+	ArtifactsCredential string `json:"artifacts_credential,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -139,6 +164,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.upstreamToken = repl.ReplaceKnown(h.UpstreamToken, "")
 	h.aliases = make(map[string]string)
 	h.projectTokens = make(map[string]string)
+	h.artifactCredentials = make(map[string][2]string)
 	for id, project := range h.Projects {
 		if project == nil {
 			continue
@@ -149,6 +175,18 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if project.UpstreamToken != "" {
 			h.projectTokens[id] = repl.ReplaceKnown(project.UpstreamToken, "")
 		}
+		if project.ArtifactsHeader != "" {
+			h.artifactCredentials[id] = [2]string{project.ArtifactsHeader, repl.ReplaceKnown(project.ArtifactsCredential, "")}
+		}
+	}
+	if h.JobTokens != nil {
+		h.artifactsSecret = repl.ReplaceKnown(h.JobTokens.ArtifactsCredential, "")
+	}
+	if err := h.compileAllowlists(); err != nil {
+		return err
+	}
+	if err := h.provisionJobTokens(ctx); err != nil {
+		return err
 	}
 	h.denyLegacy = h.LegacyTriggers == "deny"
 	h.variablePolicy = policy.Variables{
@@ -286,11 +324,13 @@ func (h *Handler) Validate() error {
 // Cleanup drops this handler's reference to the token store; the last one
 // closes it, which flushes the usage not yet written.
 func (h *Handler) Cleanup() error {
+	err := h.cleanupJobTokens()
 	if h.poolKey == "" {
-		return nil
+		return err
 	}
-	_, err := gateways.Delete(h.poolKey)
-	return err
+	_, storeErr := gateways.Delete(h.poolKey)
+	h.poolKey = ""
+	return errors.Join(err, storeErr)
 }
 
 // canonicalProject maps an alias to the project it names.

@@ -14,23 +14,35 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/triggergate/caddy-trigger-gateway/gitref"
+	"github.com/triggergate/caddy-trigger-gateway/jobtoken"
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
 var errNotTriggerAPI = errors.New("not a trigger API request")
 
+// Pipeline sources, as GitLab names them: a trigger token's pipelines are
+// "trigger", a job token's (multi-project pipelines) are "pipeline".
+const (
+	sourceTrigger  = "trigger"
+	sourcePipeline = "pipeline"
+)
+
 // decision is what the handler found out about one request, for the
-// answer, the log line and the metrics.
+// answer, the log line, the metrics and the placeholders.
 type decision struct {
 	route       triggerapi.Route
 	project     string // canonical
 	ref         string // normalized
-	source      string // "trigger" once authenticated
+	source      string // sourceTrigger or sourcePipeline once authenticated
 	triggerID   int64
 	tokenPrefix string
+	identity    *jobtoken.Identity // the job behind a job token
 	refusal     *triggerapi.Error
-	detail      string // why a policy refused, never a value
+	detail      string // why a rule refused, never a value
+
+	credential *tokenstore.Credential // the trigger whose use to count
+	body       []byte                 // the canonical body to forward
 }
 
 // ServeHTTP follows one trigger request through the steps of the
@@ -44,69 +56,170 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return caddyhttp.Error(http.StatusNotFound, errNotTriggerAPI)
 	}
 	d := decision{route: route, project: h.canonicalProject(route.Project)}
-
-	body, refusal := h.check(r, &d)
-	if refusal != nil {
-		d.refusal = refusal
+	if route.Kind == triggerapi.KindArtifacts {
+		d.refusal = h.decideArtifacts(r, &d)
+	} else {
+		d.refusal = h.decideTrigger(r, &d)
+	}
+	if d.refusal != nil {
 		h.refuse(w, r, &d, start)
 		return nil
 	}
 
-	h.forward(r, &d, body)
+	if d.credential != nil {
+		d.credential.RecordUse(start)
+	}
+	if route.Kind == triggerapi.KindArtifacts {
+		h.forwardArtifacts(r, &d)
+	} else {
+		h.forward(r, &d)
+	}
 	h.account(r, &d, start)
 	return next.ServeHTTP(w, r)
 }
 
-// check runs every step up to forwarding and returns the canonical body to
-// forward, or the refusal.
-func (h *Handler) check(r *http.Request, d *decision) ([]byte, *triggerapi.Error) {
-	if d.route.Kind == triggerapi.KindArtifacts {
-		// Artifact downloads are authorized by CI job tokens only, which
-		// this gateway does not verify yet: refuse as GitLab does an
-		// unknown token.
-		return nil, errArtifactsUnavailable
-	}
+// decideTrigger runs every step of a trigger request up to forwarding; on
+// acceptance d holds the canonical body. It changes nothing outside d.
+func (h *Handler) decideTrigger(r *http.Request, d *decision) *triggerapi.Error {
 	if r.Method != d.route.Kind.Method() {
-		return nil, triggerapi.ErrMethod
+		return triggerapi.ErrMethod
 	}
 	if r.Header.Get("X-Gitlab-Event") == "Pipeline Hook" {
-		return nil, triggerapi.ErrPipelineHook
+		return triggerapi.ErrPipelineHook
 	}
 
 	buf := bodyBuffers.Get().(*bytes.Buffer)
 	defer releaseBuffer(buf)
 	if refusal := h.readBody(r, buf); refusal != nil {
-		return nil, refusal
+		return refusal
 	}
 	req, refusal := triggerapi.Parse(d.route, r.Header.Get("Content-Type"), r.URL.RawQuery, buf.Bytes())
 	if refusal != nil {
-		return nil, refusal
-	}
-	d.tokenPrefix = displayPrefix(req.Token)
-
-	cred, refusal := h.authenticate(r, d, req.Token)
-	if refusal != nil {
-		return nil, refusal
+		return refusal
 	}
 
-	d.ref = gitref.Normalize(req.Ref)
-	if err := gitref.Check(d.ref); err != nil {
-		if errors.Is(err, gitref.ErrCommitSHA) {
-			return nil, triggerapi.ErrCommitSHA
-		}
-		return nil, triggerapi.ErrRefFormat
+	if refusal := h.authenticate(r, d, req.Token); refusal != nil {
+		return refusal
+	}
+	if refusal := h.checkRef(d, req.Ref); refusal != nil {
+		return refusal
 	}
 	if violation := h.variablePolicy.Check(req.Variables); violation != nil {
 		d.detail = violation.Message
-		return nil, triggerapi.MessageError(http.StatusBadRequest, violation.Rule, violation.Message)
+		return triggerapi.MessageError(http.StatusBadRequest, violation.Rule, violation.Message)
 	}
 
-	cred.RecordUse(time.Now())
 	token := h.upstreamTokenFor(d.project)
 	if token == "" {
 		token = req.Token
 	}
-	return triggerapi.CanonicalBody(token, d.ref, req.Variables, req.Inputs, req.Payload), nil
+	d.body = triggerapi.CanonicalBody(token, d.ref, req.Variables, req.Inputs, req.Payload)
+	return nil
+}
+
+// checkRef normalizes the ref and refuses what is not a branch or tag.
+func (h *Handler) checkRef(d *decision, ref string) *triggerapi.Error {
+	d.ref = gitref.Normalize(ref)
+	if err := gitref.Check(d.ref); err != nil {
+		if errors.Is(err, gitref.ErrCommitSHA) {
+			return triggerapi.ErrCommitSHA
+		}
+		return triggerapi.ErrRefFormat
+	}
+	return nil
+}
+
+// Refusals of authentication: one answer, several reasons for the logs.
+var (
+	errUnknownToken     = triggerapi.ErrNotFound.WithReason("unknown_token")
+	errWrongProject     = triggerapi.ErrNotFound.WithReason("wrong_project")
+	errExpiredToken     = triggerapi.ErrNotFound.WithReason("expired_token")
+	errLegacyDenied     = triggerapi.ErrNotFound.WithReason("legacy_denied")
+	errJobTokenInvalid  = triggerapi.ErrNotFound.WithReason("invalid_job_token")
+	errJobTokenDenied   = triggerapi.ErrNotFound.WithReason("job_token_not_allowed")
+	errJobTokensOff     = triggerapi.ErrNotFound.WithReason("job_tokens_disabled")
+	errArtifactsNoToken = triggerapi.MessageError(http.StatusUnauthorized, "missing_job_token", "401 Unauthorized")
+	errArtifactsBadJob  = triggerapi.MessageError(http.StatusUnauthorized, "invalid_job_token", "401 Unauthorized")
+	errArtifactsNoJob   = triggerapi.ValidationError("missing_job", "job is missing")
+)
+
+// authenticate decides who the caller is: a CI job (a job token, when job
+// tokens are configured) or a trigger token's trigger; and whether it may
+// trigger this project now.
+func (h *Handler) authenticate(r *http.Request, d *decision, token string) *triggerapi.Error {
+	if h.verifier != nil && jobtoken.LooksLikeJWT(token) {
+		return h.authenticateJob(r, d, token, errJobTokenInvalid)
+	}
+	d.tokenPrefix = displayPrefix(token)
+	cred, err := h.gateway.store.Authenticate(r.Context(), token)
+	switch {
+	case errors.Is(err, tokenstore.ErrNotFound):
+		return errUnknownToken
+	case err != nil:
+		// Fail closed: a token that cannot be checked is not accepted.
+		h.logger.Error("token storage unavailable", zap.String("project", d.project), zap.Error(err))
+		return triggerapi.ErrUnavailable
+	}
+	trigger := cred.Trigger
+	d.triggerID = trigger.ID
+	switch {
+	case h.canonicalProject(trigger.Project) != d.project:
+		return errWrongProject
+	case trigger.Expired(time.Now()):
+		return errExpiredToken
+	case trigger.Legacy() && h.denyLegacy:
+		return errLegacyDenied
+	}
+	d.source = sourceTrigger
+	d.credential = cred
+	return nil
+}
+
+// authenticateJob verifies a job token and applies the permission model.
+func (h *Handler) authenticateJob(r *http.Request, d *decision, token string, invalid *triggerapi.Error) *triggerapi.Error {
+	identity, err := h.verifier.Verify(r.Context(), token)
+	if err != nil {
+		var refusal *jobtoken.Error
+		if errors.As(err, &refusal) {
+			d.detail = refusal.Reason
+		}
+		return invalid
+	}
+	d.identity = identity
+	if !h.jobTokenMayAct(identity, d.project) {
+		d.detail = "source project " + identity.ProjectID + " is not on the project's job_token_allow"
+		return errJobTokenDenied
+	}
+	d.source = sourcePipeline
+	return nil
+}
+
+// decideArtifacts authorizes GET /projects/:id/jobs/artifacts/:ref/download
+// with a job token (query job_token or header JOB-TOKEN).
+func (h *Handler) decideArtifacts(r *http.Request, d *decision) *triggerapi.Error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return triggerapi.ErrMethod
+	}
+	query := r.URL.Query()
+	if query.Get("job") == "" {
+		return errArtifactsNoJob
+	}
+	token := query.Get("job_token")
+	if token == "" {
+		token = r.Header.Get(headerJobToken)
+	}
+	switch {
+	case token == "":
+		return errArtifactsNoToken
+	case h.verifier == nil:
+		return errJobTokensOff
+	case !jobtoken.LooksLikeJWT(token):
+		return errArtifactsBadJob
+	}
+	if refusal := h.authenticateJob(r, d, token, errArtifactsBadJob); refusal != nil {
+		return refusal
+	}
+	return h.checkRef(d, d.route.Ref)
 }
 
 // displayPrefix is the part of a caller's token that logs and headers may
@@ -117,42 +230,6 @@ func displayPrefix(token string) string {
 		return ""
 	}
 	return tokenstore.TokenPrefix(token)
-}
-
-var errArtifactsUnavailable = triggerapi.ErrNotFound.WithReason("job_tokens_unsupported")
-
-// Refusals of authentication: one answer, several reasons for the logs.
-var (
-	errUnknownToken = triggerapi.ErrNotFound.WithReason("unknown_token")
-	errWrongProject = triggerapi.ErrNotFound.WithReason("wrong_project")
-	errExpiredToken = triggerapi.ErrNotFound.WithReason("expired_token")
-	errLegacyDenied = triggerapi.ErrNotFound.WithReason("legacy_denied")
-)
-
-// authenticate finds the trigger of the token and checks that it may
-// trigger this project now.
-func (h *Handler) authenticate(r *http.Request, d *decision, token string) (*tokenstore.Credential, *triggerapi.Error) {
-	cred, err := h.gateway.store.Authenticate(r.Context(), token)
-	switch {
-	case errors.Is(err, tokenstore.ErrNotFound):
-		return nil, errUnknownToken
-	case err != nil:
-		// Fail closed: a token that cannot be checked is not accepted.
-		h.logger.Error("token storage unavailable", zap.String("project", d.project), zap.Error(err))
-		return nil, triggerapi.ErrUnavailable
-	}
-	trigger := cred.Trigger
-	d.triggerID = trigger.ID
-	switch {
-	case h.canonicalProject(trigger.Project) != d.project:
-		return nil, errWrongProject
-	case trigger.Expired(time.Now()):
-		return nil, errExpiredToken
-	case trigger.Legacy() && h.denyLegacy:
-		return nil, errLegacyDenied
-	}
-	d.source = "trigger"
-	return cred, nil
 }
 
 // readBody reads the body once, through the size limit, into buf.
@@ -196,7 +273,11 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, d *decision, st
 	header.Set("Content-Length", strconv.Itoa(len(d.refusal.Body)))
 	header.Set("Cache-Control", "no-cache")
 	if d.refusal == triggerapi.ErrMethod {
-		header.Set("Allow", d.route.Kind.Method())
+		allow := d.route.Kind.Method()
+		if d.route.Kind == triggerapi.KindArtifacts {
+			allow = "GET, HEAD"
+		}
+		header.Set("Allow", allow)
 	}
 	w.WriteHeader(d.refusal.Status)
 	_, _ = w.Write(d.refusal.Body)
@@ -204,7 +285,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, d *decision, st
 	h.observe(d, start)
 }
 
-// account records an accepted trigger in the placeholders, logs and metrics.
+// account records an accepted request in the placeholders, logs and metrics.
 func (h *Handler) account(r *http.Request, d *decision, start time.Time) {
 	setPlaceholders(r, d)
 	h.observe(d, start)
@@ -236,6 +317,13 @@ func (h *Handler) observe(d *decision, start time.Time) {
 			zap.Int64("trigger_id", d.triggerID),
 			zap.String("token_prefix", d.tokenPrefix),
 			zap.String("outcome", outcome),
+		}
+		if id := d.identity; id != nil {
+			fields = append(fields,
+				zap.String("source_project", id.ProjectID),
+				zap.String("source_project_path", id.ProjectPath),
+				zap.String("source_pipeline", id.PipelineID),
+				zap.String("source_job", id.JobID))
 		}
 		if d.refusal != nil {
 			fields = append(fields, zap.Int("status", d.refusal.Status))

@@ -35,8 +35,8 @@ func (e *Error) WithReason(reason string) *Error {
 	return &c
 }
 
-// validationError is Grape's shape for a failed parameter declaration.
-func validationError(reason string, messages ...string) *Error {
+// ValidationError is Grape's shape for a failed parameter declaration.
+func ValidationError(reason string, messages ...string) *Error {
 	body, _ := json.Marshal(map[string]string{"error": strings.Join(messages, ", ")})
 	return &Error{Status: http.StatusBadRequest, Reason: reason, Body: body}
 }
@@ -69,12 +69,12 @@ const (
 
 // The refusals GitLab's trigger API answers with.
 var (
-	ErrTokenMissing       = validationError("missing_token", msgTokenMissing)
-	ErrRefMissing         = validationError("missing_ref", msgRefMissing)
-	ErrRefAndTokenMissing = validationError("missing_ref", msgRefMissing, msgTokenMissing)
-	ErrRefEmpty           = validationError("missing_ref", msgRefEmpty)
-	ErrTokenInvalid       = validationError("invalid_token_param", msgTokenInvalid)
-	ErrRefInvalidParam    = validationError("invalid_ref", msgRefInvalid)
+	ErrTokenMissing       = ValidationError("missing_token", msgTokenMissing)
+	ErrRefMissing         = ValidationError("missing_ref", msgRefMissing)
+	ErrRefAndTokenMissing = ValidationError("missing_ref", msgRefMissing, msgTokenMissing)
+	ErrRefEmpty           = ValidationError("missing_ref", msgRefEmpty)
+	ErrTokenInvalid       = ValidationError("invalid_token_param", msgTokenInvalid)
+	ErrRefInvalidParam    = ValidationError("invalid_ref", msgRefInvalid)
 	ErrVariablesShape     = MessageError(http.StatusBadRequest, "invalid_variables",
 		"variables needs to be a map of key-valued strings")
 	ErrInputsShape = MessageError(http.StatusBadRequest, "invalid_inputs",

@@ -124,7 +124,7 @@ func (p *params) validate() *Error {
 	case refErr == ErrRefMissing && tokenErr == ErrTokenMissing:
 		return ErrRefAndTokenMissing
 	}
-	return validationError(refErr.Reason, refMsg, tokenMsg)
+	return ValidationError(refErr.Reason, refMsg, tokenMsg)
 }
 
 // keyShape is how a form key addresses a parameter, in Rack's nested syntax.

@@ -154,16 +154,31 @@ func unescapeRef(s string) (string, bool) {
 // and RawPath: rawPath is set when the project needs escaping
 // ("group%2Fproject"), and is empty otherwise.
 func PipelinePath(prefix, project string) (path, rawPath string) {
+	return projectPath(prefix, project, "/trigger/pipeline", "/trigger/pipeline")
+}
+
+// ArtifactsPath is the path of the artifacts download of ref's job in
+// project, as url.URL's Path and RawPath; a ref with slashes stays one
+// segment ("feature%2Fx"), as GitLab documents it.
+func ArtifactsPath(prefix, project, ref string) (path, rawPath string) {
+	return projectPath(prefix, project,
+		"/jobs/artifacts/"+ref+"/download",
+		"/jobs/artifacts/"+url.PathEscape(ref)+"/download")
+}
+
+// projectPath joins prefix, the project and a tail, with rawPath set when
+// something needs escaping.
+func projectPath(prefix, project, tail, escapedTail string) (path, rawPath string) {
 	prefix = strings.TrimSuffix(prefix, "/")
-	path = prefix + "/projects/" + project + "/trigger/pipeline"
+	path = prefix + "/projects/" + project + tail
 	escaped := url.PathEscape(project)
-	if escaped == project {
+	if escaped == project && escapedTail == tail {
 		return path, ""
 	}
 	// The prefix is escaped too: url.URL ignores a RawPath that is not a
 	// valid encoding, and would then send the project's slashes unescaped.
 	escapedPrefix := (&url.URL{Path: prefix}).EscapedPath()
-	return path, escapedPrefix + "/projects/" + escaped + "/trigger/pipeline"
+	return path, escapedPrefix + "/projects/" + escaped + escapedTail
 }
 
 // decodeUnreserved replaces %XX escapes of unreserved characters (letters,
