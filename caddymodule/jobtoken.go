@@ -202,4 +202,3 @@ func (jobTokenObserver) Refresh(ok bool) {
 	}
 	jwksRefreshFailed.Inc()
 }
-

@@ -16,8 +16,8 @@ import (
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 
-	_ "github.com/triggergate/caddy-trigger-gateway/matcher" // the trigger request matcher
 	"github.com/triggergate/caddy-trigger-gateway/jobtoken"
+	_ "github.com/triggergate/caddy-trigger-gateway/matcher" // the trigger request matcher
 	"github.com/triggergate/caddy-trigger-gateway/policy"
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
