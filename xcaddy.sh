@@ -12,6 +12,9 @@ cd "$(dirname "$0")"
 CADDY_VERSION="${CADDY_VERSION:-v2.11.9}"
 XCADDY_VERSION="${XCADDY_VERSION:-v0.4.5}"
 MODULE="github.com/triggergate/caddy-trigger-gateway"
+# Redis storage, so that several Caddy instances can share tokens, usage and
+# revocations (storage redis { ... } in the Caddyfile).
+REDIS_STORAGE="github.com/pberkel/caddy-storage-redis@v1.8.1"
 export PATH="$(go env GOPATH)/bin:$PATH"
 
 ensure_xcaddy() {
@@ -26,7 +29,8 @@ build() {
 	# module, so the local tree is pinned as a version and replaced by the checkout.
 	XCADDY_SKIP_CLEANUP=0 xcaddy build "${CADDY_VERSION}" \
 		--output ./caddy \
-		--with "${MODULE}@v0.0.0=."
+		--with "${MODULE}@v0.0.0=." \
+		--with "${REDIS_STORAGE}"
 }
 
 needs_build() {
