@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/triggergate/caddy-trigger-gateway/policy"
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
 )
 
@@ -68,6 +69,7 @@ type adminTrigger struct {
 	Legacy      bool       `json:"legacy"`
 	CreatedAt   time.Time  `json:"created_at"`
 	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	Refs        []string   `json:"refs,omitempty"`
 	LastUsed    *time.Time `json:"last_used"`
 	UseCount    int64      `json:"use_count"`
 }
@@ -83,6 +85,7 @@ func newAdminTrigger(t *tokenstore.Trigger, u tokenstore.Usage) adminTrigger {
 		Legacy:      t.Legacy(),
 		CreatedAt:   t.CreatedAt.UTC(),
 		ExpiresAt:   utcPtr(t.ExpiresAt),
+		Refs:        t.Refs,
 		LastUsed:    utcPtr(u.LastUsed),
 		UseCount:    u.UseCount,
 	}
@@ -99,16 +102,20 @@ func utcPtr(t *time.Time) *time.Time {
 // adminCreateRequest is the body of POST /trigger_gateway/triggers.
 // ExpiresAt is a string so that a malformed time gets a clear message.
 type adminCreateRequest struct {
-	Project     string `json:"project"`
-	Description string `json:"description"`
-	Owner       string `json:"owner"`
-	ExpiresAt   string `json:"expires_at"`
-	Token       string `json:"token"`
+	Project     string   `json:"project"`
+	Description string   `json:"description"`
+	Owner       string   `json:"owner"`
+	ExpiresAt   string   `json:"expires_at"`
+	Token       string   `json:"token"`
+	Refs        []string `json:"refs,omitempty"`
 }
 
 // handleAPI routes the requests under adminEndpointBase.
 func (a *adminAPI) handleAPI(w http.ResponseWriter, r *http.Request) error {
 	rest := strings.TrimPrefix(r.URL.Path, adminEndpointBase)
+	if rest == "explain" {
+		return a.handleExplain(w, r)
+	}
 	collection, item, hasItem := strings.Cut(rest, "/")
 	if collection != "triggers" || strings.Contains(item, "/") {
 		// The path is not echoed: a mistyped request could carry a token in it.
@@ -148,6 +155,10 @@ func (a *adminAPI) handleCreate(w http.ResponseWriter, r *http.Request) error {
 		Description: body.Description,
 		Owner:       body.Owner,
 		ImportToken: body.Token,
+		Refs:        body.Refs,
+	}
+	if _, err := policy.CompileRefs(body.Refs); err != nil {
+		return adminError(http.StatusBadRequest, fmt.Errorf("refs: %v", err))
 	}
 	if body.ExpiresAt != "" {
 		exp, err := time.Parse(time.RFC3339, body.ExpiresAt)

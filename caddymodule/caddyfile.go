@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -9,6 +10,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
+
+	"github.com/triggergate/caddy-trigger-gateway/policy"
 )
 
 func init() {
@@ -39,6 +42,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		cache_ttl            <duration>
 //		negative_cache_ttl   <duration>
 //		usage_flush_interval <duration>
+//		change_poll_interval <duration>
+//		storage_timeout      <duration>
+//		idempotency_window   <duration>|off
+//		failed_auth_limit    <count> [<window>]|off
+//		variables { ... }    # see unmarshalVariables
+//		refs                 <glob...>
 //		job_token {
 //			jwks_url             <url>      # or: jwks_file <path>
 //			issuer               <iss>
@@ -62,6 +71,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			upstream_token       <token>
 //			job_token_allow      <project id or path glob...>
 //			artifacts_credential <header> <value>
+//			variables { ... }
+//			refs                 <glob...>
+//			webhook_gitlab_token  <secret>
+//			webhook_github_secret <secret>
 //		}
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -99,6 +112,30 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.NegativeCacheTTL, err = durationArg(d)
 		case "usage_flush_interval":
 			h.UsageFlushInterval, err = durationArg(d)
+		case "change_poll_interval":
+			h.ChangePollInterval, err = durationArg(d)
+		case "storage_timeout":
+			h.StorageTimeout, err = durationArg(d)
+		case "idempotency_window":
+			var window string
+			if err = oneArg(d, &window); err == nil {
+				if window == "off" {
+					h.DisableIdempotency = true
+				} else {
+					var dur time.Duration
+					dur, err = caddy.ParseDuration(window)
+					if err != nil || dur < time.Second {
+						err = d.Errf("idempotency_window: %q is neither off nor a duration of at least 1s", window)
+					}
+					h.IdempotencyWindow = caddy.Duration(dur)
+				}
+			}
+		case "failed_auth_limit":
+			err = h.unmarshalFailedAuthLimit(d)
+		case "variables":
+			h.Variables, err = unmarshalVariables(d, h.Variables)
+		case "refs":
+			err = globArgs(d, &h.Refs)
 		case "job_token":
 			err = h.unmarshalJobTokens(d)
 		case "project":
@@ -155,6 +192,15 @@ func (h *Handler) unmarshalProject(d *caddyfile.Dispenser) error {
 			if err := oneArg(d, &project.UpstreamToken); err != nil {
 				return err
 			}
+		case "variables":
+			var err error
+			if project.Variables, err = unmarshalVariables(d, project.Variables); err != nil {
+				return err
+			}
+		case "refs":
+			if err := globArgs(d, &project.Refs); err != nil {
+				return err
+			}
 		case "job_token_allow":
 			sources := d.RemainingArgs()
 			if len(sources) == 0 {
@@ -163,6 +209,14 @@ func (h *Handler) unmarshalProject(d *caddyfile.Dispenser) error {
 			project.JobTokenAllow = append(project.JobTokenAllow, sources...)
 		case "artifacts_credential":
 			if err := headerValueArgs(d, &project.ArtifactsHeader, &project.ArtifactsCredential); err != nil {
+				return err
+			}
+		case "webhook_gitlab_token":
+			if err := oneArg(d, &project.WebhookGitLabToken); err != nil {
+				return err
+			}
+		case "webhook_github_secret":
+			if err := oneArg(d, &project.WebhookGitHubSecret); err != nil {
 				return err
 			}
 		default:
@@ -237,6 +291,102 @@ func unmarshalClaims(d *caddyfile.Dispenser, jt *JobTokens) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// unmarshalFailedAuthLimit reads "failed_auth_limit <count> [<window>]" or
+// "failed_auth_limit off".
+func (h *Handler) unmarshalFailedAuthLimit(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	switch {
+	case len(args) == 1 && args[0] == "off":
+		h.DisableFailedAuthLimit = true
+		return nil
+	case len(args) < 1 || len(args) > 2:
+		return d.ArgErr()
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n <= 0 {
+		return d.Errf("failed_auth_limit: %q is neither off nor a positive count", args[0])
+	}
+	h.FailedAuthLimit = n
+	if len(args) == 2 {
+		window, err := caddy.ParseDuration(args[1])
+		if err != nil || window <= 0 {
+			return d.Errf("failed_auth_limit: %q is not a duration", args[1])
+		}
+		h.FailedAuthWindow = caddy.Duration(window)
+	}
+	return nil
+}
+
+// unmarshalVariables reads a variables block:
+//
+//	variables {
+//		allow          <name glob...>
+//		deny           <name glob...>
+//		protected      <name glob...>
+//		set            <name> <value>
+//		default        <name> <value>
+//		rename         <from> <to>
+//		pattern        <name> <regexp>
+//		max_count      <count>
+//		max_value_size <size>
+//	}
+func unmarshalVariables(d *caddyfile.Dispenser, rules *policy.VariableRules) (*policy.VariableRules, error) {
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	if rules == nil {
+		rules = new(policy.VariableRules)
+	}
+	pairs := map[string]*map[string]string{
+		"set": &rules.Set, "default": &rules.Default, "rename": &rules.Rename, "pattern": &rules.Pattern,
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch name := d.Val(); name {
+		case "allow":
+			err = globArgs(d, &rules.Allow)
+		case "deny":
+			err = globArgs(d, &rules.Deny)
+		case "protected":
+			err = globArgs(d, &rules.Protected)
+		case "set", "default", "rename", "pattern":
+			var key, value string
+			if err = headerValueArgs(d, &key, &value); err == nil {
+				m := pairs[name]
+				if *m == nil {
+					*m = make(map[string]string)
+				}
+				if _, dup := (*m)[key]; dup {
+					err = d.Errf("variables: %s %s is given twice", name, key)
+				}
+				(*m)[key] = value
+			}
+		case "max_count":
+			rules.MaxCount, err = intArg(d)
+		case "max_value_size":
+			var size int64
+			size, err = sizeArg(d)
+			rules.MaxValueBytes = int(size)
+		default:
+			return nil, d.Errf("unrecognized variables subdirective '%s'", name)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return rules, nil
+}
+
+// globArgs appends one or more arguments to a list.
+func globArgs(d *caddyfile.Dispenser, list *[]string) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.ArgErr()
+	}
+	*list = append(*list, args...)
 	return nil
 }
 

@@ -58,6 +58,18 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "inline argument", input: "trigger_gateway /api", wantErr: "wrong argument count"},
 		{name: "duplicate project", input: "trigger_gateway {\n\tproject 9\n\tproject 9\n}", wantErr: "project 9 is configured twice"},
 		{name: "unknown project subdirective", input: "trigger_gateway {\n\tproject 9 {\n\t\tcolour blue\n\t}\n}", wantErr: "unrecognized project subdirective 'colour'"},
+		{
+			name:  "failed_auth_limit with a window",
+			input: "trigger_gateway {\n\tfailed_auth_limit 5 30s\n}",
+			want:  `{"failed_auth_limit":5,"failed_auth_window":30000000000}`,
+		},
+		{
+			name:  "failed_auth_limit off",
+			input: "trigger_gateway {\n\tfailed_auth_limit off\n}",
+			want:  `{"disable_failed_auth_limit":true}`,
+		},
+		{name: "failed_auth_limit zero", input: "trigger_gateway {\n\tfailed_auth_limit 0\n}", wantErr: "neither off nor a positive count"},
+		{name: "failed_auth_limit bad window", input: "trigger_gateway {\n\tfailed_auth_limit 5 soon\n}", wantErr: "is not a duration"},
 		{name: "unknown storage module", input: "trigger_gateway {\n\tstorage nowhere\n}", wantErr: "caddy.storage.nowhere"},
 	}
 	for _, tt := range tests {

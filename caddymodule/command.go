@@ -20,13 +20,14 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
+	"github.com/triggergate/caddy-trigger-gateway/policy"
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
 )
 
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "trigger",
-		Usage: "add|list|show|revoke [--address <interface>] [--config <path> [--adapter <name>]] [--json]",
+		Usage: "add|list|show|revoke|explain [--address <interface>] [--config <path> [--adapter <name>]] [--json]",
 		Short: "Manages the trigger tokens of the trigger_gateway handler",
 		Long: `
 Creates, lists, shows and revokes the pipeline trigger tokens that the
@@ -71,7 +72,7 @@ func buildTriggerCommand(cmd *cobra.Command) {
 	cmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
 
 	add := &cobra.Command{
-		Use:   "add --project <id> --description <text> [--owner <name>] [--expires-at <time>] [--token <token>|-]",
+		Use:   "add --project <id> --description <text> [--owner <name>] [--expires-at <time>] [--ref <glob>]... [--token <token>|-]",
 		Short: "Creates a trigger token, or imports an existing one",
 		Long: `
 Creates a trigger for a project and prints its token. The token is shown only
@@ -83,6 +84,8 @@ Caddyfile (group/project); the trigger belongs to the canonical project.
 is a legacy trigger, which the handler can be configured to refuse.
 --expires-at (RFC 3339, like 2030-01-02T15:04:05Z) makes the token stop
 working at that time.
+--ref (repeatable) limits the token to refs matching these globs, such as
+main or 'v*', on top of the Caddyfile's ref rules.
 
 --token imports an existing token (16 to 255 visible ASCII characters, such
 as a GitLab trigger token) instead of generating one. Use --token - to read
@@ -96,6 +99,7 @@ process list.`,
 	add.Flags().String("owner", "", "Who owns the trigger (empty: legacy trigger)")
 	add.Flags().String("expires-at", "", "Expiry time, RFC 3339 (default: never)")
 	add.Flags().String("token", "", "Existing token to import instead of generating one; - reads it from stdin")
+	add.Flags().StringArray("ref", nil, "Ref glob the token is limited to (repeatable; default: every ref the rules allow)")
 
 	list := &cobra.Command{
 		Use:   "list [--project <id>]",
@@ -130,7 +134,7 @@ nothing is printed on success; the exit status tells.`,
 		RunE: triggerRunE(cmdTriggerRevoke),
 	}
 
-	cmd.AddCommand(add, list, show, revoke)
+	cmd.AddCommand(add, list, show, revoke, explainCommand())
 }
 
 // triggerCommandFunc runs one subcommand with its parsed flags and arguments.
@@ -240,6 +244,12 @@ func addRequestFromFlags(fl caddycmd.Flags, stdin io.Reader, now time.Time) (adm
 		Owner:       strings.TrimSpace(fl.String("owner")),
 		ExpiresAt:   strings.TrimSpace(fl.String("expires-at")),
 		Token:       fl.String("token"),
+	}
+	if refs, err := fl.GetStringArray("ref"); err == nil && len(refs) > 0 {
+		req.Refs = refs
+	}
+	if _, err := policy.CompileRefs(req.Refs); err != nil {
+		return req, fmt.Errorf("--ref: %v", err)
 	}
 	if req.Project == "" {
 		return req, errors.New("--project is required: the project's ID (like 9) or an alias (like group/project)")

@@ -120,9 +120,12 @@ func setPlaceholders(r *http.Request, d *decision) {
 		repl.Set("http.trigger.source_pipeline", id.PipelineID)
 		repl.Set("http.trigger.source_job", id.JobID)
 	}
-	if d.refusal != nil {
+	switch {
+	case d.refusal != nil:
 		repl.Set("http.trigger.outcome", d.refusal.Reason)
-	} else {
+	case d.replayed:
+		repl.Set("http.trigger.outcome", "replayed")
+	default:
 		repl.Set("http.trigger.outcome", "accepted")
 	}
 }

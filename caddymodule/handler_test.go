@@ -246,7 +246,7 @@ func TestServeHTTPAccepts(t *testing.T) {
 }
 
 func TestServeHTTPRefuses(t *testing.T) {
-	h := provisionHandler(t, &Handler{LegacyTriggers: "deny", MaxBody: 512}, "")
+	h := provisionHandler(t, &Handler{LegacyTriggers: "deny", MaxBody: 512, DisableFailedAuthLimit: true}, "")
 	_, token9 := createToken(t, h, "9", "alice")
 	_, legacy := createToken(t, h, "9", "")
 	revokedTrigger, revoked := createToken(t, h, "9", "alice")

@@ -106,8 +106,8 @@ func (h *Handler) provisionJobTokens(ctx caddy.Context) error {
 		v, err := jobtoken.New(jobtoken.Config{
 			JWKSURL:            repl.ReplaceKnown(h.JobTokens.JWKSURL, ""),
 			JWKSFile:           repl.ReplaceKnown(h.JobTokens.JWKSFile, ""),
-			Issuer:             h.JobTokens.Issuer,
-			Audience:           h.JobTokens.Audience,
+			Issuer:             repl.ReplaceKnown(h.JobTokens.Issuer, ""),
+			Audience:           repl.ReplaceKnown(h.JobTokens.Audience, ""),
 			Leeway:             time.Duration(h.JobTokens.Leeway),
 			RefreshInterval:    time.Duration(h.JobTokens.RefreshInterval),
 			MinRefreshInterval: time.Duration(h.JobTokens.MinRefreshInterval),

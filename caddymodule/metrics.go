@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"errors"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -16,8 +17,12 @@ var gatewayMetrics = struct {
 	duration     *prometheus.HistogramVec
 	cache        *prometheus.CounterVec
 	storageError *prometheus.CounterVec
+	storageTime  *prometheus.HistogramVec
 	jobTokens    *prometheus.CounterVec
 	jwksRefresh  *prometheus.CounterVec
+	repeats      *prometheus.CounterVec
+
+	upstreamFailures *prometheus.CounterVec
 }{
 	requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy",
@@ -44,6 +49,13 @@ var gatewayMetrics = struct {
 		Name:      "storage_errors_total",
 		Help:      "Failed storage operations by operation.",
 	}, []string{"op"}),
+	storageTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "caddy",
+		Subsystem: "trigger_gateway",
+		Name:      "storage_duration_seconds",
+		Help:      "Time the token store's storage operations take, failed or not, by operation.",
+		Buckets:   []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"op"}),
 	jobTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy",
 		Subsystem: "trigger_gateway",
@@ -56,6 +68,18 @@ var gatewayMetrics = struct {
 		Name:      "jwks_refreshes_total",
 		Help:      "Loads of the job-token signing keys (JWKS) by result (ok or error).",
 	}, []string{"result"}),
+	repeats: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "trigger_gateway",
+		Name:      "idempotency_total",
+		Help:      "Requests with an idempotency key by result (saved: a first answer kept; replayed: a repeat answered from it).",
+	}, []string{"result"}),
+	upstreamFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "trigger_gateway",
+		Name:      "upstream_failures_total",
+		Help:      "Accepted requests the upstream did not answer, by route and reason (upstream_error, upstream_timeout, ...).",
+	}, []string{"route", "reason"}),
 }
 
 // Pre-resolved children of the cache counter: the hot path must not look
@@ -75,7 +99,9 @@ var (
 func registerMetrics(registry prometheus.Registerer) error {
 	for _, c := range []prometheus.Collector{
 		gatewayMetrics.requests, gatewayMetrics.duration, gatewayMetrics.cache, gatewayMetrics.storageError,
-		gatewayMetrics.jobTokens, gatewayMetrics.jwksRefresh,
+		gatewayMetrics.storageTime,
+		gatewayMetrics.jobTokens, gatewayMetrics.jwksRefresh, gatewayMetrics.repeats,
+		gatewayMetrics.upstreamFailures,
 	} {
 		if err := registry.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
@@ -93,5 +119,19 @@ type storeObserver struct{}
 func (storeObserver) CacheHit()  { cacheHits.Inc() }
 func (storeObserver) CacheMiss() { cacheMisses.Inc() }
 func (storeObserver) StorageError(op string) {
+	gatewayMetrics.storageError.WithLabelValues(op).Inc()
+}
+
+// StorageDuration makes storeObserver a tokenstore.StorageObserver.
+func (storeObserver) StorageDuration(op string, d time.Duration) {
+	gatewayMetrics.storageTime.WithLabelValues(op).Observe(d.Seconds())
+}
+
+// idempotencyObserver feeds the idempotency store's events into the metrics.
+type idempotencyObserver struct{}
+
+func (idempotencyObserver) Replayed() { gatewayMetrics.repeats.WithLabelValues("replayed").Inc() }
+func (idempotencyObserver) Saved()    { gatewayMetrics.repeats.WithLabelValues("saved").Inc() }
+func (idempotencyObserver) StorageError(op string) {
 	gatewayMetrics.storageError.WithLabelValues(op).Inc()
 }

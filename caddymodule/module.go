@@ -16,11 +16,13 @@ import (
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 
+	"github.com/triggergate/caddy-trigger-gateway/idempotency"
 	"github.com/triggergate/caddy-trigger-gateway/jobtoken"
 	_ "github.com/triggergate/caddy-trigger-gateway/matcher" // the trigger request matcher
 	"github.com/triggergate/caddy-trigger-gateway/policy"
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
+	"github.com/triggergate/caddy-trigger-gateway/webhook"
 )
 
 func init() {
@@ -72,6 +74,18 @@ type Handler struct {
 	// Default: 10 KiB.
 	MaxVariableSize int `json:"max_variable_size,omitempty"`
 
+	// Variables are the rules on the variables callers set, for every
+	// project: allowed and denied names, protected names (CI_* and
+	// GITLAB_* always are), values set, defaulted or renamed by the
+	// gateway, patterns values must match. A project's own rules are
+	// merged over these.
+	Variables *policy.VariableRules `json:"variables,omitempty"`
+
+	// Refs are the ref globs every trigger is limited to (e.g. main and
+	// v*); empty allows every branch and tag. Projects and trigger tokens
+	// may narrow them further: a ref must pass every level.
+	Refs []string `json:"refs,omitempty"`
+
 	// StorageRaw is where trigger tokens and usage are kept. Default:
 	// Caddy's configured storage. Handlers that use the same storage share
 	// their tokens, cache and usage counters.
@@ -94,6 +108,41 @@ type Handler struct {
 	// Default: 10s.
 	UsageFlushInterval caddy.Duration `json:"usage_flush_interval,omitempty"`
 
+	// ChangePollInterval is how often the gateway checks storage for
+	// triggers revoked (or created) through other Caddy instances sharing
+	// it. A revocation made on any instance is refused here at most this
+	// long, plus one storage round trip, after it was acknowledged,
+	// whatever cache_ttl is. Default: 1s.
+	ChangePollInterval caddy.Duration `json:"change_poll_interval,omitempty"`
+
+	// StorageTimeout bounds every storage operation of the token store. A
+	// token that is not cached and cannot be looked up in time is refused
+	// with 503, so requests never hang on an unreachable storage; cached
+	// tokens keep working until cache_ttl. Default: 2s.
+	StorageTimeout caddy.Duration `json:"storage_timeout,omitempty"`
+
+	// IdempotencyWindow is how long a request repeated with the same
+	// Idempotency-Key header, or a webhook delivery repeated with the same
+	// X-Gitlab-Event-UUID or X-GitHub-Delivery, answers as the first did
+	// without triggering again. Repeats are recognised across every
+	// instance sharing the storage. Default: 24h.
+	IdempotencyWindow caddy.Duration `json:"idempotency_window,omitempty"`
+
+	// DisableIdempotency forwards repeated requests like any other.
+	DisableIdempotency bool `json:"disable_idempotency,omitempty"`
+
+	// FailedAuthLimit is how many refused tokens a client IP may send in
+	// FailedAuthWindow; past it the client gets 429 with Retry-After until
+	// the window ends, without any token lookup. The client IP honours the
+	// server's trusted_proxies. Default: 20.
+	FailedAuthLimit int `json:"failed_auth_limit,omitempty"`
+
+	// FailedAuthWindow is the window of FailedAuthLimit. Default: 1m.
+	FailedAuthWindow caddy.Duration `json:"failed_auth_window,omitempty"`
+
+	// DisableFailedAuthLimit turns the failed-authentication limit off.
+	DisableFailedAuthLimit bool `json:"disable_failed_auth_limit,omitempty"`
+
 	// JobTokens enables CI job tokens ($CI_JOB_TOKEN, JWTs signed by the
 	// CI server) for multi-project pipelines and artifact downloads.
 	// Without it, only trigger tokens are accepted.
@@ -103,20 +152,25 @@ type Handler struct {
 	// canonical ID (usually its numeric ID).
 	Projects map[string]*Project `json:"projects,omitempty"`
 
-	gateway        *gateway
-	poolKey        string
-	logger         *zap.Logger
-	denyLegacy     bool
-	upstreamToken  string
-	projectTokens  map[string]string // canonical project -> resolved upstream token
-	aliases        map[string]string // alias -> canonical project
-	variablePolicy policy.Variables
+	gateway          *gateway
+	poolKey          string
+	logger           *zap.Logger
+	denyLegacy       bool
+	upstreamToken    string
+	projectTokens    map[string]string // canonical project -> resolved upstream token
+	aliases          map[string]string // alias -> canonical project
+	globalVariables  *policy.VariablePolicy
+	projectVariables map[string]*policy.VariablePolicy // canonical project -> merged rules
+	globalRefs       *policy.RefPolicy
+	projectRefs      map[string]*policy.RefPolicy
 
 	verifier            *jobtoken.Verifier
 	verifierKey         string
 	allowlists          map[string]*jobtoken.Allowlist // canonical project -> job_token_allow
 	artifactCredentials map[string][2]string           // canonical project -> header, value
 	artifactsSecret     string                         // resolved global artifacts credential
+	webhookVerifiers    map[string]*webhook.Verifier   // canonical project -> its webhook secrets
+	limiter             *failedAuthLimiter             // nil when disabled
 }
 
 // Project is the configuration of one project.
@@ -131,6 +185,14 @@ type Project struct {
 	// the config loads.
 	UpstreamToken string `json:"upstream_token,omitempty"`
 
+	// Variables are this project's variable rules, merged over the
+	// gateway's (lists add up, settings of the same name override).
+	Variables *policy.VariableRules `json:"variables,omitempty"`
+
+	// Refs are the ref globs this project's triggers are limited to, on
+	// top of the gateway's.
+	Refs []string `json:"refs,omitempty"`
+
 	// JobTokenAllow lists the source projects (numeric IDs, or path globs
 	// such as group/* for direct children and group/** for any depth)
 	// whose CI job tokens this project accepts. A job token may always act
@@ -142,6 +204,15 @@ type Project struct {
 	// caller's job token.
 	ArtifactsHeader     string `json:"artifacts_header,omitempty"`
 	ArtifactsCredential string `json:"artifacts_credential,omitempty"`
+
+	// WebhookGitLabToken, when set, is the secret token GitLab webhooks
+	// of this project must send in X-Gitlab-Token (webhook route only).
+	WebhookGitLabToken string `json:"webhook_gitlab_token,omitempty"`
+
+	// WebhookGitHubSecret, when set, is the secret GitHub webhooks of this
+	// project sign their body with (X-Hub-Signature-256, webhook route
+	// only). With both set, a request passing either check is accepted.
+	WebhookGitHubSecret string `json:"webhook_github_secret,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -165,6 +236,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.aliases = make(map[string]string)
 	h.projectTokens = make(map[string]string)
 	h.artifactCredentials = make(map[string][2]string)
+	h.webhookVerifiers = make(map[string]*webhook.Verifier)
 	for id, project := range h.Projects {
 		if project == nil {
 			continue
@@ -174,6 +246,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 		if project.UpstreamToken != "" {
 			h.projectTokens[id] = repl.ReplaceKnown(project.UpstreamToken, "")
+		}
+		if project.WebhookGitLabToken != "" || project.WebhookGitHubSecret != "" {
+			h.webhookVerifiers[id] = &webhook.Verifier{
+				GitLabToken:  repl.ReplaceKnown(project.WebhookGitLabToken, ""),
+				GitHubSecret: repl.ReplaceKnown(project.WebhookGitHubSecret, ""),
+			}
 		}
 		if project.ArtifactsHeader != "" {
 			h.artifactCredentials[id] = [2]string{project.ArtifactsHeader, repl.ReplaceKnown(project.ArtifactsCredential, "")}
@@ -189,17 +267,22 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.denyLegacy = h.LegacyTriggers == "deny"
-	h.variablePolicy = policy.Variables{
-		MaxCount:      h.MaxVariables,
-		MaxValueBytes: h.MaxVariableSize,
-		Protected:     policy.DefaultProtected,
+	if !h.DisableFailedAuthLimit {
+		h.limiter = newFailedAuthLimiter(h.FailedAuthLimit, time.Duration(h.FailedAuthWindow))
+	}
+	if err := h.compilePolicies(); err != nil {
+		return err
 	}
 
 	storage, err := h.storage(ctx)
 	if err != nil {
 		return err
 	}
-	return h.joinGateway(ctx, storage)
+	if err := h.joinGateway(ctx, storage); err != nil {
+		return err
+	}
+	handlers.Store(h, struct{}{})
+	return nil
 }
 
 func (h *Handler) applyDefaults() {
@@ -226,6 +309,15 @@ func (h *Handler) applyDefaults() {
 	}
 	if h.UsageFlushInterval == 0 {
 		h.UsageFlushInterval = caddy.Duration(DefaultUsageFlushInterval)
+	}
+	if h.FailedAuthLimit == 0 {
+		h.FailedAuthLimit = DefaultFailedAuthLimit
+	}
+	if h.FailedAuthWindow == 0 {
+		h.FailedAuthWindow = caddy.Duration(DefaultFailedAuthWindow)
+	}
+	if h.IdempotencyWindow == 0 {
+		h.IdempotencyWindow = caddy.Duration(DefaultIdempotencyWindow)
 	}
 }
 
@@ -254,20 +346,46 @@ func (h *Handler) joinGateway(ctx caddy.Context, storage certmagic.Storage) erro
 		if err != nil {
 			return nil, fmt.Errorf("reading instance ID: %v", err)
 		}
-		store, err := tokenstore.New(tokenstore.Config{
-			Storage:          storage,
-			InstanceID:       instance.String(),
-			CacheSize:        h.CacheSize,
-			CacheTTL:         time.Duration(h.CacheTTL),
-			NegativeCacheTTL: time.Duration(h.NegativeCacheTTL),
-			FlushInterval:    time.Duration(h.UsageFlushInterval),
-			Logger:           ctx.Logger().Named("store"),
-			Observer:         storeObserver{},
-		})
+		storage, release, err := ownStorage(ctx, storage)
 		if err != nil {
 			return nil, err
 		}
-		return &gateway{key: storageIdentity(storage), store: store}, nil
+		var repeats *idempotency.Store
+		store, err := tokenstore.New(tokenstore.Config{
+			Storage:            storage,
+			InstanceID:         instance.String(),
+			CacheSize:          h.CacheSize,
+			CacheTTL:           time.Duration(h.CacheTTL),
+			NegativeCacheTTL:   time.Duration(h.NegativeCacheTTL),
+			FlushInterval:      time.Duration(h.UsageFlushInterval),
+			ChangePollInterval: time.Duration(h.ChangePollInterval),
+			StorageTimeout:     time.Duration(h.StorageTimeout),
+			Logger:             ctx.Logger().Named("store"),
+			Observer:           storeObserver{},
+			// The last user of the storage closes it, after the final flush.
+			OnClose: func() {
+				if repeats != nil {
+					_ = repeats.Close()
+				}
+				release()
+			},
+		})
+		if err != nil {
+			release()
+			return nil, err
+		}
+		repeats, err = idempotency.New(idempotency.Config{
+			Storage:  storage,
+			Window:   time.Duration(h.IdempotencyWindow),
+			MaxBody:  maxSavedAnswer,
+			Logger:   ctx.Logger().Named("idempotency"),
+			Observer: idempotencyObserver{},
+		})
+		if err != nil {
+			_ = store.Close()
+			return nil, err
+		}
+		return &gateway{key: storageIdentity(storage), store: store, idempotency: repeats}, nil
 	})
 	if err != nil {
 		return fmt.Errorf("opening token store: %v", err)
@@ -297,6 +415,9 @@ func (h *Handler) Validate() error {
 	default:
 		return fmt.Errorf(`legacy_triggers must be "allow" or "deny", not %q`, h.LegacyTriggers)
 	}
+	if h.IdempotencyWindow != 0 && h.IdempotencyWindow < caddy.Duration(time.Second) {
+		return fmt.Errorf("idempotency_window must be at least 1s")
+	}
 	if h.MaxBody < 0 || h.MaxVariables < 0 || h.MaxVariableSize < 0 || h.CacheSize < 0 {
 		return fmt.Errorf("max_body, max_variables, max_variable_size and cache_size must not be negative")
 	}
@@ -318,12 +439,61 @@ func (h *Handler) Validate() error {
 			seen[alias] = id
 		}
 	}
-	return h.variablePolicy.Validate()
+	return nil
+}
+
+// compilePolicies merges and compiles the variable and ref rules of the
+// gateway and of each project once, at load time.
+func (h *Handler) compilePolicies() error {
+	global := policy.VariableRules{}
+	if h.Variables != nil {
+		global = *h.Variables
+	}
+	if global.MaxCount == 0 {
+		global.MaxCount = h.MaxVariables
+	}
+	if global.MaxValueBytes == 0 {
+		global.MaxValueBytes = h.MaxVariableSize
+	}
+	var err error
+	if h.globalVariables, err = policy.CompileVariables(global); err != nil {
+		return fmt.Errorf("variables: %v", err)
+	}
+	if h.globalRefs, err = policy.CompileRefs(h.Refs); err != nil {
+		return fmt.Errorf("refs: %v", err)
+	}
+	h.projectVariables = make(map[string]*policy.VariablePolicy)
+	h.projectRefs = make(map[string]*policy.RefPolicy)
+	for id, project := range h.Projects {
+		if project == nil {
+			continue
+		}
+		if project.Variables != nil {
+			if h.projectVariables[id], err = policy.CompileVariables(global, *project.Variables); err != nil {
+				return fmt.Errorf("project %s: variables: %v", id, err)
+			}
+		}
+		if len(project.Refs) > 0 {
+			if h.projectRefs[id], err = policy.CompileRefs(project.Refs); err != nil {
+				return fmt.Errorf("project %s: refs: %v", id, err)
+			}
+		}
+	}
+	return nil
+}
+
+// variablesFor is the variable policy of a project.
+func (h *Handler) variablesFor(project string) *policy.VariablePolicy {
+	if p, ok := h.projectVariables[project]; ok {
+		return p
+	}
+	return h.globalVariables
 }
 
 // Cleanup drops this handler's reference to the token store; the last one
 // closes it, which flushes the usage not yet written.
 func (h *Handler) Cleanup() error {
+	handlers.Delete(h)
 	err := h.cleanupJobTokens()
 	if h.poolKey == "" {
 		return err

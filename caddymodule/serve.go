@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -15,8 +16,10 @@ import (
 
 	"github.com/triggergate/caddy-trigger-gateway/gitref"
 	"github.com/triggergate/caddy-trigger-gateway/jobtoken"
+	"github.com/triggergate/caddy-trigger-gateway/policy"
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
+	"github.com/triggergate/caddy-trigger-gateway/webhook"
 )
 
 var errNotTriggerAPI = errors.New("not a trigger API request")
@@ -43,6 +46,18 @@ type decision struct {
 
 	credential *tokenstore.Credential // the trigger whose use to count
 	body       []byte                 // the canonical body to forward
+	replayed   bool                   // a repeat answered with the first answer
+
+	explain bool     // collect the rules applied, for the explain endpoint
+	rules   []string // the rules applied, in order (names, never values)
+}
+
+// note records a rule applied. Callers that pass arguments check
+// d.explain first, so that the request path does not even format them.
+func (d *decision) note(format string, args ...any) {
+	if d.explain {
+		d.rules = append(d.rules, fmt.Sprintf(format, args...))
+	}
 }
 
 // ServeHTTP follows one trigger request through the steps of the
@@ -56,26 +71,64 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return caddyhttp.Error(http.StatusNotFound, errNotTriggerAPI)
 	}
 	d := decision{route: route, project: h.canonicalProject(route.Project)}
+	var client string
+	if h.limiter != nil {
+		client = clientIP(r)
+		if wait := h.limiter.retryAfter(client, start); wait > 0 {
+			w.Header().Set("Retry-After", retryAfterHeader(wait))
+			d.refusal = errRateLimited
+			h.refuse(w, r, &d, start)
+			return nil
+		}
+	}
 	if route.Kind == triggerapi.KindArtifacts {
 		d.refusal = h.decideArtifacts(r, &d)
 	} else {
 		d.refusal = h.decideTrigger(r, &d)
 	}
+	var key string
+	if d.refusal == nil && route.Kind != triggerapi.KindArtifacts && !h.DisableIdempotency {
+		key, d.refusal = idempotencyKey(r, d.project)
+	}
 	if d.refusal != nil {
+		if h.limiter != nil && failedAuthentication[d.refusal] {
+			h.limiter.failed(client, start)
+		}
 		h.refuse(w, r, &d, start)
 		return nil
 	}
 
-	if d.credential != nil {
-		d.credential.RecordUse(start)
-	}
 	if route.Kind == triggerapi.KindArtifacts {
 		h.forwardArtifacts(r, &d)
 	} else {
 		h.forward(r, &d)
 	}
+	if key == "" {
+		if d.credential != nil {
+			d.credential.RecordUse(start)
+		}
+		h.account(r, &d, start)
+		return h.serveUpstream(newUpstreamWriter(w, false), r, &d, next)
+	}
+
+	answer, claim, refusal := h.beginOnce(r, &d, key)
+	switch {
+	case refusal != nil:
+		d.refusal = refusal
+		h.refuse(w, r, &d, start)
+		return nil
+	case answer != nil:
+		d.replayed = true
+		replay(w, answer)
+		h.account(r, &d, start)
+		return nil
+	}
+	defer claim.Release() // unless saved: a failed request may be retried
+	if d.credential != nil {
+		d.credential.RecordUse(start)
+	}
 	h.account(r, &d, start)
-	return next.ServeHTTP(w, r)
+	return h.serveAndSave(w, r, &d, claim, next)
 }
 
 // decideTrigger runs every step of a trigger request up to forwarding; on
@@ -93,6 +146,9 @@ func (h *Handler) decideTrigger(r *http.Request, d *decision) *triggerapi.Error 
 	if refusal := h.readBody(r, buf); refusal != nil {
 		return refusal
 	}
+	if refusal := h.checkWebhook(r, d, buf.Bytes()); refusal != nil {
+		return refusal
+	}
 	req, refusal := triggerapi.Parse(d.route, r.Header.Get("Content-Type"), r.URL.RawQuery, buf.Bytes())
 	if refusal != nil {
 		return refusal
@@ -104,30 +160,110 @@ func (h *Handler) decideTrigger(r *http.Request, d *decision) *triggerapi.Error 
 	if refusal := h.checkRef(d, req.Ref); refusal != nil {
 		return refusal
 	}
-	if violation := h.variablePolicy.Check(req.Variables); violation != nil {
+	if refusal := h.checkRefRules(d); refusal != nil {
+		return refusal
+	}
+	variables, applied, violation := h.variablesFor(d.project).Apply(req.Variables)
+	if violation != nil {
 		d.detail = violation.Message
 		return triggerapi.MessageError(http.StatusBadRequest, violation.Rule, violation.Message)
+	}
+	if d.explain { // formatting boxes its arguments: not on the request path
+		d.note("variables: %d from the caller accepted by the variable rules", len(req.Variables))
+		d.rules = append(d.rules, applied...)
 	}
 
 	token := h.upstreamTokenFor(d.project)
 	if token == "" {
 		token = req.Token
+		d.note("upstream token: the caller's own")
+	} else {
+		d.note("upstream token: the configured upstream_token")
 	}
-	d.body = triggerapi.CanonicalBody(token, d.ref, req.Variables, req.Inputs, req.Payload)
+	d.body = triggerapi.CanonicalBody(token, d.ref, variables, req.Inputs, req.Payload)
+	return nil
+}
+
+// checkWebhook verifies the signature or secret token of a webhook
+// delivery, for projects that configure one; it reads the raw body.
+func (h *Handler) checkWebhook(r *http.Request, d *decision, body []byte) *triggerapi.Error {
+	verifier := h.webhookVerifiers[d.project]
+	if verifier == nil || d.route.Kind != triggerapi.KindWebhook {
+		return nil
+	}
+	if err := verifier.Check(r.Header, body); err != nil {
+		var refusal *webhook.Error
+		if errors.As(err, &refusal) {
+			d.detail = refusal.Reason
+		}
+		return errWebhookRefused
+	}
+	d.note("webhook: secret token or signature verified")
 	return nil
 }
 
 // checkRef normalizes the ref and refuses what is not a branch or tag.
 func (h *Handler) checkRef(d *decision, ref string) *triggerapi.Error {
 	d.ref = gitref.Normalize(ref)
+	if d.explain && d.ref != ref { // formatting boxes its arguments: not on the request path
+		d.note("ref: %s normalized to %s", ref, d.ref)
+	}
 	if err := gitref.Check(d.ref); err != nil {
 		if errors.Is(err, gitref.ErrCommitSHA) {
 			return triggerapi.ErrCommitSHA
 		}
 		return triggerapi.ErrRefFormat
 	}
+	if d.explain { // formatting boxes its arguments: not on the request path
+		d.note("ref: %s is a valid branch or tag name", d.ref)
+	}
 	return nil
 }
+
+// checkRefRules applies the ref rules of the gateway, of the project and
+// of the trigger token: the ref must pass every level that has rules.
+func (h *Handler) checkRefRules(d *decision) *triggerapi.Error {
+	tokenRules, err := h.tokenRefs(d)
+	if err != nil {
+		// The admin API validates refs: a record that fails here allows nothing.
+		h.logger.Error("trigger token has invalid ref rules", zap.Int64("trigger_id", d.triggerID), zap.Error(err))
+		d.detail = "trigger token: invalid ref rules"
+		return errTokenRefRules
+	}
+	levels := [...]struct {
+		name  string
+		rules *policy.RefPolicy
+	}{
+		{"gateway", h.globalRefs},
+		{"project", h.projectRefs[d.project]},
+		{"trigger token", tokenRules},
+	}
+	for _, level := range levels {
+		if level.rules == nil {
+			continue
+		}
+		if violation := level.rules.Check(d.ref); violation != nil {
+			d.detail = level.name + ": " + violation.Message
+			return triggerapi.MessageError(http.StatusBadRequest, violation.Rule, violation.Message)
+		}
+		if d.explain { // formatting boxes its arguments: not on the request path
+			d.note("refs: %s allowed by the %s's ref rules", d.ref, level.name)
+		}
+	}
+	return nil
+}
+
+// tokenRefs is the trigger token's own ref rules, if it has any. Tokens
+// with ref rules are rare, so their rules are compiled when used.
+func (h *Handler) tokenRefs(d *decision) (*policy.RefPolicy, error) {
+	if d.credential == nil || len(d.credential.Trigger.Refs) == 0 {
+		return nil, nil
+	}
+	return policy.CompileRefs(d.credential.Trigger.Refs)
+}
+
+var errTokenRefRules = triggerapi.MessageError(http.StatusBadRequest, policy.RuleRefNotAllowed,
+	"ref not allowed: the trigger token's ref rules are invalid")
 
 // Refusals of authentication: one answer, several reasons for the logs.
 var (
@@ -141,6 +277,7 @@ var (
 	errArtifactsNoToken = triggerapi.MessageError(http.StatusUnauthorized, "missing_job_token", "401 Unauthorized")
 	errArtifactsBadJob  = triggerapi.MessageError(http.StatusUnauthorized, "invalid_job_token", "401 Unauthorized")
 	errArtifactsNoJob   = triggerapi.ValidationError("missing_job", "job is missing")
+	errWebhookRefused   = triggerapi.MessageError(http.StatusUnauthorized, "webhook_not_verified", "401 Unauthorized")
 )
 
 // authenticate decides who the caller is: a CI job (a job token, when job
@@ -172,6 +309,9 @@ func (h *Handler) authenticate(r *http.Request, d *decision, token string) *trig
 	}
 	d.source = sourceTrigger
 	d.credential = cred
+	if d.explain { // formatting boxes its arguments: not on the request path
+		d.note("token: trigger %d (%s) of project %s, owner %q", trigger.ID, d.tokenPrefix, trigger.Project, trigger.Owner)
+	}
 	return nil
 }
 
@@ -191,6 +331,10 @@ func (h *Handler) authenticateJob(r *http.Request, d *decision, token string, in
 		return errJobTokenDenied
 	}
 	d.source = sourcePipeline
+	if d.explain {
+		d.note("token: job token of project %s (%s), pipeline %s, job %s, allowed on project %s",
+			identity.ProjectID, identity.ProjectPath, identity.PipelineID, identity.JobID, d.project)
+	}
 	return nil
 }
 
@@ -264,6 +408,14 @@ func releaseBuffer(buf *bytes.Buffer) {
 	bodyBuffers.Put(buf)
 }
 
+// sourceLabel is the metric label of a source; "none" before authentication.
+func sourceLabel(source string) string {
+	if source == "" {
+		return "none"
+	}
+	return source
+}
+
 // refuse answers a refusal in GitLab's JSON shape. Refusals are API
 // answers, not handler errors: GitLab clients read the JSON body, which
 // Caddy's error handling would replace.
@@ -295,18 +447,22 @@ func (h *Handler) account(r *http.Request, d *decision, start time.Time) {
 func (h *Handler) observe(d *decision, start time.Time) {
 	route := d.route.Kind.String()
 	outcome, result, source := "accepted", "accepted", d.source
-	if d.refusal != nil {
+	switch {
+	case d.refusal != nil:
 		outcome, result = d.refusal.Reason, "refused"
+	case d.replayed:
+		outcome = "replayed"
 	}
-	if source == "" {
-		source = "none"
-	}
+	source = sourceLabel(source)
 	gatewayMetrics.requests.WithLabelValues(route, source, outcome).Inc()
 	gatewayMetrics.duration.WithLabelValues(route, result).Observe(time.Since(start).Seconds())
 
 	msg := "trigger accepted"
-	if d.refusal != nil {
+	switch {
+	case d.refusal != nil:
 		msg = "trigger refused"
+	case d.replayed:
+		msg = "trigger repeated: first answer replayed"
 	}
 	if ce := h.logger.Check(zapcore.InfoLevel, msg); ce != nil {
 		fields := []zap.Field{

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/triggergate/caddy-trigger-gateway/idempotency"
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
 )
 
@@ -22,8 +24,9 @@ var gateways = caddy.NewUsagePool()
 
 // gateway is the state shared by every handler that uses one storage.
 type gateway struct {
-	key   string
-	store *tokenstore.Store
+	key         string
+	store       *tokenstore.Store
+	idempotency *idempotency.Store
 
 	mu      sync.RWMutex
 	aliases map[string]string // alias or canonical project -> canonical project
@@ -31,7 +34,13 @@ type gateway struct {
 
 // Destruct closes the store when the last handler using it is cleaned up:
 // pending usage is flushed to storage.
-func (g *gateway) Destruct() error { return g.store.Close() }
+func (g *gateway) Destruct() error {
+	err := g.store.Close()
+	if g.idempotency != nil {
+		err = errors.Join(err, g.idempotency.Close())
+	}
+	return err
+}
 
 // setAliases replaces the alias table; the latest provisioned handler's
 // project blocks win, which is what a reload wants.

@@ -159,6 +159,14 @@ func (g *gateway) writeCaddyfile(cfg config) {
 	http_port %[3]d
 	log {
 		level DEBUG
+		format filter {
+			wrap json
+			request>uri query {
+				delete token
+				delete job_token
+			}
+			request>headers>Job-Token delete
+		}
 	}
 }
 
@@ -168,7 +176,9 @@ http://127.0.0.1:%[3]d {
 		format filter {
 			request>uri query {
 				delete token
+				delete job_token
 			}
+			request>headers>Job-Token delete
 		}
 	}
 %[5]s	%[6]s

@@ -32,6 +32,9 @@ type CreateRequest struct {
 	// ImportToken, when set, registers this existing token instead of
 	// generating one (see ValidImportToken).
 	ImportToken string
+	// Refs, when set, are the ref globs the token may trigger; the caller
+	// validates their syntax.
+	Refs []string
 }
 
 // validate checks the request; errors wrap ErrInvalid.
@@ -77,6 +80,7 @@ func (s *Store) Create(ctx context.Context, req CreateRequest) (t *Trigger, toke
 		Project:     req.Project,
 		Description: req.Description,
 		Owner:       req.Owner,
+		Refs:        slices.Clone(req.Refs),
 		CreatedAt:   now,
 	}
 	if req.ExpiresAt != nil {
@@ -148,12 +152,17 @@ func (s *Store) allocateID(ctx context.Context) (int64, error) {
 }
 
 // writeTrigger writes the trigger's records, the token index last so the
-// token never works before the trigger is complete. On failure it removes
-// what it wrote.
+// token never works before the trigger is complete, then announces it to
+// the other instances (whose negative caches may hold the token, for an
+// import). On failure it removes what it wrote.
 func (s *Store) writeTrigger(ctx context.Context, t *Trigger) error {
 	data, err := json.Marshal(t)
 	if err != nil {
 		return fmt.Errorf("encoding trigger record: %w", err)
+	}
+	changeKey, change, err := s.newChange(opCreate, t.TokenHash, t.ID)
+	if err != nil {
+		return err
 	}
 	writes := []struct {
 		key, what string
@@ -162,6 +171,7 @@ func (s *Store) writeTrigger(ctx context.Context, t *Trigger) error {
 		{triggerKey(t.ID), "storing trigger record", data},
 		{projectKey(t.Project, t.ID), "storing project marker", []byte(strconv.FormatInt(t.ID, 10))},
 		{tokenKey(t.TokenHash), "storing token record", data},
+		{changeKey, "announcing the trigger to other instances", change},
 	}
 	for i, w := range writes {
 		if err := s.storage.Store(ctx, w.key, w.value); err != nil {
@@ -267,10 +277,11 @@ func (s *Store) List(ctx context.Context, project string) ([]TriggerUsage, error
 }
 
 // Revoke revokes the trigger irreversibly. Its token index becomes a
-// tombstone first, so the token stops working (here at once, on other
-// instances within their cache TTL) and can never be imported again; then
-// its other records are deleted. If a deletion fails, calling Revoke again
-// completes it.
+// tombstone first, so the token stops working here at once and can never
+// be imported again; then the change feed tells the other instances, which
+// refuse the token within their ChangePollInterval plus one storage round
+// trip; then its other records are deleted. If a step fails, calling Revoke
+// again completes it.
 func (s *Store) Revoke(ctx context.Context, id int64) error {
 	t, err := s.loadTrigger(ctx, id)
 	if err != nil {
@@ -295,10 +306,19 @@ func (s *Store) Revoke(ctx context.Context, id int64) error {
 	}
 	s.cache.invalidate(&sum)
 	s.dropCounter(id)
+	if err := s.announce(ctx, opRevoke, t.TokenHash, id); err != nil {
+		return err
+	}
 
+	// Usage records one by one: a storage's directory delete need not
+	// remove what is under it (Redis's does not).
+	usage, err := s.storage.List(ctx, usageDir(id), false)
+	if err != nil && !isNotExist(err) {
+		return s.unavailable(ctx, "list", "listing usage of revoked trigger", err, zap.Int64("id", id))
+	}
 	// triggers/<id> goes last: while it exists, a retry can find the trigger.
-	for _, key := range []string{usageDir(id), projectKey(t.Project, id), triggerKey(id)} {
-		if err := s.storage.Delete(ctx, key); err != nil {
+	for _, key := range append(usage, usageDir(id), projectKey(t.Project, id), triggerKey(id)) {
+		if err := s.storage.Delete(ctx, key); err != nil && !isNotExist(err) {
 			return s.unavailable(ctx, "delete", "deleting records of revoked trigger", err, zap.Int64("id", id))
 		}
 	}

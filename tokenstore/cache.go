@@ -98,6 +98,21 @@ func (c *tokenCache) invalidate(sum *[32]byte) {
 	}
 }
 
+// invalidateNegative forgets that the hash was unknown: it is now known.
+// A positive entry is left alone: it was read after the creation.
+func (c *tokenCache) invalidateNegative(sum *[32]byte) {
+	c.gen.Add(1)
+	if c.neg != nil {
+		c.neg.Remove(*sum)
+	}
+}
+
+// invalidateAll forgets every cached answer, as invalidate does for one.
+func (c *tokenCache) invalidateAll() {
+	c.gen.Add(1)
+	c.purge()
+}
+
 // purge empties both caches. The expirable LRU's cleanup goroutine cannot be
 // stopped and keeps the cache reachable, so a closed store releases its
 // entries this way.

@@ -9,11 +9,43 @@
 //	tokens/<sha256 hex>                  trigger record; a tombstone (revoked_at set) after revocation
 //	triggers/<id>                        trigger record, for lookup by ID
 //	projects/<path-escaped project>/<id> marker, for listing by project
-//	usage/<id>/<path-escaped instance>   this instance's absolute usage totals
+//	usage/<id>/<path-escaped instance>   one instance's absolute usage totals
 //	next_id                              the next trigger ID, allocated under a storage lock
+//	changes/<unix nanos>-<random>        change feed entry: {"op":"revoke"|"create","hash":...}
+//	instances/<path-escaped instance>    the live store writing under that instance name
 //
-// Every instance of a cluster writes only its own usage records, so usage
-// needs no read-modify-write across instances; readers sum the records.
+// # Clusters
+//
+// Several instances (Caddy processes) may share one storage, such as Redis
+// through caddy.storage.redis; nothing is shared through memory.
+//
+// Usage: every store writes only its own records, usage/<id>/<instance>,
+// with absolute totals, so no write depends on another instance's and
+// concurrent flushes lose nothing; readers sum the records and take the
+// latest last-used time. Each live store holds a distinct instance name
+// (see Config.InstanceID): two processes never write one record.
+//
+// Revocations: the revoking store refuses the token at once. Every store
+// reads the change feed every Config.ChangePollInterval (default 1s) and
+// evicts the tokens named by entries it has not seen yet; so another
+// instance refuses a revoked token at most ChangePollInterval plus one
+// storage round trip (a listing and a read) after the revocation was
+// acknowledged, whatever the cache TTL. Creations and imports go through
+// the feed too, clearing negative cache entries, and a token never cached
+// is read from storage on its first use anyway. Entries are recognised by
+// name, never by comparing clocks of different machines; they are pruned
+// after Config.ChangeRetention (default 10m), at most 100 per poll.
+//
+// Storage faults: a cached token needs no storage and keeps working until
+// its cache TTL ends. Reads are abandoned after Config.StorageTimeout
+// (default 2s) even if the storage ignores contexts, so an uncached token
+// fails fast with ErrUnavailable (the gateway answers 503: it fails
+// closed). Pending usage stays in memory and is written by the first flush
+// that succeeds. Failures are counted by the Observer for each operation
+// and logged at most once per 10 seconds per operation. A store that
+// could not read the change feed for half the retention empties its
+// caches when the feed answers again. While storage is unreachable, the
+// revocation bound above does not hold: cached tokens work until their TTL.
 //
 // The package knows nothing of HTTP or Caddy.
 package tokenstore

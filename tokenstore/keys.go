@@ -17,6 +17,12 @@ const (
 	// nextIDLock serializes ID allocation (and the import duplicate check)
 	// across every instance sharing the storage.
 	nextIDLock = nextIDKey
+
+	changesDir   = keyPrefix + "/changes"
+	instancesDir = keyPrefix + "/instances"
+	// claimsLock serializes taking instance names across every store
+	// sharing the storage; it is held only for the few operations of a claim.
+	claimsLock = instancesDir
 )
 
 func tokenKey(hashHex string) string { return tokensDir + "/" + hashHex }
@@ -35,6 +41,8 @@ func usageDir(id int64) string { return usageRoot + "/" + strconv.FormatInt(id, 
 func usageKey(id int64, instance string) string {
 	return usageDir(id) + "/" + url.PathEscape(instance)
 }
+
+func instanceKey(name string) string { return instancesDir + "/" + url.PathEscape(name) }
 
 // idFromKey parses the last segment of a listed key as a trigger ID.
 // Storages may list other names in these directories (certmagic's

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -35,6 +36,9 @@ type Trigger struct {
 	Description string `json:"description"`
 	// Owner is who the trigger acts as; empty for a legacy trigger.
 	Owner string `json:"owner,omitempty"`
+	// Refs, when not empty, are the ref globs this token may trigger, on
+	// top of the project's and the gateway's ref rules.
+	Refs []string `json:"refs,omitempty"`
 	// CreatedAt is when the trigger was created.
 	CreatedAt time.Time `json:"created_at"`
 	// ExpiresAt, when set, is the instant from which the token no longer works.
@@ -63,6 +67,7 @@ func (t *Trigger) clone() *Trigger {
 		r := *t.RevokedAt
 		c.RevokedAt = &r
 	}
+	c.Refs = slices.Clone(t.Refs)
 	return &c
 }
 

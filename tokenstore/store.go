@@ -16,10 +16,13 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultCacheSize        = 10000
-	DefaultCacheTTL         = time.Minute
-	DefaultNegativeCacheTTL = 10 * time.Second
-	DefaultFlushInterval    = 10 * time.Second
+	DefaultCacheSize          = 10000
+	DefaultCacheTTL           = time.Minute
+	DefaultNegativeCacheTTL   = 10 * time.Second
+	DefaultFlushInterval      = 10 * time.Second
+	DefaultChangePollInterval = time.Second
+	DefaultChangeRetention    = 10 * time.Minute
+	DefaultStorageTimeout     = 2 * time.Second
 
 	// closeFlushTimeout bounds the final flush so shutdown cannot hang on a
 	// storage that stopped answering.
@@ -31,7 +34,8 @@ const (
 )
 
 // Observer receives events for metrics. Every method must be cheap and safe
-// for concurrent use.
+// for concurrent use. An Observer that also implements StorageObserver
+// receives storage latencies too.
 type Observer interface {
 	// CacheHit is called when Authenticate answers from the cache, positive or
 	// negative.
@@ -54,56 +58,101 @@ type Config struct {
 	// Storage holds the records; required. Every instance of a cluster must
 	// use the same storage.
 	Storage certmagic.Storage
-	// InstanceID names this instance's usage records; required, and unique
-	// among the stores live on the same storage at the same time.
+	// InstanceID names this instance's usage records; required, and stable
+	// across restarts where possible. If another live store on the storage
+	// already writes under it (two processes started from copies of one data
+	// directory), this store writes under InstanceID-2 (or the next free
+	// suffix) until InstanceID is free again; InstanceID() tells which.
 	InstanceID string
 	// CacheSize is the number of tokens the positive cache holds (default
 	// 10000); the negative cache holds as many.
 	CacheSize int
 	// CacheTTL is how long a known token is served from the cache (default
-	// 1m). It bounds how long a revocation made by another instance takes to
-	// reach this one.
+	// 1m). Revocations made by other instances reach this one through the
+	// change feed (see ChangePollInterval) long before; the TTL bounds
+	// them only when the feed cannot be read.
 	CacheTTL time.Duration
 	// NegativeCacheTTL is how long an unknown token is remembered as such
 	// (default 10s when 0); a negative value disables negative caching.
 	NegativeCacheTTL time.Duration
 	// FlushInterval is how often pending usage is written (default 10s).
 	FlushInterval time.Duration
+	// ChangePollInterval is how often the store reads the change feed in
+	// which every instance announces the triggers it revokes or creates
+	// (default 1s); a negative value disables reading it. A revocation made
+	// on another instance is refused here at most this interval plus one
+	// storage round trip after it was acknowledged, whatever CacheTTL is.
+	ChangePollInterval time.Duration
+	// ChangeRetention is how long change entries stay in storage before
+	// any instance prunes them (default 10m). A store that could not read
+	// the feed for half this long empties its caches rather than trust them.
+	ChangeRetention time.Duration
+	// StorageTimeout bounds every storage read and write (default 2s), so
+	// that a lookup of an uncached token fails with ErrUnavailable instead
+	// of hanging when storage stops answering.
+	StorageTimeout time.Duration
 	// Logger receives storage errors and admin changes (default: no logs).
+	// Repeated errors of one storage operation are logged at most once
+	// every 10 seconds, with the number held back; all are counted.
 	Logger *zap.Logger
 	// Observer receives cache and storage events for metrics (optional).
 	Observer Observer
 	// Now returns the current time (default time.Now). It dates records and
-	// decides whether an expiry is in the past; cache TTLs use the real clock.
+	// decides whether an expiry is in the past; cache TTLs, the change feed
+	// and instance heartbeats use the real clock.
 	Now func() time.Time
+	// OnClose, when set, is called once when the store has closed, after
+	// its final flush: the place to release the storage.
+	OnClose func()
+
+	// Tuning for tests; zero means the package constants.
+	heartbeatEvery time.Duration
+	staleAfter     time.Duration
 }
 
 // Store is the token store. It is safe for concurrent use. Create one with
 // New and release it with Close.
 type Store struct {
-	storage  certmagic.Storage
-	instance string
-	logger   *zap.Logger
-	observer Observer
-	now      func() time.Time
-	interval time.Duration
+	storage      certmagic.Storage
+	base         string // Config.InstanceID
+	logger       *zap.Logger
+	observer     Observer
+	now          func() time.Time
+	interval     time.Duration
+	pollInterval time.Duration
+	retention    time.Duration
+	onClose      func()
+	logs         *logThrottle
 
 	cache *tokenCache
+	feed  changeFeed
 
 	countersMu sync.Mutex
 	counters   map[int64]*usageCounter
+
+	// idMu guards the instance name. Flushes and usage reads hold it for
+	// reading throughout, so a change of name never splits one.
+	idMu           sync.RWMutex
+	instance       string // the name usage is written under
+	nonce          string // proves the name's record is this store's
+	process        processFacts
+	heartbeatEvery time.Duration
+	staleAfter     time.Duration
 
 	// createMu queues this process's creations in memory, so they do not
 	// each poll the storage lock.
 	createMu sync.Mutex
 
 	stopLoop  context.CancelFunc
-	loopDone  chan struct{}
+	loops     sync.WaitGroup
+	loopDone  chan struct{} // closed when every background loop has ended
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// New validates cfg, builds the caches and starts the usage flush loop.
+// New validates cfg, takes an instance name (see Config.InstanceID), reads
+// the change feed once and starts the background loops: usage flush,
+// change feed, instance heartbeat.
 func New(cfg Config) (*Store, error) {
 	switch {
 	case cfg.Storage == nil:
@@ -116,6 +165,10 @@ func New(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("tokenstore: cache TTL must not be negative, got %s", cfg.CacheTTL)
 	case cfg.FlushInterval < 0:
 		return nil, fmt.Errorf("tokenstore: flush interval must not be negative, got %s", cfg.FlushInterval)
+	case cfg.ChangeRetention < 0:
+		return nil, fmt.Errorf("tokenstore: change retention must not be negative, got %s", cfg.ChangeRetention)
+	case cfg.StorageTimeout < 0:
+		return nil, fmt.Errorf("tokenstore: storage timeout must not be negative, got %s", cfg.StorageTimeout)
 	}
 	if cfg.CacheSize == 0 {
 		cfg.CacheSize = DefaultCacheSize
@@ -129,6 +182,15 @@ func New(cfg Config) (*Store, error) {
 	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = DefaultFlushInterval
 	}
+	if cfg.ChangePollInterval == 0 {
+		cfg.ChangePollInterval = DefaultChangePollInterval
+	}
+	if cfg.ChangeRetention == 0 {
+		cfg.ChangeRetention = DefaultChangeRetention
+	}
+	if cfg.StorageTimeout == 0 {
+		cfg.StorageTimeout = DefaultStorageTimeout
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -138,26 +200,60 @@ func New(cfg Config) (*Store, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.heartbeatEvery == 0 {
+		cfg.heartbeatEvery = heartbeatInterval
+	}
+	if cfg.staleAfter == 0 {
+		cfg.staleAfter = instanceStaleAfter
+	}
+
+	s := &Store{
+		storage:        newObservedStorage(cfg.Storage, cfg.StorageTimeout, cfg.Observer),
+		base:           cfg.InstanceID,
+		logger:         cfg.Logger,
+		observer:       cfg.Observer,
+		now:            cfg.Now,
+		interval:       cfg.FlushInterval,
+		pollInterval:   cfg.ChangePollInterval,
+		retention:      cfg.ChangeRetention,
+		onClose:        cfg.OnClose,
+		logs:           newLogThrottle(errorLogInterval),
+		feed:           changeFeed{seen: make(map[string]time.Time)},
+		counters:       make(map[int64]*usageCounter),
+		process:        currentProcess(),
+		heartbeatEvery: cfg.heartbeatEvery,
+		staleAfter:     cfg.staleAfter,
+		loopDone:       make(chan struct{}),
+	}
+	claimCtx, cancelClaim := context.WithTimeout(context.Background(), claimTimeout)
+	defer cancelClaim()
+	if err := s.claimInstance(claimCtx); err != nil {
+		return nil, fmt.Errorf("tokenstore: taking an instance name: %w", err)
+	}
+	s.cache = newTokenCache(cfg.CacheSize, cfg.CacheTTL, cfg.NegativeCacheTTL)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Store{
-		storage:  cfg.Storage,
-		instance: cfg.InstanceID,
-		logger:   cfg.Logger,
-		observer: cfg.Observer,
-		now:      cfg.Now,
-		interval: cfg.FlushInterval,
-		cache:    newTokenCache(cfg.CacheSize, cfg.CacheTTL, cfg.NegativeCacheTTL),
-		counters: make(map[int64]*usageCounter),
-		stopLoop: cancel,
-		loopDone: make(chan struct{}),
-	}
+	s.stopLoop = cancel
+	s.loops.Add(2)
 	go s.flushLoop(ctx)
+	go s.heartbeatLoop(ctx)
+	if s.pollInterval > 0 {
+		// The first read only learns which entries exist (the cache is
+		// empty); if it fails, the first one that succeeds does.
+		_ = s.pollChanges(ctx)
+		s.loops.Add(1)
+		go s.changeLoop(ctx)
+	}
+	go func() {
+		s.loops.Wait()
+		close(s.loopDone)
+	}()
 	return s, nil
 }
 
-// Close stops the flush loop and flushes pending usage one last time, for at
-// most 10 seconds. It is idempotent: later calls return the first result.
+// Close stops the background loops, flushes pending usage one last time
+// (for at most 10 seconds), gives up the instance name and calls
+// Config.OnClose. It is idempotent: later calls return the first result.
 // The store must not be used after Close.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
@@ -166,7 +262,12 @@ func (s *Store) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), closeFlushTimeout)
 		defer cancel()
 		s.closeErr = s.Flush(ctx)
+		name, nonce := s.currentInstance()
+		s.releaseInstance(ctx, name, nonce)
 		s.cache.purge()
+		if s.onClose != nil {
+			s.onClose()
+		}
 	})
 	return s.closeErr
 }
@@ -239,13 +340,22 @@ func hashMatches(hexHash string, sum *[32]byte) bool {
 }
 
 // storageError reports a failed storage operation to the observer and the
-// log. A failure caused by the caller giving up is not the storage's fault
-// and is not counted. Fields must never include a token.
+// log, where repeated failures of one operation are logged once per
+// errorLogInterval with the number held back. A failure caused by the
+// caller giving up is not the storage's fault and is not counted. Fields
+// must never include a token.
 func (s *Store) storageError(ctx context.Context, op string, err error, fields ...zap.Field) {
 	if ctx.Err() != nil {
 		return
 	}
 	s.observer.StorageError(op)
+	suppressed, ok := s.logs.allow(op, time.Now())
+	if !ok {
+		return
+	}
+	if suppressed > 0 {
+		fields = append(fields, zap.Int("suppressed", suppressed))
+	}
 	s.logger.Error("token storage operation failed",
 		append(fields, zap.String("op", op), zap.Error(err))...)
 }

@@ -21,6 +21,9 @@ func TestNewConfig(t *testing.T) {
 		{"negative size", Config{Storage: storage, InstanceID: "a", CacheSize: -1}, true},
 		{"negative TTL", Config{Storage: storage, InstanceID: "a", CacheTTL: -time.Second}, true},
 		{"negative interval", Config{Storage: storage, InstanceID: "a", FlushInterval: -time.Second}, true},
+		{"change feed off", Config{Storage: storage, InstanceID: "a", ChangePollInterval: -1}, false},
+		{"negative retention", Config{Storage: storage, InstanceID: "a", ChangeRetention: -time.Second}, true},
+		{"negative storage timeout", Config{Storage: storage, InstanceID: "a", StorageTimeout: -time.Second}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -36,8 +39,13 @@ func TestNewConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			if s.interval != DefaultFlushInterval || s.logger == nil || s.observer == nil || s.now == nil {
+			if s.interval != DefaultFlushInterval || s.logger == nil || s.observer == nil || s.now == nil ||
+				s.retention != DefaultChangeRetention || s.storage.(*observedStorage).timeout != DefaultStorageTimeout {
 				t.Fatalf("defaults not applied: %+v", s)
+			}
+			if off := tt.cfg.ChangePollInterval < 0; off != (s.pollInterval < 0) ||
+				!off && s.pollInterval != DefaultChangePollInterval {
+				t.Fatalf("poll interval = %s for %s", s.pollInterval, tt.cfg.ChangePollInterval)
 			}
 			if (s.cache.neg == nil) != (tt.cfg.NegativeCacheTTL < 0) {
 				t.Fatalf("negative cache present = %v with TTL %v", s.cache.neg != nil, tt.cfg.NegativeCacheTTL)

@@ -130,6 +130,10 @@ func nanos(t *time.Time) int64 {
 // fails keeps its pending usage for the next flush; the failures are
 // reported to the Observer and the log and summed up in the error.
 func (s *Store) Flush(ctx context.Context) error {
+	s.idMu.RLock()
+	defer s.idMu.RUnlock()
+	instance := s.instance
+
 	s.countersMu.Lock()
 	dirty := make([]*usageCounter, 0, len(s.counters))
 	for _, u := range s.counters {
@@ -145,7 +149,7 @@ func (s *Store) Flush(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("%w: flushing usage: %w", ErrUnavailable, err)
 		}
-		if err := s.flushCounter(ctx, u); err != nil {
+		if err := s.flushCounter(ctx, u, instance); err != nil {
 			failed++
 			if first == nil {
 				first = err
@@ -159,13 +163,13 @@ func (s *Store) Flush(ctx context.Context) error {
 }
 
 // flushCounter writes one trigger's new absolute total for this instance.
-func (s *Store) flushCounter(ctx context.Context, u *usageCounter) error {
+func (s *Store) flushCounter(ctx context.Context, u *usageCounter, instance string) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.dropped.Load() {
 		return nil
 	}
-	if err := s.loadOwnUsage(ctx, u); err != nil {
+	if err := s.loadOwnUsage(ctx, u, instance); err != nil {
 		return err
 	}
 	p := u.pending.Swap(0)
@@ -173,14 +177,14 @@ func (s *Store) flushCounter(ctx context.Context, u *usageCounter) error {
 	if p == 0 && last == u.flushedLast.Load() {
 		return nil
 	}
-	rec := usageRecord{UseCount: u.total + p, Instance: s.instance}
+	rec := usageRecord{UseCount: u.total + p, Instance: instance}
 	if last > 0 {
 		t := time.Unix(0, last).UTC()
 		rec.LastUsed = &t
 	}
 	data, err := json.Marshal(rec)
 	if err == nil {
-		err = s.storage.Store(ctx, usageKey(u.id, s.instance), data)
+		err = s.storage.Store(ctx, usageKey(u.id, instance), data)
 	}
 	if err != nil {
 		u.pending.Add(p) // nothing lost: the next flush retries
@@ -193,12 +197,12 @@ func (s *Store) flushCounter(ctx context.Context, u *usageCounter) error {
 
 // loadOwnUsage reads this instance's usage record of the trigger once; from
 // then on the counter knows the total, being the record's only writer.
-// The caller holds u.mu.
-func (s *Store) loadOwnUsage(ctx context.Context, u *usageCounter) error {
+// The caller holds u.mu and s.idMu (for reading).
+func (s *Store) loadOwnUsage(ctx context.Context, u *usageCounter, instance string) error {
 	if u.loaded {
 		return nil
 	}
-	rec, found, err := s.loadUsage(ctx, usageKey(u.id, s.instance))
+	rec, found, err := s.loadUsage(ctx, usageKey(u.id, instance))
 	if err != nil {
 		return err
 	}
@@ -231,12 +235,16 @@ func (s *Store) loadUsage(ctx context.Context, key string) (rec usageRecord, fou
 // usageOf sums the trigger's usage over every instance's record, taking
 // this instance's share from memory so that it includes what is not flushed.
 func (s *Store) usageOf(ctx context.Context, id int64) (Usage, error) {
+	s.idMu.RLock()
+	defer s.idMu.RUnlock()
+	instance := s.instance
+
 	keys, err := s.storage.List(ctx, usageDir(id), false)
 	if err != nil && !isNotExist(err) {
 		return Usage{}, s.unavailable(ctx, "list", "listing usage", err, zap.Int64("id", id))
 	}
 	own := s.existingCounter(id)
-	ownName := url.PathEscape(s.instance)
+	ownName := url.PathEscape(instance)
 	var sum usageSum
 	for _, key := range keys {
 		if own != nil && path.Base(key) == ownName {
@@ -251,7 +259,7 @@ func (s *Store) usageOf(ctx context.Context, id int64) (Usage, error) {
 		}
 	}
 	if own != nil {
-		count, last, err := s.ownUsage(ctx, own)
+		count, last, err := s.ownUsage(ctx, own, instance)
 		if err != nil {
 			return Usage{}, err
 		}
@@ -262,10 +270,10 @@ func (s *Store) usageOf(ctx context.Context, id int64) (Usage, error) {
 
 // ownUsage is this instance's usage of the trigger: flushed plus pending.
 // Holding u.mu means no flush is half done.
-func (s *Store) ownUsage(ctx context.Context, u *usageCounter) (count, last int64, err error) {
+func (s *Store) ownUsage(ctx context.Context, u *usageCounter, instance string) (count, last int64, err error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if err := s.loadOwnUsage(ctx, u); err != nil {
+	if err := s.loadOwnUsage(ctx, u, instance); err != nil {
 		return 0, 0, err
 	}
 	return u.total + u.pending.Load(), max(u.flushedLast.Load(), u.lastUsed.Load()), nil
@@ -273,7 +281,7 @@ func (s *Store) ownUsage(ctx context.Context, u *usageCounter) (count, last int6
 
 // flushLoop flushes pending usage every interval until Close.
 func (s *Store) flushLoop(ctx context.Context) {
-	defer close(s.loopDone)
+	defer s.loops.Done()
 	ticker := time.NewTicker(s.interval)
 	defer ticker.Stop()
 	for {

@@ -1,0 +1,198 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
+)
+
+// handlers are the provisioned trigger_gateway handlers of the running
+// configuration, for the explain endpoint: it decides as they would.
+var handlers sync.Map // *Handler -> struct{}
+
+// explainRequest is the body of POST /trigger_gateway/explain.
+type explainRequest struct {
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    string            `json:"body,omitempty"`
+}
+
+// explanation is what the gateway would decide for a request.
+type explanation struct {
+	// Decision is "accepted" or "refused".
+	Decision string `json:"decision"`
+	// Status is the status the gateway would answer a refusal with.
+	Status int `json:"status,omitempty"`
+	// Reason is the refusal's reason, as in logs and metrics.
+	Reason string `json:"reason,omitempty"`
+	// Detail says which rule refused, when one did.
+	Detail string `json:"detail,omitempty"`
+	// Answer is the body the caller would get for a refusal.
+	Answer json.RawMessage `json:"answer,omitempty"`
+
+	Route       string   `json:"route"`
+	Project     string   `json:"project,omitempty"`
+	Ref         string   `json:"ref,omitempty"`
+	Source      string   `json:"source,omitempty"`
+	TriggerID   int64    `json:"trigger_id,omitempty"`
+	TokenPrefix string   `json:"token_prefix,omitempty"`
+	Rules       []string `json:"rules"`
+
+	// Forward is the canonical request the upstream would receive.
+	Forward *explainedForward `json:"forward,omitempty"`
+}
+
+type explainedForward struct {
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers"`
+	Body    json.RawMessage   `json:"body,omitempty"`
+}
+
+// handleExplain answers what the gateway would decide for a request, and
+// what it would forward, without forwarding anything or counting usage.
+func (a *adminAPI) handleExplain(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodPost {
+		return methodNotAllowed(w, r, http.MethodPost)
+	}
+	var req explainRequest
+	if err := decodeAdminJSON(w, r, &req); err != nil {
+		return err
+	}
+	if req.Method == "" {
+		req.Method = http.MethodPost
+	}
+	probe, err := http.NewRequestWithContext(r.Context(), req.Method, req.URL, strings.NewReader(req.Body))
+	if err != nil || !strings.HasPrefix(probe.URL.Path, "/") {
+		return adminError(http.StatusBadRequest, errors.New("url must be a request path such as /api/v4/projects/9/trigger/pipeline?ref=main"))
+	}
+	for name, value := range req.Headers {
+		probe.Header.Set(name, value)
+	}
+	h, route := handlerFor(probe)
+	if h == nil {
+		return adminError(http.StatusNotFound, errors.New("no trigger_gateway handler serves this URL as a trigger API request"))
+	}
+	answer := h.explain(probe, route)
+	w.Header().Set("Content-Type", "application/json")
+	return json.NewEncoder(w).Encode(answer)
+}
+
+// handlerFor finds the handler whose trigger API the request is for; the
+// longest path_prefix wins.
+func handlerFor(r *http.Request) (*Handler, triggerapi.Route) {
+	var candidates []*Handler
+	handlers.Range(func(key, _ any) bool {
+		candidates = append(candidates, key.(*Handler))
+		return true
+	})
+	sort.SliceStable(candidates, func(i, j int) bool {
+		return len(candidates[i].PathPrefix) > len(candidates[j].PathPrefix)
+	})
+	for _, h := range candidates {
+		if route, ok := triggerapi.ParseRoute(h.PathPrefix, r.URL.EscapedPath()); ok {
+			return h, route
+		}
+	}
+	return nil, triggerapi.Route{}
+}
+
+// explain runs the handler's decision on r, with its side effects left
+// out: no forwarding, no usage, no idempotency claim, no metrics.
+func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
+	d := decision{route: route, project: h.canonicalProject(route.Project), explain: true}
+	if d.project != route.Project {
+		d.note("project: %s is an alias of project %s", route.Project, d.project)
+	}
+	if route.Kind == triggerapi.KindArtifacts {
+		d.refusal = h.decideArtifacts(r, &d)
+	} else {
+		d.refusal = h.decideTrigger(r, &d)
+	}
+	if d.refusal == nil && route.Kind != triggerapi.KindArtifacts && !h.DisableIdempotency {
+		var key string
+		key, d.refusal = idempotencyKey(r, d.project)
+		if key != "" {
+			d.note("idempotency: a repeat within %s answers as the first request did", time.Duration(h.IdempotencyWindow))
+		}
+	}
+
+	out := explanation{
+		Decision:    "accepted",
+		Route:       route.Kind.String(),
+		Project:     d.project,
+		Ref:         d.ref,
+		Source:      d.source,
+		TriggerID:   d.triggerID,
+		TokenPrefix: d.tokenPrefix,
+		Rules:       d.rules,
+		Detail:      d.detail,
+	}
+	if out.Rules == nil {
+		out.Rules = []string{}
+	}
+	if d.refusal != nil {
+		out.Decision = "refused"
+		out.Status = d.refusal.Status
+		out.Reason = d.refusal.Reason
+		out.Answer = d.refusal.Body
+		return out
+	}
+
+	if route.Kind == triggerapi.KindArtifacts {
+		h.forwardArtifacts(r, &d)
+	} else {
+		h.forward(r, &d)
+	}
+	out.Forward = &explainedForward{
+		Method:  r.Method,
+		URL:     r.URL.RequestURI(),
+		Headers: make(map[string]string),
+		Body:    redactedBody(d.body),
+	}
+	for name := range r.Header {
+		out.Forward.Headers[name] = r.Header.Get(name)
+	}
+	for _, name := range []string{headerJobToken, "Private-Token", "Authorization"} {
+		if _, ok := r.Header[http.CanonicalHeaderKey(name)]; ok {
+			out.Forward.Headers[http.CanonicalHeaderKey(name)] = "[redacted]"
+		}
+	}
+	return out
+}
+
+// redactedBody shows the canonical body with its token reduced to the
+// prefix a log line may show.
+func redactedBody(body []byte) json.RawMessage {
+	if len(body) == 0 {
+		return nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return nil
+	}
+	var token string
+	_ = json.Unmarshal(fields["token"], &token)
+	shown := displayPrefix(token)
+	if shown == "" {
+		shown = "[redacted]"
+	} else {
+		shown += "…"
+	}
+	fields["token"], _ = json.Marshal(shown)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(fields); err != nil {
+		return nil
+	}
+	return bytes.TrimSpace(buf.Bytes())
+}

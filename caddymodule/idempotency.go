@@ -1,0 +1,104 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/triggergate/caddy-trigger-gateway/idempotency"
+	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
+)
+
+// DefaultIdempotencyWindow is how long a repeated request answers as the first did.
+const DefaultIdempotencyWindow = 24 * time.Hour
+
+// Limits of idempotency handling.
+const (
+	// maxIdempotencyKey bounds the length of a caller's key.
+	maxIdempotencyKey = 255
+	// maxRepeatWait bounds how long a repeat waits for the first request
+	// with its key to finish before answering 409.
+	maxRepeatWait = 30 * time.Second
+	// maxSavedAnswer is the largest upstream answer kept for replay.
+	maxSavedAnswer = 64 << 10
+)
+
+// headerReplayed marks an answer replayed from the first request.
+const headerReplayed = "Idempotent-Replayed"
+
+var (
+	errIdempotencyKeyTooLong = triggerapi.ValidationError("invalid_idempotency_key", "Idempotency-Key is too long")
+	errRepeatInProgress      = triggerapi.MessageError(http.StatusConflict, "repeat_in_progress",
+		"409 Conflict - a request with this idempotency key is still in progress")
+)
+
+// idempotencyKey derives the key of a request that may be a repeat: the
+// caller's Idempotency-Key, or a webhook's delivery ID. Keys are scoped to
+// the project so two projects never share one.
+func idempotencyKey(r *http.Request, project string) (string, *triggerapi.Error) {
+	for _, source := range []struct{ header, name string }{
+		{"Idempotency-Key", idempotency.SourceHeader},
+		{"X-Gitlab-Event-UUID", idempotency.SourceGitLab},
+		{"X-GitHub-Delivery", idempotency.SourceGitHub},
+	} {
+		value := r.Header.Get(source.header)
+		if value == "" {
+			continue
+		}
+		if len(value) > maxIdempotencyKey {
+			return "", errIdempotencyKeyTooLong
+		}
+		return idempotency.Key(project, source.name, value), nil
+	}
+	return "", nil
+}
+
+// beginOnce looks the request's key up: it returns the first answer to
+// replay, or the claim under which to forward (every repeat, on any
+// instance, waits until it is saved or released), or a refusal.
+func (h *Handler) beginOnce(r *http.Request, d *decision, key string) (*idempotency.Answer, *idempotency.Claim, *triggerapi.Error) {
+	ctx, cancel := context.WithTimeout(r.Context(), maxRepeatWait)
+	defer cancel()
+	answer, claim, err := h.gateway.idempotency.Begin(ctx, key)
+	switch {
+	case errors.Is(err, idempotency.ErrInProgress):
+		return nil, nil, errRepeatInProgress
+	case err != nil:
+		// Fail closed: whether this request was seen is unknown.
+		h.logger.Error("idempotency storage unavailable", zap.String("project", d.project), zap.Error(err))
+		return nil, nil, triggerapi.ErrUnavailable
+	}
+	return answer, claim, nil
+}
+
+// serveAndSave forwards a claimed request and saves the upstream's answer
+// for repeats, unless it failed (5xx or an error) and may be retried.
+func (h *Handler) serveAndSave(w http.ResponseWriter, r *http.Request, d *decision, claim *idempotency.Claim, next caddyhttp.Handler) error {
+	uw := newUpstreamWriter(w, true)
+	err := h.serveUpstream(uw, r, d, next)
+	if err != nil || uw.status() >= http.StatusInternalServerError || uw.overflow {
+		return err
+	}
+	saved := &idempotency.Answer{Status: uw.status(), Header: idempotency.SafeHeader(w.Header()), Body: uw.body.Bytes()}
+	if saveErr := claim.Save(context.WithoutCancel(r.Context()), saved); saveErr != nil {
+		h.logger.Warn("idempotent answer not saved", zap.String("project", d.project), zap.Error(saveErr))
+	}
+	return nil
+}
+
+// replay writes a saved answer.
+func replay(w http.ResponseWriter, a *idempotency.Answer) {
+	header := w.Header()
+	for name, values := range a.Header {
+		header[name] = values
+	}
+	header.Set(headerReplayed, "true")
+	header.Set("Content-Length", strconv.Itoa(len(a.Body)))
+	w.WriteHeader(a.Status)
+	_, _ = w.Write(a.Body)
+}

@@ -1,0 +1,111 @@
+package caddymodule
+
+import (
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
+)
+
+// Defaults of the failed-authentication limit.
+const (
+	DefaultFailedAuthLimit  = 20
+	DefaultFailedAuthWindow = time.Minute
+	// failedAuthClients bounds the clients remembered; the least recently
+	// seen are forgotten first.
+	failedAuthClients = 100000
+)
+
+var errRateLimited = triggerapi.MessageError(http.StatusTooManyRequests, "rate_limited", "429 Too Many Requests")
+
+// failedAuthLimiter counts, per client IP, the requests whose token was
+// refused, in fixed windows; past the limit the client is refused with 429
+// until its window ends, before any token lookup. Other clients are not
+// affected.
+type failedAuthLimiter struct {
+	limit   int
+	window  time.Duration
+	clients *lru.Cache[string, *failureWindow]
+}
+
+type failureWindow struct {
+	mu    sync.Mutex
+	start time.Time
+	count int
+}
+
+func newFailedAuthLimiter(limit int, window time.Duration) *failedAuthLimiter {
+	clients, _ := lru.New[string, *failureWindow](failedAuthClients) // size is positive
+	return &failedAuthLimiter{limit: limit, window: window, clients: clients}
+}
+
+// retryAfter reports how long client must wait, or 0 when it may go on.
+func (l *failedAuthLimiter) retryAfter(client string, now time.Time) time.Duration {
+	w, ok := l.clients.Get(client)
+	if !ok {
+		return 0
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	elapsed := now.Sub(w.start)
+	if elapsed >= l.window || w.count < l.limit {
+		return 0
+	}
+	return l.window - elapsed
+}
+
+// failed records a refused token of client.
+func (l *failedAuthLimiter) failed(client string, now time.Time) {
+	w, _, _ := l.clients.PeekOrAdd(client, &failureWindow{start: now})
+	if w == nil {
+		w, _ = l.clients.Get(client)
+		if w == nil {
+			return // evicted meanwhile: forgetting a client is the LRU's bound
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if now.Sub(w.start) >= l.window {
+		w.start, w.count = now, 0
+	}
+	w.count++
+}
+
+// clientIP is the client's address as Caddy determined it, honouring the
+// server's trusted_proxies for X-Forwarded-For.
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// failedAuthentication are the refusals that count against a client: its
+// credential was wrong, unknown or not allowed.
+var failedAuthentication = map[*triggerapi.Error]bool{
+	errUnknownToken:     true,
+	errWrongProject:     true,
+	errExpiredToken:     true,
+	errLegacyDenied:     true,
+	errJobTokenInvalid:  true,
+	errJobTokenDenied:   true,
+	errArtifactsBadJob:  true,
+	errArtifactsNoToken: true,
+	errWebhookRefused:   true,
+}
+
+// retryAfterHeader is a Retry-After value in whole seconds, rounded up.
+func retryAfterHeader(wait time.Duration) string {
+	return strconv.Itoa(int(math.Ceil(wait.Seconds())))
+}

@@ -1,0 +1,116 @@
+package caddymodule
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
+)
+
+// serveUpstream hands the accepted request to the next handler (normally
+// reverse_proxy). When the upstream cannot be reached or times out before
+// answering, the caller gets GitLab's shape of the error (502 or 504 with
+// {"message": ...}) instead of an empty answer; the failure is logged here,
+// without the request, because Caddy's own error log line would print the
+// caller's URL and headers, tokens included.
+func (h *Handler) serveUpstream(w *upstreamWriter, r *http.Request, d *decision, next caddyhttp.Handler) error {
+	err := next.ServeHTTP(w, r)
+	if err == nil {
+		return nil
+	}
+	status := http.StatusBadGateway
+	var handlerErr caddyhttp.HandlerError
+	if errors.As(err, &handlerErr) && handlerErr.StatusCode != 0 {
+		status = handlerErr.StatusCode
+	}
+	if status < http.StatusInternalServerError || w.code != 0 {
+		return err // not an upstream failure, or the answer has begun
+	}
+	failure := upstreamFailures[status]
+	if failure == nil {
+		failure = upstreamFailures[http.StatusBadGateway]
+	}
+	h.logger.Error("upstream failed",
+		zap.String("route", d.route.Kind.String()),
+		zap.String("project", d.project),
+		zap.Int("status", failure.Status),
+		zap.Error(err))
+	gatewayMetrics.upstreamFailures.WithLabelValues(d.route.Kind.String(), failure.Reason).Inc()
+	header := w.Header()
+	header.Set("Content-Type", "application/json")
+	header.Del("Content-Length")
+	w.WriteHeader(failure.Status)
+	_, _ = w.Write(failure.Body)
+	return nil
+}
+
+// upstreamFailures are GitLab-shaped answers for an unreachable upstream.
+var upstreamFailures = map[int]*triggerapi.Error{
+	http.StatusBadGateway:         triggerapi.MessageError(http.StatusBadGateway, "upstream_error", "502 Bad Gateway"),
+	http.StatusServiceUnavailable: triggerapi.MessageError(http.StatusServiceUnavailable, "upstream_unavailable", "503 Service Unavailable"),
+	http.StatusGatewayTimeout:     triggerapi.MessageError(http.StatusGatewayTimeout, "upstream_timeout", "504 Gateway Timeout"),
+}
+
+// upstreamWriter tells whether the upstream's answer has begun and, for
+// requests that may be repeated, keeps a copy of it (up to maxSavedAnswer)
+// to replay.
+type upstreamWriter struct {
+	*caddyhttp.ResponseWriterWrapper
+	code     int
+	capture  bool
+	body     bytes.Buffer
+	overflow bool
+}
+
+func newUpstreamWriter(w http.ResponseWriter, capture bool) *upstreamWriter {
+	return &upstreamWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, capture: capture}
+}
+
+func (u *upstreamWriter) WriteHeader(code int) {
+	if u.code == 0 && code >= 200 {
+		u.code = code
+	}
+	u.ResponseWriterWrapper.WriteHeader(code)
+}
+
+func (u *upstreamWriter) Write(p []byte) (int, error) {
+	if u.code == 0 {
+		u.code = http.StatusOK
+	}
+	if u.capture && !u.overflow {
+		if u.body.Len()+len(p) > maxSavedAnswer {
+			u.overflow = true
+			u.body.Reset()
+		} else {
+			u.body.Write(p)
+		}
+	}
+	return u.ResponseWriterWrapper.Write(p)
+}
+
+// ReadFrom goes through Write when capturing, so the copy sees every byte;
+// otherwise it keeps the underlying writer's fast path (sendfile).
+func (u *upstreamWriter) ReadFrom(r io.Reader) (int64, error) {
+	if u.code == 0 {
+		u.code = http.StatusOK
+	}
+	if u.capture {
+		return io.Copy(writerOnly{u}, r)
+	}
+	return u.ResponseWriterWrapper.ReadFrom(r)
+}
+
+func (u *upstreamWriter) status() int {
+	if u.code == 0 {
+		return http.StatusOK
+	}
+	return u.code
+}
+
+// writerOnly hides every method but Write.
+type writerOnly struct{ io.Writer }

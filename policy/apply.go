@@ -1,0 +1,164 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+)
+
+// check is the outcome of the caller rules for one variable, in the order
+// they are applied.
+type check uint8
+
+const (
+	passed check = iota
+	tooLarge
+	invalidName
+	protectedName
+	deniedName
+	notAllowed
+	patternMismatch
+)
+
+// Apply checks the caller's variables and returns the variables to forward,
+// in a new map (vars is left untouched), with the rules that changed them,
+// for the explain endpoint: "renamed DEPLOY_ENV to ENVIRONMENT",
+// "default LOG_LEVEL", "set BUILD_BY" (names only, never values).
+//
+// The caller's variables are checked first: their count, then each name in
+// sorted order against, in turn, the value size limit, name validity, the
+// protected names, Deny, Allow and the name's Pattern. The first failure
+// is the Violation, so the same request always gets the same answer, and
+// nothing is returned with it. Then Rename, Default and Set give the
+// result; a request that sends both a name and another one renamed to it
+// is refused (RuleVariableConflict). The values the gateway provides are
+// exempt from the caller rules.
+func (p *VariablePolicy) Apply(vars map[string]string) (out map[string]string, applied []string, v *Violation) {
+	p = p.orDefault()
+	if len(vars) > p.maxCount {
+		return nil, nil, &Violation{Rule: RuleTooManyVariables,
+			Message: fmt.Sprintf("variables: %d given, at most %d allowed", len(vars), p.maxCount)}
+	}
+	// The first failing name in sorted order, found without sorting: a
+	// name is only checked when it would come before the one found so far.
+	var failed string
+	result := passed
+	for name, value := range vars {
+		if result != passed && name >= failed {
+			continue
+		}
+		if c := p.check(name, value); c != passed {
+			failed, result = name, c
+		}
+	}
+	if result != passed {
+		return nil, nil, p.violation(failed, result)
+	}
+	return p.transform(vars)
+}
+
+// check applies the caller rules to one variable.
+func (p *VariablePolicy) check(name, value string) check {
+	switch {
+	case len(value) > p.maxValueBytes:
+		return tooLarge
+	case !validKey(name):
+		return invalidName
+	case anyMatch(p.protected, name):
+		return protectedName
+	case anyMatch(p.deny, name):
+		return deniedName
+	case len(p.allow) > 0 && !anyMatch(p.allow, name):
+		return notAllowed
+	}
+	if re, ok := p.patterns[name]; ok && !re.MatchString(value) {
+		return patternMismatch
+	}
+	return passed
+}
+
+// violation describes a failed check; it never uses the value.
+func (p *VariablePolicy) violation(name string, c check) *Violation {
+	shown := showName(name)
+	switch c {
+	case tooLarge:
+		return &Violation{Rule: RuleVariableTooLarge,
+			Message: fmt.Sprintf("variables: the value of %s is longer than %d bytes", shown, p.maxValueBytes)}
+	case invalidName:
+		return &Violation{Rule: RuleInvalidVariableName,
+			Message: fmt.Sprintf("variables: %s is not a valid variable name: use only letters, digits and '_' (at most %d)", quoteInput(name), MaxKeyLength)}
+	case protectedName:
+		g, _ := firstMatch(p.protected, name)
+		return &Violation{Rule: RuleProtectedVariable,
+			Message: fmt.Sprintf("variables: %s is protected (%s) and cannot be set by callers", shown, g)}
+	case deniedName:
+		g, _ := firstMatch(p.deny, name)
+		return &Violation{Rule: RuleDeniedVariable,
+			Message: fmt.Sprintf("variables: %s is denied (%s) and cannot be set by callers", shown, g)}
+	case notAllowed:
+		names := make([]string, len(p.allow))
+		for i, g := range p.allow {
+			names[i] = g.String()
+		}
+		return &Violation{Rule: RuleVariableNotAllowed,
+			Message: fmt.Sprintf("variables: %s is not allowed: callers may set only %s", shown, strings.Join(names, ", "))}
+	default: // patternMismatch
+		return &Violation{Rule: RuleVariablePattern,
+			Message: fmt.Sprintf("variables: the value of %s does not match the pattern required for it (%s)", shown, p.sources[name])}
+	}
+}
+
+// transform renames, defaults and sets: the variables to forward.
+func (p *VariablePolicy) transform(vars map[string]string) (map[string]string, []string, *Violation) {
+	out := make(map[string]string, len(vars)+len(p.defaults)+len(p.sets))
+	for name, value := range vars {
+		if _, renamed := p.renameTo[name]; !renamed {
+			out[name] = value
+		}
+	}
+	var applied []string
+	note := func(s string) {
+		if applied == nil {
+			applied = make([]string, 0, len(p.renames)+len(p.defaults)+len(p.sets))
+		}
+		applied = append(applied, s)
+	}
+	for _, r := range p.renames {
+		value, ok := vars[r.from]
+		if !ok {
+			continue
+		}
+		// Targets are distinct (CompileVariables), so only a name the
+		// caller sent as it is can already be there.
+		if _, taken := out[r.to]; taken {
+			return nil, nil, &Violation{Rule: RuleVariableConflict,
+				Message: fmt.Sprintf("variables: %s is renamed to %s, which the request also sets", r.from, r.to)}
+		}
+		out[r.to] = value
+		note(r.note)
+	}
+	for _, d := range p.defaults {
+		if _, ok := out[d.name]; !ok {
+			out[d.name] = d.value
+			note(d.note)
+		}
+	}
+	for _, s := range p.sets {
+		if _, ok := out[s.name]; ok {
+			note(s.replaced)
+		} else {
+			note(s.note)
+		}
+		out[s.name] = s.value
+	}
+	return out, applied, nil
+}
+
+// anyMatch reports whether a glob matches name.
+func anyMatch(globs []Glob, name string) bool {
+	for i := range globs {
+		if globs[i].match(name) {
+			return true
+		}
+	}
+	return false
+}

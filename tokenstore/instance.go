@@ -1,0 +1,304 @@
+package tokenstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Instance names. Every store writes its usage under a name no other live
+// store on the storage uses, so that a usage record always has one writer.
+// The name is Config.InstanceID when free, else the first free of
+// InstanceID-2 ... InstanceID-16. A store holds its name through the record
+// instances/<name>, which it rewrites every heartbeat; a name is free when
+// its record is missing, has not been rewritten for instanceStaleAfter, or
+// was written on this machine by a process that no longer exists (a crashed
+// or killed Caddy being restarted takes its own name back at once).
+//
+// Claims are made under the storage lock claimsLock, which is held only
+// for the few operations of a claim. A store that had to take a suffixed
+// name moves back to its own as soon as that is free; the records of the
+// names it used stay and keep being summed, so no use is counted twice or
+// lost, and the number of records is bounded by the number of stores that
+// shared an ID at one time.
+const (
+	maxInstanceSuffix  = 16
+	heartbeatInterval  = 10 * time.Second
+	instanceStaleAfter = 2 * time.Minute
+	// claimTimeout bounds a whole claim, waiting for the claims lock included.
+	claimTimeout = 30 * time.Second
+)
+
+// instanceRecord is what instances/<name> holds.
+type instanceRecord struct {
+	Instance  string    `json:"instance"`
+	Nonce     string    `json:"nonce"`
+	Host      string    `json:"host,omitempty"`
+	BootID    string    `json:"boot_id,omitempty"`
+	PID       int       `json:"pid,omitempty"`
+	Heartbeat time.Time `json:"heartbeat"`
+}
+
+// processFacts tell this process from others: a record written on the
+// same host during the same boot names a process that can be checked.
+type processFacts struct {
+	host string
+	boot string // empty where unknown: the liveness shortcut is then off
+	pid  int
+}
+
+func currentProcess() processFacts {
+	host, _ := os.Hostname()
+	boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id") // Linux only
+	return processFacts{host: host, boot: strings.TrimSpace(string(boot)), pid: os.Getpid()}
+}
+
+// instanceName is the i-th candidate name: base, base-2, base-3, ...
+func instanceName(base string, i int) string {
+	if i == 0 {
+		return base
+	}
+	return base + "-" + strconv.Itoa(i+1)
+}
+
+// randomNonce returns 16 random hex characters.
+func randomNonce() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
+}
+
+// InstanceID returns the name under which this store writes its usage
+// records: Config.InstanceID, or a suffixed form of it while another live
+// store sharing the storage holds that name.
+func (s *Store) InstanceID() string {
+	name, _ := s.currentInstance()
+	return name
+}
+
+func (s *Store) currentInstance() (name, nonce string) {
+	s.idMu.RLock()
+	defer s.idMu.RUnlock()
+	return s.instance, s.nonce
+}
+
+// holderGone reports whether the holder of rec can be taken over.
+func (s *Store) holderGone(rec *instanceRecord, now time.Time) bool {
+	if now.Sub(rec.Heartbeat) > s.staleAfter {
+		return true
+	}
+	p := s.process
+	return p.boot != "" && rec.BootID == p.boot && rec.Host == p.host &&
+		rec.PID > 0 && rec.PID != p.pid && processGone(rec.PID)
+}
+
+// loadInstance reads a name's record; found is false when there is none.
+// A record that cannot be decoded holds nothing and is reported as missing.
+func (s *Store) loadInstance(ctx context.Context, name string) (rec *instanceRecord, found bool, err error) {
+	data, err := s.storage.Load(ctx, instanceKey(name))
+	if isNotExist(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, s.unavailable(ctx, "load", "loading instance record", err, zap.String("instance", name))
+	}
+	rec = new(instanceRecord)
+	if err := json.Unmarshal(data, rec); err != nil {
+		s.logger.Warn("ignoring an unreadable instance record", zap.String("instance", name))
+		return nil, false, nil
+	}
+	return rec, true, nil
+}
+
+// writeInstance writes this store's record for name, dated now.
+func (s *Store) writeInstance(ctx context.Context, name, nonce string) error {
+	data, err := json.Marshal(instanceRecord{
+		Instance:  name,
+		Nonce:     nonce,
+		Host:      s.process.host,
+		BootID:    s.process.boot,
+		PID:       s.process.pid,
+		Heartbeat: time.Now().UTC(),
+	})
+	if err == nil {
+		err = s.storage.Store(ctx, instanceKey(name), data)
+	}
+	if err != nil {
+		return s.unavailable(ctx, "store", "storing instance record", err, zap.String("instance", name))
+	}
+	return nil
+}
+
+// withClaimsLock runs f holding the storage lock over instance names.
+func (s *Store) withClaimsLock(ctx context.Context, f func() error) error {
+	if err := s.storage.Lock(ctx, claimsLock); err != nil {
+		return s.unavailable(ctx, "lock", "locking instance names", err)
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
+		defer cancel()
+		if err := s.storage.Unlock(uctx, claimsLock); err != nil {
+			s.storageError(uctx, "lock", err)
+		}
+	}()
+	return f()
+}
+
+// tryClaim takes name if it is free. The caller holds the claims lock.
+func (s *Store) tryClaim(ctx context.Context, name string) (nonce string, ok bool, err error) {
+	rec, found, err := s.loadInstance(ctx, name)
+	if err != nil {
+		return "", false, err
+	}
+	if found && !s.holderGone(rec, time.Now()) {
+		return "", false, nil
+	}
+	nonce = randomNonce()
+	if err := s.writeInstance(ctx, name, nonce); err != nil {
+		return "", false, err
+	}
+	return nonce, true, nil
+}
+
+// claimFree takes the first free candidate name.
+func (s *Store) claimFree(ctx context.Context) (name, nonce string, err error) {
+	err = s.withClaimsLock(ctx, func() error {
+		for i := range maxInstanceSuffix {
+			candidate := instanceName(s.base, i)
+			n, ok, err := s.tryClaim(ctx, candidate)
+			if err != nil {
+				return err
+			}
+			if ok {
+				name, nonce = candidate, n
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: instance names %s to %s are all held by live gateways",
+			ErrUnavailable, s.base, instanceName(s.base, maxInstanceSuffix-1))
+	})
+	return name, nonce, err
+}
+
+// claimInstance gives a new store its name.
+func (s *Store) claimInstance(ctx context.Context) error {
+	name, nonce, err := s.claimFree(ctx)
+	if err != nil {
+		return err
+	}
+	s.switchInstance(name, nonce)
+	s.logClaim(name)
+	return nil
+}
+
+func (s *Store) logClaim(name string) {
+	if name == s.base {
+		s.logger.Info("writing usage as this instance", zap.String("instance", name))
+		return
+	}
+	s.logger.Warn("another live gateway on this storage uses this instance ID "+
+		"(a copy of the same Caddy data directory?); writing usage under a suffixed name "+
+		"until the ID is free",
+		zap.String("instance_id", s.base), zap.String("instance", name))
+}
+
+// switchInstance makes name this store's. When the name changes, every
+// counter forgets the total it knew: it belonged to the old name's record,
+// and the next flush reads the new one's. Pending uses stay.
+func (s *Store) switchInstance(name, nonce string) {
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	if name != s.instance {
+		s.countersMu.Lock()
+		counters := slices.Collect(maps.Values(s.counters))
+		s.countersMu.Unlock()
+		for _, u := range counters {
+			u.mu.Lock()
+			u.loaded, u.total = false, 0
+			u.flushedLast.Store(0)
+			u.mu.Unlock()
+		}
+	}
+	s.instance, s.nonce = name, nonce
+}
+
+// heartbeat renews this store's record; if another store took the name
+// over (this one could not renew it for instanceStaleAfter), it moves to a
+// free one, and if it uses a suffixed name it moves back to its own once
+// that is free. It holds the claims lock, so a claim never interleaves
+// with a renewal.
+func (s *Store) heartbeat(ctx context.Context) {
+	name, nonce := s.currentInstance()
+	var lost, back bool
+	var baseNonce string
+	err := s.withClaimsLock(ctx, func() error {
+		rec, found, err := s.loadInstance(ctx, name)
+		if err != nil {
+			return err
+		}
+		if !found || rec.Nonce != nonce {
+			lost = true
+			return nil
+		}
+		if err := s.writeInstance(ctx, name, nonce); err != nil || name == s.base {
+			return err
+		}
+		baseNonce, back, err = s.tryClaim(ctx, s.base)
+		return err
+	})
+	switch {
+	case err != nil:
+		return // reported
+	case lost:
+		s.logger.Warn("this instance's name was taken over by another gateway; moving to a free one",
+			zap.String("instance", name))
+		if err := s.claimInstance(ctx); err != nil {
+			s.logger.Debug("no free instance name yet", zap.Error(err))
+		}
+	case back:
+		s.switchInstance(s.base, baseNonce)
+		s.releaseInstance(ctx, name, nonce)
+		s.logger.Info("instance ID free again; writing usage under it",
+			zap.String("instance", s.base), zap.String("previous", name))
+	}
+}
+
+// releaseInstance deletes name's record if this store still holds it, so
+// that a restart takes the name back at once.
+func (s *Store) releaseInstance(ctx context.Context, name, nonce string) {
+	_ = s.withClaimsLock(ctx, func() error {
+		rec, found, err := s.loadInstance(ctx, name)
+		if err != nil || !found || rec.Nonce != nonce {
+			return err
+		}
+		if err := s.storage.Delete(ctx, instanceKey(name)); err != nil {
+			return s.unavailable(ctx, "delete", "releasing instance record", err, zap.String("instance", name))
+		}
+		return nil
+	})
+}
+
+// heartbeatLoop renews the instance record until Close.
+func (s *Store) heartbeatLoop(ctx context.Context) {
+	defer s.loops.Done()
+	ticker := time.NewTicker(s.heartbeatEvery)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			s.heartbeat(ctx)
+		}
+	}
+}
