@@ -150,6 +150,11 @@ func newTestStore(t testing.TB, storage certmagic.Storage, cfg Config) *Store {
 	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = time.Hour
 	}
+	// A loaded test machine can stall a file read for seconds; only the
+	// tests about timeouts set one.
+	if cfg.StorageTimeout == 0 {
+		cfg.StorageTimeout = time.Minute
+	}
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -25,12 +25,14 @@ import (
 // was written on this machine by a process that no longer exists (a crashed
 // or killed Caddy being restarted takes its own name back at once).
 //
-// Claims are made under the storage lock claimsLock, which is held only
-// for the few operations of a claim. A store that had to take a suffixed
-// name moves back to its own as soon as that is free; the records of the
-// names it used stay and keep being summed, so no use is counted twice or
-// lost, and the number of records is bounded by the number of stores that
-// shared an ID at one time.
+// Claims and renewals are made under the storage lock claimsLock, held
+// only for their few operations. A store that had to take a suffixed name
+// moves back to its own as soon as that is free; the records of the names
+// it used stay and keep being summed, so no use is counted twice or lost,
+// and the number of records is bounded by the number of stores that
+// shared an ID at one time. Staleness compares the holder's clock with the
+// claimer's: the machines' clocks must agree within a minute or so, which
+// only matters for a holder on another machine.
 const (
 	maxInstanceSuffix  = 16
 	heartbeatInterval  = 10 * time.Second

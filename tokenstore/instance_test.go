@@ -253,7 +253,7 @@ func TestInstanceTakenOver(t *testing.T) {
 // The heartbeat keeps the record fresh, so nobody takes a live name over.
 func TestInstanceHeartbeatRenews(t *testing.T) {
 	storage := &certmagic.FileStorage{Path: t.TempDir()}
-	stale := 500 * time.Millisecond
+	stale := time.Second
 	newTestStore(t, storage, Config{InstanceID: "node", heartbeatEvery: 50 * time.Millisecond, staleAfter: stale})
 	time.Sleep(2 * stale)
 	other := newTestStore(t, storage, Config{InstanceID: "node", staleAfter: stale})

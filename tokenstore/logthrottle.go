@@ -15,6 +15,7 @@ const errorLogInterval = 10 * time.Second
 // the lines it held back. Keys are a small fixed set (storage operations).
 type logThrottle struct {
 	every time.Duration
+	clock func() time.Time
 
 	mu    sync.Mutex
 	state map[string]*throttled
@@ -26,14 +27,15 @@ type throttled struct {
 }
 
 func newLogThrottle(every time.Duration) *logThrottle {
-	return &logThrottle{every: every, state: make(map[string]*throttled)}
+	return &logThrottle{every: every, clock: time.Now, state: make(map[string]*throttled)}
 }
 
-// allow reports whether a line for key may be logged at now and, if so,
-// how many were held back since the last one.
-func (l *logThrottle) allow(key string, now time.Time) (suppressed int, ok bool) {
+// allow reports whether a line for key may be logged now and, if so, how
+// many were held back since the last one.
+func (l *logThrottle) allow(key string) (suppressed int, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	now := l.clock()
 	st, found := l.state[key]
 	if !found {
 		l.state[key] = &throttled{last: now}

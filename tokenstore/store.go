@@ -349,7 +349,7 @@ func (s *Store) storageError(ctx context.Context, op string, err error, fields .
 		return
 	}
 	s.observer.StorageError(op)
-	suppressed, ok := s.logs.allow(op, time.Now())
+	suppressed, ok := s.logs.allow(op)
 	if !ok {
 		return
 	}
