@@ -117,7 +117,7 @@ func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
 	} else {
 		d.refusal = h.decideTrigger(r, &d)
 	}
-	if d.refusal == nil && route.Kind != triggerapi.KindArtifacts && !h.DisableIdempotency {
+	if d.refusal == nil && route.Kind != triggerapi.KindArtifacts && h.repeats != nil {
 		var key string
 		key, d.refusal = idempotencyKey(r, d.project)
 		if key != "" {

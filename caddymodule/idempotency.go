@@ -3,10 +3,12 @@ package caddymodule
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
@@ -37,6 +39,69 @@ var (
 		"409 Conflict - a request with this idempotency key is still in progress")
 )
 
+// repeatStores holds the idempotency stores of the running configuration,
+// keyed by their storage and window: a reload that keeps both keeps the
+// store (its cache and the repeats waiting in memory), one that changes the
+// window gets a store with the new window.
+var repeatStores = caddy.NewUsagePool()
+
+// sharedRepeats is an idempotency store that holds a reference on the
+// gateway whose storage it uses, so that the storage outlives it.
+type sharedRepeats struct {
+	*idempotency.Store
+	gatewayKey string
+}
+
+func (s sharedRepeats) Destruct() error {
+	err := s.Close()
+	_, gwErr := gateways.Delete(s.gatewayKey)
+	return errors.Join(err, gwErr)
+}
+
+// joinRepeats takes a reference to the idempotency store of this handler's
+// storage and window.
+func (h *Handler) joinRepeats(ctx caddy.Context) error {
+	if h.DisableIdempotency {
+		return nil
+	}
+	key := h.poolKey + "|idempotency|" + time.Duration(h.IdempotencyWindow).String()
+	value, _, err := repeatStores.LoadOrNew(key, func() (caddy.Destructor, error) {
+		// A second reference on the gateway, dropped by Destruct.
+		if _, _, err := gateways.LoadOrNew(h.poolKey, func() (caddy.Destructor, error) {
+			return nil, errors.New("the token store is gone")
+		}); err != nil {
+			return nil, err
+		}
+		store, err := idempotency.New(idempotency.Config{
+			Storage:  h.gateway.storage,
+			Window:   time.Duration(h.IdempotencyWindow),
+			MaxBody:  maxSavedAnswer,
+			Logger:   ctx.Logger().Named("idempotency"),
+			Observer: idempotencyObserver{},
+		})
+		if err != nil {
+			_, _ = gateways.Delete(h.poolKey)
+			return nil, err
+		}
+		return sharedRepeats{Store: store, gatewayKey: h.poolKey}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("opening idempotency store: %v", err)
+	}
+	h.repeatsKey = key
+	h.repeats = value.(sharedRepeats).Store
+	return nil
+}
+
+func (h *Handler) leaveRepeats() error {
+	if h.repeatsKey == "" {
+		return nil
+	}
+	_, err := repeatStores.Delete(h.repeatsKey)
+	h.repeatsKey = ""
+	return err
+}
+
 // idempotencyKey derives the key of a request that may be a repeat: the
 // caller's Idempotency-Key, or a webhook's delivery ID. Keys are scoped to
 // the project so two projects never share one.
@@ -64,7 +129,7 @@ func idempotencyKey(r *http.Request, project string) (string, *triggerapi.Error)
 func (h *Handler) beginOnce(r *http.Request, d *decision, key string) (*idempotency.Answer, *idempotency.Claim, *triggerapi.Error) {
 	ctx, cancel := context.WithTimeout(r.Context(), maxRepeatWait)
 	defer cancel()
-	answer, claim, err := h.gateway.idempotency.Begin(ctx, key)
+	answer, claim, err := h.repeats.Begin(ctx, key)
 	switch {
 	case errors.Is(err, idempotency.ErrInProgress):
 		return nil, nil, errRepeatInProgress
@@ -81,7 +146,7 @@ func (h *Handler) beginOnce(r *http.Request, d *decision, key string) (*idempote
 func (h *Handler) serveAndSave(w http.ResponseWriter, r *http.Request, d *decision, claim *idempotency.Claim, next caddyhttp.Handler) error {
 	uw := newUpstreamWriter(w, true)
 	err := h.serveUpstream(uw, r, d, next)
-	if err != nil || uw.status() >= http.StatusInternalServerError || uw.overflow {
+	if err != nil || !finalAnswer(uw.status()) || uw.overflow {
 		return err
 	}
 	saved := &idempotency.Answer{Status: uw.status(), Header: idempotency.SafeHeader(w.Header()), Body: uw.body.Bytes()}
@@ -101,4 +166,15 @@ func replay(w http.ResponseWriter, a *idempotency.Answer) {
 	header.Set("Content-Length", strconv.Itoa(len(a.Body)))
 	w.WriteHeader(a.Status)
 	_, _ = w.Write(a.Body)
+}
+
+// finalAnswer reports whether an upstream answer is final, and so replayed
+// to repeats: not a server error, and not a "try again later" (408, 425,
+// 429), which a retry must be able to get past.
+func finalAnswer(status int) bool {
+	switch status {
+	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
+		return false
+	}
+	return status < http.StatusInternalServerError
 }

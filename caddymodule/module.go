@@ -171,6 +171,8 @@ type Handler struct {
 	artifactsSecret     string                         // resolved global artifacts credential
 	webhookVerifiers    map[string]*webhook.Verifier   // canonical project -> its webhook secrets
 	limiter             *failedAuthLimiter             // nil when disabled
+	repeats             *idempotency.Store             // nil when idempotency is off
+	repeatsKey          string
 }
 
 // Project is the configuration of one project.
@@ -350,7 +352,6 @@ func (h *Handler) joinGateway(ctx caddy.Context, storage certmagic.Storage) erro
 		if err != nil {
 			return nil, err
 		}
-		var repeats *idempotency.Store
 		store, err := tokenstore.New(tokenstore.Config{
 			Storage:            storage,
 			InstanceID:         instance.String(),
@@ -363,29 +364,13 @@ func (h *Handler) joinGateway(ctx caddy.Context, storage certmagic.Storage) erro
 			Logger:             ctx.Logger().Named("store"),
 			Observer:           storeObserver{},
 			// The last user of the storage closes it, after the final flush.
-			OnClose: func() {
-				if repeats != nil {
-					_ = repeats.Close()
-				}
-				release()
-			},
+			OnClose: release,
 		})
 		if err != nil {
 			release()
 			return nil, err
 		}
-		repeats, err = idempotency.New(idempotency.Config{
-			Storage:  storage,
-			Window:   time.Duration(h.IdempotencyWindow),
-			MaxBody:  maxSavedAnswer,
-			Logger:   ctx.Logger().Named("idempotency"),
-			Observer: idempotencyObserver{},
-		})
-		if err != nil {
-			_ = store.Close()
-			return nil, err
-		}
-		return &gateway{key: storageIdentity(storage), store: store, idempotency: repeats}, nil
+		return &gateway{key: storageIdentity(storage), store: store, storage: storage}, nil
 	})
 	if err != nil {
 		return fmt.Errorf("opening token store: %v", err)
@@ -393,7 +378,7 @@ func (h *Handler) joinGateway(ctx caddy.Context, storage certmagic.Storage) erro
 	h.poolKey = key
 	h.gateway = value.(*gateway)
 	h.gateway.setAliases(h.aliases)
-	return nil
+	return h.joinRepeats(ctx)
 }
 
 // storageIdentity names a storage so that handlers configured with the
@@ -494,7 +479,7 @@ func (h *Handler) variablesFor(project string) *policy.VariablePolicy {
 // closes it, which flushes the usage not yet written.
 func (h *Handler) Cleanup() error {
 	handlers.Delete(h)
-	err := h.cleanupJobTokens()
+	err := errors.Join(h.cleanupJobTokens(), h.leaveRepeats())
 	if h.poolKey == "" {
 		return err
 	}

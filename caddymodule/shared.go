@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -9,8 +8,8 @@ import (
 	"sync"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/certmagic"
 
-	"github.com/triggergate/caddy-trigger-gateway/idempotency"
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
 )
 
@@ -24,9 +23,9 @@ var gateways = caddy.NewUsagePool()
 
 // gateway is the state shared by every handler that uses one storage.
 type gateway struct {
-	key         string
-	store       *tokenstore.Store
-	idempotency *idempotency.Store
+	key     string
+	store   *tokenstore.Store
+	storage certmagic.Storage // the storage the store uses, for idempotency stores
 
 	mu      sync.RWMutex
 	aliases map[string]string // alias or canonical project -> canonical project
@@ -34,13 +33,7 @@ type gateway struct {
 
 // Destruct closes the store when the last handler using it is cleaned up:
 // pending usage is flushed to storage.
-func (g *gateway) Destruct() error {
-	err := g.store.Close()
-	if g.idempotency != nil {
-		err = errors.Join(err, g.idempotency.Close())
-	}
-	return err
-}
+func (g *gateway) Destruct() error { return g.store.Close() }
 
 // setAliases replaces the alias table; the latest provisioned handler's
 // project blocks win, which is what a reload wants.
