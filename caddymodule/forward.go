@@ -79,7 +79,10 @@ func setURL(r *http.Request, path, rawPath, rawQuery string) {
 
 // setDecisionHeaders tells the upstream who triggered. Callers must not
 // speak for the gateway: any X-Trigger-* header they sent is dropped first.
+// So are the webhook secret and signature, meant for the gateway alone.
 func setDecisionHeaders(header http.Header, d *decision) {
+	header.Del("X-Gitlab-Token")
+	header.Del("X-Hub-Signature-256")
 	for name := range header {
 		if strings.HasPrefix(name, headerPrefix) {
 			delete(header, name)
