@@ -87,7 +87,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		d.refusal = h.decideTrigger(r, &d)
 	}
 	var key string
-	if d.refusal == nil && route.Kind != triggerapi.KindArtifacts && !h.DisableIdempotency {
+	if d.refusal == nil && route.Kind != triggerapi.KindArtifacts && h.repeats != nil {
 		key, d.refusal = idempotencyKey(r, d.project)
 	}
 	if d.refusal != nil {
@@ -424,6 +424,11 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, d *decision, st
 	header.Set("Content-Type", "application/json")
 	header.Set("Content-Length", strconv.Itoa(len(d.refusal.Body)))
 	header.Set("Cache-Control", "no-cache")
+	if d.refusal == triggerapi.ErrBodyTooLarge {
+		// The rest of the body is unread: without this, Go's server would
+		// wait to drain it before answering a client that may never send it.
+		header.Set("Connection", "close")
+	}
 	if d.refusal == triggerapi.ErrMethod {
 		allow := d.route.Kind.Method()
 		if d.route.Kind == triggerapi.KindArtifacts {

@@ -40,20 +40,16 @@ func unescapeQuery(s string) (string, error) {
 	return url.QueryUnescape(s)
 }
 
-// maxMultipartParts bounds the parts read from one body; the body size
-// limit already bounds their bytes.
-const maxMultipartParts = 10000
-
-// parseMultipart reads multipart/form-data fields from an already-bounded body.
+// parseMultipart reads multipart/form-data fields from an already-bounded
+// body. The body limit bounds the number of parts as it bounds the pairs of
+// a urlencoded body (each part costs a boundary and a header), so too many
+// variables are refused by the variable rules, in every form alike.
 func (p *params) parseMultipart(body []byte, boundary string) *Error {
 	if boundary == "" {
 		return ErrBadBody
 	}
 	reader := multipart.NewReader(bytes.NewReader(body), boundary)
-	for n := 0; ; n++ {
-		if n == maxMultipartParts {
-			return ErrBadBody
-		}
+	for {
 		part, err := reader.NextPart()
 		// Only a bare io.EOF means the closing boundary was read: NextPart
 		// wraps io.EOF when the body ends before it (a wrong boundary, a
