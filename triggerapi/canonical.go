@@ -51,9 +51,30 @@ func writeRawFields(buf *bytes.Buffer, fields map[string]json.RawMessage) {
 	}
 }
 
+// writeJSONString writes s as a JSON string, exactly as encoding/json
+// would. Tokens, refs and most variables are plain printable ASCII, which
+// is written as it is; anything else goes through encoding/json.
 func writeJSONString(buf *bytes.Buffer, s string) {
-	encoded, _ := json.Marshal(s) // a string always encodes
-	buf.Write(encoded)
+	if !plainJSON(s) {
+		encoded, _ := json.Marshal(s) // a string always encodes
+		buf.Write(encoded)
+		return
+	}
+	buf.WriteByte('"')
+	buf.WriteString(s)
+	buf.WriteByte('"')
+}
+
+// plainJSON reports whether s needs no escaping in JSON, by encoding/json's
+// rules (which also escape <, > and & for HTML).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 func sortedKeys[V any](m map[string]V) []string {
