@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# Load benchmark: the gateway against plain reverse_proxy to the same
+# upstream, in one run, on this machine. Not run by CI (it takes minutes and
+# its figures depend on the machine); BENCHMARKS.md holds the figures of a
+# run and the command that produced them.
+#
+#   integration/bench/run.sh            the load cases (a)-(e), then a table
+#   integration/bench/run.sh memory     peak RSS of Caddy with 100,000 and
+#                                       1,000,000 tokens in storage
+#
+# Settings (environment): DURATION (wrk's -d, default 20s), CONNECTIONS
+# (default 32), THREADS (default 1: wrk, Caddy and the upstream share the
+# machine's cores), TOKENS (default 100000), MEMORY_TOKENS (default
+# "100000 1000000"), SKIP_BUILD=1 to use ./caddy as it is.
+#
+# Cases, each against the same upstream (integration/bench/upstream):
+#   a  plain reverse_proxy, the same form request as (b)
+#   b  the gateway, one valid token (cached after its first use)
+#   c  the gateway, a new invalid token every request (failed_auth_limit off,
+#      so every request is looked up and refused with 404)
+#   c2 the same with the default failed_auth_limit (refused with 429)
+#   d  the gateway, TOKENS distinct valid tokens picked at random from
+#      storage with the default cache of 10,000: most are cache misses
+#   e  the webhook route with a 20 KB push-event body
+#
+# Tokens are created once per TOKENS value through the product's own
+# tokenstore (integration/bench/gentokens) and kept, with the run's logs,
+# under integration/bench/results/ (ignored by git).
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+
+DURATION="${DURATION:-20s}"
+CONNECTIONS="${CONNECTIONS:-32}"
+THREADS="${THREADS:-1}"
+TOKENS="${TOKENS:-100000}"
+MEMORY_TOKENS="${MEMORY_TOKENS:-100000 1000000}"
+mode="${1:-load}"
+
+command -v wrk >/dev/null 2>&1 || {
+	echo "wrk is missing: apt-get install -y wrk" >&2
+	exit 1
+}
+
+results="$root/integration/bench/results"
+run="$results/run-$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$run/bin"
+export XDG_DATA_HOME="$run/xdg/data" XDG_CONFIG_HOME="$run/xdg/config"
+
+if [ "${SKIP_BUILD:-}" != 1 ] || [ ! -x ./caddy ]; then
+	./xcaddy.sh build >"$run/build.log" 2>&1
+fi
+go build -o "$run/bin/upstream" ./integration/bench/upstream
+go build -o "$run/bin/gentokens" ./integration/bench/gentokens
+
+pids=()
+cleanup() {
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# free_port asks the kernel for a free loopback port.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() {
+	for _ in $(seq 1 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	echo "nothing listens on port $1" >&2
+	return 1
+}
+
+# storage_for N: a file_system storage holding N tokens of project 9, made
+# once and reused; the tokens are in its tokens.txt, one a line.
+storage_for() {
+	local n="$1" dir="$results/storage-$1"
+	if [ ! -f "$dir/tokens.txt" ]; then
+		rm -rf "$dir"
+		mkdir -p "$dir"
+		echo "creating $n tokens in $dir (once)..." >&2
+		"$run/bin/gentokens" -storage "$dir/data" -count "$n" -out "$dir/tokens.tmp" >&2
+		mv "$dir/tokens.tmp" "$dir/tokens.txt"
+	fi
+	echo "$dir"
+}
+
+up_port="$(free_port)"
+"$run/bin/upstream" -listen "127.0.0.1:$up_port" 2>"$run/upstream.log" &
+pids+=($!)
+wait_port "$up_port"
+
+admin_port="$(free_port)"
+plain_port="$(free_port)"
+gw_port="$(free_port)"
+limited_port="$(free_port)"
+
+# start_caddy STORAGE_DIR: Caddy with the three sites of the cases, no
+# access logs (the gateway still writes its decision log line per request,
+# at debug level for accepted triggers: see README's Logs section).
+start_caddy() {
+	cat >"$run/Caddyfile" <<EOF
+{
+	admin 127.0.0.1:$admin_port
+	storage file_system $1
+	log {
+		output file $run/caddy-log.json
+	}
+}
+http://127.0.0.1:$plain_port {
+	reverse_proxy 127.0.0.1:$up_port
+}
+http://127.0.0.1:$gw_port {
+	trigger_gateway {
+		failed_auth_limit off
+	}
+	reverse_proxy 127.0.0.1:$up_port
+}
+http://127.0.0.1:$limited_port {
+	trigger_gateway
+	reverse_proxy 127.0.0.1:$up_port
+}
+EOF
+	./caddy run --config "$run/Caddyfile" --adapter caddyfile >>"$run/caddy.out" 2>&1 &
+	caddy_pid=$!
+	pids+=("$caddy_pid")
+	wait_port "$gw_port"
+}
+
+stop_caddy() {
+	kill "$caddy_pid" 2>/dev/null || true
+	wait "$caddy_pid" 2>/dev/null || true
+}
+
+# metric NAME LABELS: the value of one sample on Caddy's metrics endpoint.
+metric() {
+	curl -s "http://127.0.0.1:$admin_port/metrics" |
+		awk -v name="$1" -v labels="$2" '$1 == name labels { print $2 }'
+}
+
+# wrk_case NAME URL SCRIPT: one wrk run; its output is kept in the run's
+# folder and summed up in the table.
+wrk_case() {
+	local name="$1" url="$2" script="$3"
+	echo "=== $name: wrk -t$THREADS -c$CONNECTIONS -d$DURATION $url" >&2
+	wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$url" >"$run/$name.wrk" 2>&1
+	cat "$run/$name.wrk" >&2
+}
+
+# summary NAME: "rps p50_ms p99_ms non2xx" from a wrk output.
+summary() {
+	awk '
+	function ms(v) {
+		if (v ~ /us$/) return substr(v, 1, length(v)-2) / 1000
+		if (v ~ /ms$/) return substr(v, 1, length(v)-2) + 0
+		if (v ~ /s$/) return substr(v, 1, length(v)-1) * 1000
+		return v
+	}
+	/^ +50%/ { p50 = ms($2) }
+	/^ +99%/ { p99 = ms($2) }
+	/^Requests\/sec:/ { rps = $2 }
+	/Non-2xx or 3xx responses:/ { bad = $NF }
+	END { printf "%s %.3f %.3f %d\n", rps, p50, p99, bad + 0 }
+	' "$run/$1.wrk"
+}
+
+lua_dir="$root/integration/bench/wrk"
+
+load() {
+	local dir tokens valid
+	dir="$(storage_for "$TOKENS")"
+	tokens="$dir/tokens.txt"
+	valid="$(head -n 1 "$tokens")"
+	start_caddy "$dir/data"
+
+	local path="/api/v4/projects/9/trigger/pipeline"
+	TOKEN="$valid" wrk_case a "http://127.0.0.1:$plain_port$path" "$lua_dir/form.lua"
+	TOKEN="$valid" wrk_case b "http://127.0.0.1:$gw_port$path" "$lua_dir/form.lua"
+	wrk_case c "http://127.0.0.1:$gw_port$path" "$lua_dir/invalid.lua"
+	wrk_case c2 "http://127.0.0.1:$limited_port$path" "$lua_dir/invalid.lua"
+	local hits0 misses0
+	hits0="$(metric caddy_trigger_gateway_token_cache_total '{result="hit"}')"
+	misses0="$(metric caddy_trigger_gateway_token_cache_total '{result="miss"}')"
+	TOKENS_FILE="$tokens" wrk_case d "http://127.0.0.1:$gw_port$path" "$lua_dir/many.lua"
+	local hits misses
+	hits=$(($(metric caddy_trigger_gateway_token_cache_total '{result="hit"}') - hits0))
+	misses=$(($(metric caddy_trigger_gateway_token_cache_total '{result="miss"}') - misses0))
+	TOKEN="$valid" wrk_case e "http://127.0.0.1:$gw_port/api/v4/projects/9/ref/main/trigger/pipeline" "$lua_dir/webhook.lua"
+	local rss
+	rss="$(awk '/VmHWM/ { print $2 / 1024 " MiB" }' "/proc/$caddy_pid/status")"
+	stop_caddy
+
+	{
+		echo "Load run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $TOKENS tokens in storage"
+		echo
+		echo "| case | requests/s | p50 ms | p99 ms | non-2xx | throughput vs (a) | p99 vs (a) |"
+		echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+		local base_rps base_p99 name rps p50 p99 bad
+		read -r base_rps _ base_p99 _ < <(summary a)
+		for name in a b c c2 d e; do
+			read -r rps p50 p99 bad < <(summary "$name")
+			awk -v n="$name" -v r="$rps" -v p50="$p50" -v p99="$p99" -v bad="$bad" -v br="$base_rps" -v bp="$base_p99" \
+				'BEGIN { printf "| %s | %.0f | %.3f | %.3f | %d | %.2f | %+.3f ms |\n", n, r, p50, p99, bad, r / br, p99 - bp }'
+		done
+		echo
+		echo "Case d token cache: $hits hits, $misses misses ($(awk -v h="$hits" -v m="$misses" 'BEGIN { if (h + m) printf "%.0f", 100 * m / (h + m); else print 0 }')% misses). Caddy's peak RSS (VmHWM): $rss."
+	} | tee "$run/summary.md"
+}
+
+# memory: Caddy's peak RSS while case (d)'s load runs over N tokens in
+# storage, for each N of MEMORY_TOKENS; the token cache (default 10,000
+# entries) bounds it, whatever N is.
+memory() {
+	local n dir
+	echo "| tokens in storage | peak RSS (VmHWM) after ${DURATION} of random tokens | requests/s | cache misses |" | tee "$run/memory.md"
+	echo "| ---: | ---: | ---: | ---: |" | tee -a "$run/memory.md"
+	for n in $MEMORY_TOKENS; do
+		dir="$(storage_for "$n")"
+		start_caddy "$dir/data"
+		local misses0 misses rps rss
+		misses0="$(metric caddy_trigger_gateway_token_cache_total '{result="miss"}')"
+		TOKENS_FILE="$dir/tokens.txt" wrk_case "memory-$n" "http://127.0.0.1:$gw_port/api/v4/projects/9/trigger/pipeline" "$lua_dir/many.lua"
+		misses=$(($(metric caddy_trigger_gateway_token_cache_total '{result="miss"}') - ${misses0:-0}))
+		rss="$(awk '/VmHWM/ { printf "%.0f MiB", $2 / 1024 }' "/proc/$caddy_pid/status")"
+		read -r rps _ < <(summary "memory-$n")
+		stop_caddy
+		echo "| $n | $rss | $rps | $misses |" | tee -a "$run/memory.md"
+	done
+}
+
+case "$mode" in
+load) load ;;
+memory) memory ;;
+*)
+	echo "usage: $0 [load|memory]" >&2
+	exit 2
+	;;
+esac
+echo "logs and wrk outputs: $run" >&2
