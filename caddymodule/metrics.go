@@ -22,7 +22,8 @@ var gatewayMetrics = struct {
 	jwksRefresh  *prometheus.CounterVec
 	repeats      *prometheus.CounterVec
 
-	upstreamFailures *prometheus.CounterVec
+	upstreamFailures  *prometheus.CounterVec
+	failedAuthLimited *prometheus.CounterVec
 }{
 	requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy",
@@ -80,6 +81,12 @@ var gatewayMetrics = struct {
 		Name:      "upstream_failures_total",
 		Help:      "Accepted requests the upstream did not answer, by route and reason (upstream_error, upstream_timeout, ...).",
 	}, []string{"route", "reason"}),
+	failedAuthLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "trigger_gateway",
+		Name:      "failed_auth_limited_total",
+		Help:      "Requests refused with 429 because their client IP was over its failed-authentication limit, by route.",
+	}, []string{"route"}),
 }
 
 // Pre-resolved children of the cache counter: the hot path must not look
@@ -101,7 +108,7 @@ func registerMetrics(registry prometheus.Registerer) error {
 		gatewayMetrics.requests, gatewayMetrics.duration, gatewayMetrics.cache, gatewayMetrics.storageError,
 		gatewayMetrics.storageTime,
 		gatewayMetrics.jobTokens, gatewayMetrics.jwksRefresh, gatewayMetrics.repeats,
-		gatewayMetrics.upstreamFailures,
+		gatewayMetrics.upstreamFailures, gatewayMetrics.failedAuthLimited,
 	} {
 		if err := registry.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError

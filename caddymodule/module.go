@@ -173,6 +173,7 @@ type Handler struct {
 	limiter             *failedAuthLimiter             // nil when disabled
 	repeats             *idempotency.Store             // nil when idempotency is off
 	repeatsKey          string
+	limiterKey          string
 }
 
 // Project is the configuration of one project.
@@ -269,9 +270,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.denyLegacy = h.LegacyTriggers == "deny"
-	if !h.DisableFailedAuthLimit {
-		h.limiter = newFailedAuthLimiter(h.FailedAuthLimit, time.Duration(h.FailedAuthWindow))
-	}
 	if err := h.compilePolicies(); err != nil {
 		return err
 	}
@@ -281,6 +279,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if err := h.joinGateway(ctx, storage); err != nil {
+		return err
+	}
+	if err := h.joinLimiter(); err != nil {
 		return err
 	}
 	handlers.Store(h, struct{}{})
@@ -479,7 +480,7 @@ func (h *Handler) variablesFor(project string) *policy.VariablePolicy {
 // closes it, which flushes the usage not yet written.
 func (h *Handler) Cleanup() error {
 	handlers.Delete(h)
-	err := errors.Join(h.cleanupJobTokens(), h.leaveRepeats())
+	err := errors.Join(h.cleanupJobTokens(), h.leaveRepeats(), h.leaveLimiter())
 	if h.poolKey == "" {
 		return err
 	}

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"fmt"
 	"math"
 	"net"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	lru "github.com/hashicorp/golang-lru/v2"
 
@@ -44,6 +46,46 @@ type failureWindow struct {
 func newFailedAuthLimiter(limit int, window time.Duration) *failedAuthLimiter {
 	clients, _ := lru.New[string, *failureWindow](failedAuthClients) // size is positive
 	return &failedAuthLimiter{limit: limit, window: window, clients: clients}
+}
+
+// Destruct makes the limiter a caddy.Destructor; it holds nothing to release.
+func (l *failedAuthLimiter) Destruct() error { return nil }
+
+// limiters holds the failed-authentication limiters of the running
+// configuration, keyed by their storage, limit and window: a reload that
+// keeps the settings keeps the counts (the new handler takes a reference
+// before the old one drops its own), so a client over its limit stays
+// limited across `caddy reload`; one that changes them starts afresh.
+// Handlers sharing a storage and the same settings share the counts.
+var limiters = caddy.NewUsagePool()
+
+// joinLimiter takes a reference to the limiter of this handler's storage
+// and settings, after joinGateway.
+func (h *Handler) joinLimiter() error {
+	if h.DisableFailedAuthLimit {
+		return nil
+	}
+	limit, window := h.FailedAuthLimit, time.Duration(h.FailedAuthWindow)
+	key := fmt.Sprintf("%s|failed_auth|%d/%s", h.poolKey, limit, window)
+	value, _, err := limiters.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return newFailedAuthLimiter(limit, window), nil
+	})
+	if err != nil {
+		return fmt.Errorf("failed_auth_limit: %v", err)
+	}
+	h.limiterKey = key
+	h.limiter = value.(*failedAuthLimiter)
+	return nil
+}
+
+// leaveLimiter drops this handler's reference to its limiter.
+func (h *Handler) leaveLimiter() error {
+	if h.limiterKey == "" {
+		return nil
+	}
+	_, err := limiters.Delete(h.limiterKey)
+	h.limiterKey = ""
+	return err
 }
 
 // retryAfter reports how long client must wait, or 0 when it may go on.

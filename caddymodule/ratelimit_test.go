@@ -98,3 +98,65 @@ func TestFailedAuthLimitOff(t *testing.T) {
 		}
 	}
 }
+
+// A reload provisions the new handler before cleaning up the old one: with
+// the same storage and settings it finds the counts there, so a client over
+// its limit stays limited; other settings start afresh, and so does a
+// handler provisioned after the last one using the limiter is gone.
+func TestFailedAuthLimitSurvivesReload(t *testing.T) {
+	dir := t.TempDir()
+	const wrong = "glptt-0000000000000000000000000000000000000000"
+	settings := func() *Handler {
+		return &Handler{FailedAuthLimit: 2, FailedAuthWindow: caddy.Duration(time.Hour)}
+	}
+	status := func(h *Handler, ip string) int {
+		t.Helper()
+		w, _, err := serve(h, requestFrom(ip, wrong), new(recorder))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w.Code
+	}
+	limited := func() float64 {
+		return counterValue(t, gatewayMetrics.failedAuthLimited.WithLabelValues("pipeline"))
+	}
+
+	old := provisionHandler(t, settings(), dir)
+	for range 2 {
+		if got := status(old, "198.51.100.1"); got != http.StatusNotFound {
+			t.Fatalf("failure below the limit: status %d", got)
+		}
+	}
+	before := limited()
+	if got := status(old, "198.51.100.1"); got != http.StatusTooManyRequests {
+		t.Fatalf("over the limit: status %d", got)
+	}
+
+	// The reload: the new handler first, then the old one goes.
+	reloaded := provisionHandler(t, settings(), dir)
+	if err := old.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if got := status(reloaded, "198.51.100.1"); got != http.StatusTooManyRequests {
+		t.Errorf("after a reload with the same settings: status %d, want 429 (the count must survive)", got)
+	}
+	if got := status(reloaded, "198.51.100.2"); got != http.StatusNotFound {
+		t.Errorf("another client after the reload: status %d", got)
+	}
+	if got := limited() - before; got != 2 {
+		t.Errorf("failed_auth_limited_total{route=pipeline} grew by %v, want 2", got)
+	}
+
+	changed := provisionHandler(t, &Handler{FailedAuthLimit: 3, FailedAuthWindow: caddy.Duration(time.Hour)}, dir)
+	if got := status(changed, "198.51.100.1"); got != http.StatusNotFound {
+		t.Errorf("other settings: status %d, want 404 (a new limiter)", got)
+	}
+
+	if err := reloaded.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	fresh := provisionHandler(t, settings(), dir)
+	if got := status(fresh, "198.51.100.1"); got != http.StatusNotFound {
+		t.Errorf("after the last user of the limiter was cleaned up: status %d, want 404", got)
+	}
+}

@@ -77,6 +77,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if wait := h.limiter.retryAfter(client, start); wait > 0 {
 			w.Header().Set("Retry-After", retryAfterHeader(wait))
 			d.refusal = errRateLimited
+			gatewayMetrics.failedAuthLimited.WithLabelValues(route.Kind.String()).Inc()
 			h.refuse(w, r, &d, start)
 			return nil
 		}
