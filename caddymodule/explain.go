@@ -13,6 +13,9 @@ import (
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
+// redactionMarker stands in the explain answer for a secret's value.
+const redactionMarker = "[redacted]"
+
 // handlers are the provisioned trigger_gateway handlers of the running
 // configuration, for the explain endpoint: it decides as they would.
 var handlers sync.Map // *Handler -> struct{}
@@ -158,15 +161,65 @@ func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
 		Headers: make(map[string]string),
 		Body:    redactedBody(d.body),
 	}
-	for name := range r.Header {
-		out.Forward.Headers[name] = r.Header.Get(name)
-	}
-	for _, name := range []string{headerJobToken, "Private-Token", "Authorization"} {
-		if _, ok := r.Header[http.CanonicalHeaderKey(name)]; ok {
-			out.Forward.Headers[http.CanonicalHeaderKey(name)] = "[redacted]"
+	secrets := h.secretValues()
+	credential, _ := h.artifactsCredential(d.project)
+	for name, values := range r.Header {
+		value := r.Header.Get(name)
+		if credentialHeader(name, credential) || holdsSecret(values, secrets) {
+			value = redactionMarker
 		}
+		out.Forward.Headers[name] = value
 	}
 	return out
+}
+
+// credentialHeaders carry credentials whoever set them: the explain answer
+// shows them by name only.
+var credentialHeaders = []string{headerJobToken, "Private-Token", "Authorization", "Proxy-Authorization", "Cookie"}
+
+// credentialHeader reports whether the header named name carries a
+// credential: one of credentialHeaders, or configured, the header the
+// gateway sets the artifacts credential in.
+func credentialHeader(name, configured string) bool {
+	if configured != "" && strings.EqualFold(name, configured) {
+		return true
+	}
+	for _, c := range credentialHeaders {
+		if strings.EqualFold(name, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// secretValues are the resolved secrets of the handler's configuration:
+// upstream tokens, artifacts credentials, webhook secrets. Whatever header
+// the gateway (or anything else) puts one of them in, the explain answer
+// must not show it.
+func (h *Handler) secretValues() []string {
+	secrets := []string{h.upstreamToken, h.artifactsSecret}
+	for _, token := range h.projectTokens {
+		secrets = append(secrets, token)
+	}
+	for _, c := range h.artifactCredentials {
+		secrets = append(secrets, c[1])
+	}
+	for _, v := range h.webhookVerifiers {
+		secrets = append(secrets, v.GitLabToken, v.GitHubSecret)
+	}
+	return secrets
+}
+
+// holdsSecret reports whether any of values contains one of secrets.
+func holdsSecret(values, secrets []string) bool {
+	for _, v := range values {
+		for _, s := range secrets {
+			if s != "" && strings.Contains(v, s) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // redactedBody shows the canonical body with its token reduced to the

@@ -1,0 +1,95 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// explainRedactPrefix is the path prefix of the redaction tests' handler,
+// served by no other test's handler.
+const explainRedactPrefix = "/explain-redact/api/v4"
+
+// explainJSON explains req and decodes the answer; raw is the answer as
+// the admin API client gets it, for leak checks.
+func explainJSON(t *testing.T, req explainRequest) (got explanation, raw string) {
+	t.Helper()
+	rec := explainCall(t, mustJSON(t, req))
+	raw = rec.Body.String()
+	if rec.Code != 200 {
+		t.Fatalf("explain: %d %s", rec.Code, raw)
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatalf("explanation %s: %v", raw, err)
+	}
+	if got.Decision != "accepted" || got.Forward == nil {
+		t.Fatalf("explanation %s, want an accepted request with what it forwards", raw)
+	}
+	return got, raw
+}
+
+// The explain answer shows every header the upstream would get, but never
+// the value of a credential the gateway sets: the artifacts credential,
+// whatever header it is configured under, is shown by its name only.
+func TestExplainRedactsArtifactsCredential(t *testing.T) {
+	const (
+		globalSecret   = "deploy-secret-5b1e9c0d"
+		projectSecret  = "project-secret-0a7f3e21"
+		upstreamSecret = "upstream-secret-93d2c4b8"
+	)
+	t.Setenv("EXPLAIN_DEPLOY_TOKEN", globalSecret)
+	h, _ := jobTokenHandler(t, &Handler{
+		PathPrefix: explainRedactPrefix,
+		JobTokens:  &JobTokens{ArtifactsHeader: "Deploy-Token", ArtifactsCredential: "{env.EXPLAIN_DEPLOY_TOKEN}"},
+		Projects: map[string]*Project{
+			"9":  {JobTokenAllow: []string{"12"}},
+			"30": {JobTokenAllow: []string{"12"}, ArtifactsHeader: "X-Artifacts-Key", ArtifactsCredential: "static " + projectSecret},
+			"40": {UpstreamToken: upstreamSecret},
+		},
+	})
+	jobTok := jobToken(t, "12", "infra/deployer")
+
+	tests := []struct {
+		name, project, header string
+	}{
+		{"global credential under Deploy-Token", "9", "Deploy-Token"},
+		{"project credential under a header of its own", "30", "X-Artifacts-Key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, raw := explainJSON(t, explainRequest{Method: "GET",
+				URL: explainRedactPrefix + "/projects/" + tt.project + "/jobs/artifacts/main/download?job=build&job_token=" + jobTok})
+			for _, secret := range []string{globalSecret, projectSecret, upstreamSecret, jobTok} {
+				if strings.Contains(raw, secret) {
+					t.Errorf("the explanation holds a secret (%.12s…): %s", secret, raw)
+				}
+			}
+			if v, ok := got.Forward.Headers[tt.header]; !ok || v != redactionMarker {
+				t.Errorf("forward header %s = %q (present %v), want it shown by name as %q", tt.header, v, ok, redactionMarker)
+			}
+			if got.Forward.Headers["X-Trigger-Source"] != "pipeline" {
+				t.Errorf("forward headers %v lack the gateway's own X-Trigger-Source", got.Forward.Headers)
+			}
+		})
+	}
+
+	// A configured secret is blanked in any header that holds it, whoever
+	// put it there, and the body shows the token by its prefix only.
+	t.Run("a header holding a configured secret", func(t *testing.T) {
+		_, token := createToken(t, h, "40", "alice")
+		got, raw := explainJSON(t, explainRequest{URL: explainRedactPrefix + "/projects/40/trigger/pipeline",
+			Headers: map[string]string{"Content-Type": "application/json", "X-Upstream-Auth": "token=" + upstreamSecret},
+			Body:    mustJSON(t, map[string]string{"token": token, "ref": "main"})})
+		for _, secret := range []string{upstreamSecret, token} {
+			if strings.Contains(raw, secret) {
+				t.Errorf("the explanation holds a secret (%.12s…): %s", secret, raw)
+			}
+		}
+		if v := got.Forward.Headers["X-Upstream-Auth"]; v != redactionMarker {
+			t.Errorf("forward header X-Upstream-Auth = %q, want %q", v, redactionMarker)
+		}
+		if v := got.Forward.Headers["Content-Type"]; v != "application/json" {
+			t.Errorf("forward header Content-Type = %q: only secrets are blanked", v)
+		}
+	})
+}
