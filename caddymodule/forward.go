@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/triggergate/caddy-trigger-gateway/jobtoken"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
@@ -47,9 +48,32 @@ func (h *Handler) forward(r *http.Request, d *decision) {
 	header.Del(headerJobToken) // a credential meant for the gateway only
 	header.Del("Content-Encoding")
 	header.Del("Transfer-Encoding")
-	header.Set("Content-Type", "application/json")
-	header.Set("Content-Length", strconv.Itoa(len(body)))
-	setDecisionHeaders(header, d)
+	values := newHeaderValues(2 + decisionHeaderCount)
+	values.set(header, "Content-Type", "application/json")
+	values.set(header, "Content-Length", strconv.Itoa(len(body)))
+	setDecisionHeaders(header, d, values)
+}
+
+// decisionHeaderCount is the most headers setDecisionHeaders sets.
+const decisionHeaderCount = 7
+
+// headerValues hands out one-element value slices cut from one backing
+// array: the request path sets several headers with one allocation
+// instead of one each. Each slice's capacity is capped, so an append by a
+// later handler copies instead of overwriting its neighbour.
+type headerValues struct{ backing []string }
+
+func newHeaderValues(n int) *headerValues { return &headerValues{backing: make([]string, 0, n)} }
+
+// set replaces the values of name, a canonical header name, with value.
+func (v *headerValues) set(header http.Header, name, value string) {
+	if len(v.backing) == cap(v.backing) {
+		header[name] = []string{value}
+		return
+	}
+	i := len(v.backing)
+	v.backing = append(v.backing, value)
+	header[name] = v.backing[i : i+1 : i+1]
 }
 
 // forwardArtifacts passes an authorized artifact download on, with the
@@ -66,7 +90,7 @@ func (h *Handler) forwardArtifacts(r *http.Request, d *decision) {
 	if name, value := h.artifactsCredential(d.project); name != "" {
 		r.Header.Set(name, value)
 	}
-	setDecisionHeaders(r.Header, d)
+	setDecisionHeaders(r.Header, d, newHeaderValues(decisionHeaderCount))
 }
 
 // setURL points r at path; RequestURI is kept in step, as Caddy's rewrite
@@ -80,7 +104,7 @@ func setURL(r *http.Request, path, rawPath, rawQuery string) {
 // setDecisionHeaders tells the upstream who triggered. Callers must not
 // speak for the gateway: any X-Trigger-* header they sent is dropped first.
 // So are the webhook secret and signature, meant for the gateway alone.
-func setDecisionHeaders(header http.Header, d *decision) {
+func setDecisionHeaders(header http.Header, d *decision, values *headerValues) {
 	header.Del("X-Gitlab-Token")
 	header.Del("X-Hub-Signature-256")
 	for name := range header {
@@ -88,47 +112,92 @@ func setDecisionHeaders(header http.Header, d *decision) {
 			delete(header, name)
 		}
 	}
-	header.Set(headerSource, d.source)
+	values.set(header, headerSource, d.source)
 	if d.triggerID != 0 {
-		header.Set(headerID, strconv.FormatInt(d.triggerID, 10))
-		header.Set(headerTokenPrefix, d.tokenPrefix)
+		values.set(header, headerID, strconv.FormatInt(d.triggerID, 10))
+		values.set(header, headerTokenPrefix, d.tokenPrefix)
 	}
 	if id := d.identity; id != nil {
-		header.Set(headerSourceProject, id.ProjectID)
-		header.Set(headerSourceProjectPath, id.ProjectPath)
-		header.Set(headerSourcePipeline, id.PipelineID)
-		header.Set(headerSourceJob, id.JobID)
+		values.set(header, headerSourceProject, id.ProjectID)
+		values.set(header, headerSourceProjectPath, id.ProjectPath)
+		values.set(header, headerSourcePipeline, id.PipelineID)
+		values.set(header, headerSourceJob, id.JobID)
 	}
 }
 
 // setPlaceholders makes the decision available to the rest of the route
 // (rewrite, header_up, logs) as {http.trigger.*}. No placeholder holds a
-// token beyond its prefix, nor a variable value.
+// token beyond its prefix, nor a variable value. The values are looked up
+// when a placeholder is used, from a copy of the decision's facts: one
+// allocation per request rather than one per value.
 func setPlaceholders(r *http.Request, d *decision) {
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
 		return
 	}
-	repl.Set("http.trigger.route", d.route.Kind.String())
-	repl.Set("http.trigger.project", d.project)
-	repl.Set("http.trigger.ref", d.ref)
-	repl.Set("http.trigger.source", d.source)
-	repl.Set("http.trigger.token_prefix", d.tokenPrefix)
-	if d.triggerID != 0 {
-		repl.Set("http.trigger.id", d.triggerID)
-	}
-	if id := d.identity; id != nil {
-		repl.Set("http.trigger.source_project", id.ProjectID)
-		repl.Set("http.trigger.source_project_path", id.ProjectPath)
-		repl.Set("http.trigger.source_pipeline", id.PipelineID)
-		repl.Set("http.trigger.source_job", id.JobID)
+	p := &triggerPlaceholders{
+		route:       d.route.Kind.String(),
+		project:     d.project,
+		ref:         d.ref,
+		source:      d.source,
+		tokenPrefix: d.tokenPrefix,
+		triggerID:   d.triggerID,
+		identity:    d.identity,
+		outcome:     "accepted",
 	}
 	switch {
 	case d.refusal != nil:
-		repl.Set("http.trigger.outcome", d.refusal.Reason)
+		p.outcome = d.refusal.Reason
 	case d.replayed:
-		repl.Set("http.trigger.outcome", "replayed")
-	default:
-		repl.Set("http.trigger.outcome", "accepted")
+		p.outcome = "replayed"
 	}
+	repl.Map(p.get)
+}
+
+const placeholderPrefix = "http.trigger."
+
+// triggerPlaceholders holds the facts behind {http.trigger.*}.
+type triggerPlaceholders struct {
+	route, project, ref, source, tokenPrefix, outcome string
+	triggerID                                         int64
+	identity                                          *jobtoken.Identity
+}
+
+// get is a caddy.ReplacerFunc for the http.trigger. namespace.
+func (p *triggerPlaceholders) get(key string) (any, bool) {
+	name, ok := strings.CutPrefix(key, placeholderPrefix)
+	if !ok {
+		return nil, false
+	}
+	switch name {
+	case "route":
+		return p.route, true
+	case "project":
+		return p.project, true
+	case "ref":
+		return p.ref, true
+	case "source":
+		return p.source, true
+	case "token_prefix":
+		return p.tokenPrefix, true
+	case "outcome":
+		return p.outcome, true
+	case "id":
+		return p.triggerID, p.triggerID != 0
+	}
+	id := p.identity
+	if id == nil {
+		return nil, false
+	}
+	switch name {
+	case "source_project":
+		return id.ProjectID, true
+	case "source_project_path":
+		return id.ProjectPath, true
+	case "source_pipeline":
+		return id.PipelineID, true
+	case "source_job":
+		return id.JobID, true
+	}
+	return nil, false
 }
