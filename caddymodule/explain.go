@@ -159,9 +159,9 @@ func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
 		Method:  r.Method,
 		URL:     r.URL.RequestURI(),
 		Headers: make(map[string]string),
-		Body:    redactedBody(d.body),
 	}
 	secrets := h.secretValues()
+	out.Forward.Body = redactedBody(d.body, secrets)
 	credential, _ := h.artifactsCredential(d.project)
 	for name, values := range r.Header {
 		value := r.Header.Get(name)
@@ -193,11 +193,12 @@ func credentialHeader(name, configured string) bool {
 }
 
 // secretValues are the resolved secrets of the handler's configuration:
-// upstream tokens, artifacts credentials, webhook secrets. Whatever header
+// upstream tokens, artifacts credentials, webhook secrets, variable values
+// set from placeholders. Whatever header or variable
 // the gateway (or anything else) puts one of them in, the explain answer
 // must not show it.
 func (h *Handler) secretValues() []string {
-	secrets := []string{h.upstreamToken, h.artifactsSecret}
+	secrets := append([]string{h.upstreamToken, h.artifactsSecret}, h.variableSecrets...)
 	for _, token := range h.projectTokens {
 		secrets = append(secrets, token)
 	}
@@ -223,8 +224,8 @@ func holdsSecret(values, secrets []string) bool {
 }
 
 // redactedBody shows the canonical body with its token reduced to the
-// prefix a log line may show.
-func redactedBody(body []byte) json.RawMessage {
+// prefix a log line may show, and the variables holding a secret blanked.
+func redactedBody(body []byte, secrets []string) json.RawMessage {
 	if len(body) == 0 {
 		return nil
 	}
@@ -241,6 +242,15 @@ func redactedBody(body []byte) json.RawMessage {
 		shown += "…"
 	}
 	fields["token"], _ = json.Marshal(shown)
+	var variables map[string]string
+	if json.Unmarshal(fields["variables"], &variables) == nil && len(variables) > 0 {
+		for name, value := range variables {
+			if holdsSecret([]string{value}, secrets) {
+				variables[name] = redactionMarker
+			}
+		}
+		fields["variables"], _ = json.Marshal(variables)
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -160,6 +160,7 @@ type Handler struct {
 	projectTokens    map[string]string // canonical project -> resolved upstream token
 	aliases          map[string]string // alias -> canonical project
 	globalVariables  *policy.VariablePolicy
+	variableSecrets  []string                          // set and default values resolved from placeholders
 	projectVariables map[string]*policy.VariablePolicy // canonical project -> merged rules
 	globalRefs       *policy.RefPolicy
 	projectRefs      map[string]*policy.RefPolicy
@@ -431,9 +432,11 @@ func (h *Handler) Validate() error {
 // compilePolicies merges and compiles the variable and ref rules of the
 // gateway and of each project once, at load time.
 func (h *Handler) compilePolicies() error {
+	repl := caddy.NewReplacer()
+	h.variableSecrets = nil
 	global := policy.VariableRules{}
 	if h.Variables != nil {
-		global = *h.Variables
+		global = h.resolveProvided(repl, *h.Variables)
 	}
 	if global.MaxCount == 0 {
 		global.MaxCount = h.MaxVariables
@@ -455,7 +458,7 @@ func (h *Handler) compilePolicies() error {
 			continue
 		}
 		if project.Variables != nil {
-			if h.projectVariables[id], err = policy.CompileVariables(global, *project.Variables); err != nil {
+			if h.projectVariables[id], err = policy.CompileVariables(global, h.resolveProvided(repl, *project.Variables)); err != nil {
 				return fmt.Errorf("project %s: variables: %v", id, err)
 			}
 		}
