@@ -243,13 +243,16 @@ func redactedBody(body []byte, secrets []string) json.RawMessage {
 	}
 	fields["token"], _ = json.Marshal(shown)
 	var variables map[string]string
-	if json.Unmarshal(fields["variables"], &variables) == nil && len(variables) > 0 {
+	if json.Unmarshal(fields["variables"], &variables) == nil {
+		blanked := false
 		for name, value := range variables {
 			if holdsSecret([]string{value}, secrets) {
-				variables[name] = redactionMarker
+				variables[name], blanked = redactionMarker, true
 			}
 		}
-		fields["variables"], _ = json.Marshal(variables)
+		if blanked {
+			fields["variables"], _ = json.Marshal(variables)
+		}
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
