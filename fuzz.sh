@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every native Go fuzz target of the module, one after the other.
 #
-#   ./fuzz.sh          10 seconds per target (what CI runs)
+#   ./fuzz.sh          10 seconds per target (CI runs ./fuzz.sh 5)
 #   ./fuzz.sh 300      a long run: 300 seconds per target
 #
 # Targets are found in the sources (func FuzzXxx(f *testing.F) in *_test.go),
