@@ -237,6 +237,7 @@ func (g *gateway) cliWithInput(t *testing.T, stdin string, args ...string) cliRe
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	res := cliResult{Stdout: stdout.String(), Stderr: stderr.String()}
+	g.keepCLIOutput(t, args, stdin, err == nil, res) // for the log scan
 	var exitErr *exec.ExitError
 	switch {
 	case err == nil:

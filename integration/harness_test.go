@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -101,6 +102,8 @@ type gateway struct {
 	// siteRequests counts requests sent to the site: the access log must
 	// then have lines, or the log scan would pass vacuously.
 	siteRequests int
+	// cliRuns numbers the CLI runs whose output is kept for the log scan.
+	cliRuns atomic.Int64
 }
 
 // newGateway starts Caddy with cfg in front of a fresh recording upstream.

@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -60,6 +61,13 @@ func (s *secretSet) addValue(v string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.list = append(s.list, secret{needle: v, label: fmt.Sprintf("variable value %.6s…", v)})
+}
+
+// addSecret remembers any other secret value, named by what it is.
+func (s *secretSet) addSecret(v, what string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.list = append(s.list, secret{needle: v, label: fmt.Sprintf("%s %.4s…", what, v)})
 }
 
 func (s *secretSet) all() []secret {
@@ -121,7 +129,8 @@ func redact(s string, secrets []secret) string {
 	return s
 }
 
-// logFiles lists every file Caddy wrote its output to during the test.
+// logFiles lists every file Caddy wrote its output to during the test,
+// the CLI's included.
 func (g *gateway) logFiles() []string {
 	var files []string
 	for _, p := range g.procs {
@@ -129,7 +138,9 @@ func (g *gateway) logFiles() []string {
 	}
 	// The access log and any file it was rolled into.
 	rolled, _ := filepath.Glob(filepath.Join(g.dir, "access*.log*"))
-	return append(files, rolled...)
+	files = append(files, rolled...)
+	// What the CLI printed (caddy trigger ..., reload, adapt, stop).
+	return append(files, g.cliOutputFiles()...)
 }
 
 // storageFiles lists every file under the test's Caddy storage.
@@ -218,6 +229,135 @@ func TestFindLeaks(t *testing.T) {
 			}
 			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Errorf("found %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// createdTokenShown replaces, in the stdout of a `caddy trigger add`, the
+// one printing of the token that add created or imported (shown once, by
+// design), so that the log scan reads everything else.
+const createdTokenShown = "<the token this add created, shown once>"
+
+// keepCLIOutput writes the output of one CLI run to the test's directory,
+// where the log scan reads it like Caddy's own output: the stderr of every
+// run and the stdout of every run, except, in the stdout of a successful
+// `caddy trigger add`, the one printing of the token it created.
+func (g *gateway) keepCLIOutput(t *testing.T, args []string, stdin string, ok bool, res cliResult) {
+	n := g.cliRuns.Add(1)
+	stdout := res.Stdout
+	if ok && len(args) >= 2 && args[0] == "trigger" && args[1] == "add" {
+		if tok := createdToken(args, stdin, stdout); tok != "" {
+			stdout = strings.Replace(stdout, tok, createdTokenShown, 1)
+		}
+	}
+	base := filepath.Join(g.dir, fmt.Sprintf("cli-%03d-%s", n, commandName(args)))
+	for path, text := range map[string]string{base + ".stdout": stdout, base + ".stderr": res.Stderr} {
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Errorf("keeping CLI output for the log scan: %v", err)
+		}
+	}
+}
+
+// cliOutputFiles lists the kept output of the test's CLI runs.
+func (g *gateway) cliOutputFiles() []string {
+	files, _ := filepath.Glob(filepath.Join(g.dir, "cli-*.std*"))
+	return files
+}
+
+// commandName names a CLI run by its leading words ("trigger-add",
+// "reload"), never by its arguments, which may hold a token.
+func commandName(args []string) string {
+	var words []string
+	for _, a := range args {
+		if len(words) == 2 || strings.HasPrefix(a, "-") || strings.Trim(a, "abcdefghijklmnopqrstuvwxyz") != "" {
+			break
+		}
+		words = append(words, a)
+	}
+	if len(words) == 0 {
+		return "caddy"
+	}
+	return strings.Join(words, "-")
+}
+
+// createdToken is the token a successful `caddy trigger add` created: the
+// one imported with --token (or read from stdin with --token -), else the
+// one its stdout shows (the "token" field of --json, or the table's).
+func createdToken(args []string, stdin, stdout string) string {
+	var imported string
+	for i, a := range args {
+		switch {
+		case a == "--token" && i+1 < len(args):
+			imported = args[i+1]
+		case strings.HasPrefix(a, "--token="):
+			imported = strings.TrimPrefix(a, "--token=")
+		}
+	}
+	if imported == "-" {
+		imported = strings.TrimSpace(stdin)
+	}
+	if imported != "" {
+		return imported
+	}
+	var tr triggerObj
+	if json.Unmarshal([]byte(stdout), &tr) == nil && tr.Token != "" {
+		return tr.Token
+	}
+	return glpttPattern.FindString(stdout)
+}
+
+// The CLI's output is scanned like Caddy's: everything but the one printing
+// of the token a successful `caddy trigger add` created.
+func TestCLIOutputScan(t *testing.T) {
+	t.Parallel()
+	created := "glptt-" + randomHex(20)
+	other := "glptt-" + randomHex(20)
+	value := "val-" + randomHex(8)
+	set := &secretSet{}
+	set.addToken(created)
+	set.addToken(other)
+	set.addValue(value)
+	add := []string{"trigger", "add", "--address", "127.0.0.1:2019", "--json", "--project", "9"}
+	addJSON := `{"id":1,"token":"` + created + `","token_prefix":"` + created[:10] + `"}`
+	table := "ID  PROJECT  TOKEN PREFIX\n1   9        " + created[:10] + "\n\nToken: " + created + "\nThis token is shown only once.\n"
+
+	tests := []struct {
+		name  string
+		args  []string
+		stdin string
+		ok    bool
+		res   cliResult
+		want  []string // files with a leak, by suffix
+	}{
+		{"add --json shows its token once", add, "", true, cliResult{Stdout: addJSON}, nil},
+		{"add shows its token once in the table", add[:len(add)-3], "", true, cliResult{Stdout: table}, nil},
+		{"add shows its token twice", add, "", true, cliResult{Stdout: addJSON + "\n" + created}, []string{"trigger-add.stdout"}},
+		{"add shows another token", add, "", true, cliResult{Stdout: addJSON + "\n" + other}, []string{"trigger-add.stdout"}},
+		{"add prints its token on stderr", add, "", true, cliResult{Stdout: addJSON, Stderr: "created " + created}, []string{"trigger-add.stderr"}},
+		{"a failed add shows a token", add, "", false, cliResult{Stdout: created}, []string{"trigger-add.stdout"}},
+		{"import from stdin echoes it once", append(add, "--token", "-"), other + "\n", true,
+			cliResult{Stdout: `{"id":2,"token":"` + other + `"}`}, nil},
+		{"import echoes another token", append(add, "--token="+other), "", true,
+			cliResult{Stdout: addJSON}, []string{"trigger-add.stdout"}},
+		{"list shows a token", []string{"trigger", "list", "--json"}, "", true, cliResult{Stdout: addJSON}, []string{"trigger-list.stdout"}},
+		{"reload prints a variable value", []string{"reload", "--config", "Caddyfile"}, "", false,
+			cliResult{Stderr: "error: " + value}, []string{"reload.stderr"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := &gateway{t: t, dir: t.TempDir()}
+			g.keepCLIOutput(t, tt.args, tt.stdin, tt.ok, tt.res)
+			leaks, err := findLeaks(g.cliOutputFiles(), set.all())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, l := range leaks {
+				got = append(got, strings.TrimPrefix(filepath.Base(l.file), "cli-001-"))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("leaks in %q, want %q", got, tt.want)
 			}
 		})
 	}
