@@ -173,6 +173,11 @@ func (h *Handler) decideTrigger(r *http.Request, d *decision) *triggerapi.Error 
 		d.note("variables: %d from the caller accepted by the variable rules", len(req.Variables))
 		d.rules = append(d.rules, applied...)
 	}
+	// Inputs get the variables' limits, counted apart from them.
+	if violation := policy.CheckInputs(req.Inputs, h.MaxVariables, h.MaxVariableSize); violation != nil {
+		d.detail = violation.Message
+		return triggerapi.MessageError(http.StatusBadRequest, violation.Rule, violation.Message)
+	}
 
 	token := h.upstreamTokenFor(d.project)
 	if token == "" {
