@@ -139,6 +139,18 @@ func (g *gateway) base() string { return "http://127.0.0.1:" + strconv.Itoa(g.ht
 // adminAddr is Caddy's admin endpoint, as the CLI's --address takes it.
 func (g *gateway) adminAddr() string { return "127.0.0.1:" + strconv.Itoa(g.adminPort) }
 
+// logFilter is the log filter README "Logs" and Caddyfile.example
+// document, on both the default log and the access log: the values of
+// token, job_token, private_token and variables[...] (inputs[...]) in the
+// URI, in any case and escaped or not, become REDACTED, and the headers
+// carrying credentials are dropped.
+const logFilter = `
+request>uri regexp (?i)((?:job_|private_)?token|(?:variables|inputs)(?:\[|%5B)[^=&]*)=[^&]* ${1}=REDACTED
+request>headers>Job-Token delete
+request>headers>Private-Token delete
+request>headers>X-Gitlab-Token delete
+request>headers>X-Hub-Signature-256 delete`
+
 // writeCaddyfile renders the test Caddyfile for cfg.
 func (g *gateway) writeCaddyfile(cfg config) {
 	g.t.Helper()
@@ -164,11 +176,7 @@ func (g *gateway) writeCaddyfile(cfg config) {
 		level DEBUG
 		format filter {
 			wrap json
-			request>uri query {
-				delete token
-				delete job_token
-			}
-			request>headers>Job-Token delete
+%[9]s
 		}
 	}
 }
@@ -177,17 +185,14 @@ http://127.0.0.1:%[3]d {
 	log {
 		output file %[4]s
 		format filter {
-			request>uri query {
-				delete token
-				delete job_token
-			}
-			request>headers>Job-Token delete
+%[9]s
 		}
 	}
 %[5]s	%[6]s
 	reverse_proxy 127.0.0.1:%[7]d%[8]s
 }
-`, g.adminPort, filepath.Join(g.dir, "storage"), g.httpPort, g.accessLog(), site, gw, g.up.port(), proxy)
+`, g.adminPort, filepath.Join(g.dir, "storage"), g.httpPort, g.accessLog(), site, gw, g.up.port(), proxy,
+		indent(logFilter, "\t\t\t"))
 	if err := os.WriteFile(g.caddyfile, []byte(text), 0o600); err != nil {
 		g.t.Fatal(err)
 	}

@@ -51,55 +51,51 @@ func TestVariablePolicy(t *testing.T) {
 			name string
 			// request builds the request around a fresh variable value v.
 			request func(v string) (path string, body reqBody)
-			// mention must all be in the answer's message; v never.
+			// mention must all be in the answer's message; v never. v is
+			// one of the values the log scan hunts, in the URL too: the
+			// documented log filter redacts variables[...] there.
 			mention []string
-			// inURL: v is in the URL, which Caddy's access log shows as it
-			// does any URL, so v is not one of the values the log scan hunts.
-			inURL bool
 		}{
 			{"CI_* by default, form", func(v string) (string, reqBody) {
 				return p10, urlencoded("token", bob.Token, "ref", "main", "variables[CI_JOB_TOKEN]", v)
-			}, []string{"CI_JOB_TOKEN", "CI_*"}, false},
+			}, []string{"CI_JOB_TOKEN", "CI_*"}},
 			{"GITLAB_* by default, JSON", func(v string) (string, reqBody) {
 				return p10, jsonVars(bob, map[string]string{"OK": "1", "GITLAB_USER_ID": v})
-			}, []string{"GITLAB_USER_ID", "GITLAB_*"}, false},
+			}, []string{"GITLAB_USER_ID", "GITLAB_*"}},
 			{"configured protected name, query string", func(v string) (string, reqBody) {
 				return p10 + query(bob, "DEPLOY_KEY", v), reqBody{}
-			}, []string{"DEPLOY_KEY"}, true},
+			}, []string{"DEPLOY_KEY"}},
 			{"denied name, multipart", func(v string) (string, reqBody) {
 				return p10, multipartForm("token", bob.Token, "ref", "main", "variables[SECRET_API]", v)
-			}, []string{"SECRET_API", "SECRET_*"}, false},
+			}, []string{"SECRET_API", "SECRET_*"}},
 			{"value outside the pattern", func(v string) (string, reqBody) {
 				return p10, jsonVars(bob, map[string]string{"VERSION": v})
-			}, []string{"VERSION"}, false},
+			}, []string{"VERSION"}},
 			{"value matching the pattern only in part", func(v string) (string, reqBody) {
 				return p10, jsonVars(bob, map[string]string{"VERSION": "v1.2-" + v})
-			}, []string{"VERSION"}, false},
+			}, []string{"VERSION"}},
 			{"too many variables", func(v string) (string, reqBody) {
 				return p10, jsonVars(bob, map[string]string{"A": "1", "B": "2", "C": "3", "D": "4", "E": v})
-			}, []string{"5 given", "at most 4"}, false},
+			}, []string{"5 given", "at most 4"}},
 			{"value too long", func(v string) (string, reqBody) {
 				return p10, jsonVars(bob, map[string]string{"LONG": v + strings.Repeat("x", 60)})
-			}, []string{"LONG", "64 bytes"}, false},
+			}, []string{"LONG", "64 bytes"}},
 			{"a name and another renamed to it", func(v string) (string, reqBody) {
 				return p10, jsonVars(bob, map[string]string{"ENV": v, "ENVIRONMENT": "x"})
-			}, []string{"ENV", "ENVIRONMENT"}, false},
+			}, []string{"ENV", "ENVIRONMENT"}},
 			{"project 9: name outside its allow list", func(v string) (string, reqBody) {
 				return p9, jsonVars(alice, map[string]string{"OTHER": v})
-			}, []string{"OTHER", "APP_*"}, false},
+			}, []string{"OTHER", "APP_*"}},
 			{"project 9: the gateway's deny list", func(v string) (string, reqBody) {
 				return p9, jsonVars(alice, map[string]string{"SECRET_APP": v})
-			}, []string{"SECRET_APP", "SECRET_*"}, false},
+			}, []string{"SECRET_APP", "SECRET_*"}},
 			{"project 9: webhook with a variable in the query", func(v string) (string, reqBody) {
 				return "/api/v4/projects/9/ref/main/trigger/pipeline" + query(alice, "CI_DEBUG_TRACE", v), rawJSON(`{"object_kind":"push"}`)
-			}, []string{"CI_DEBUG_TRACE"}, true},
+			}, []string{"CI_DEBUG_TRACE"}},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				value := "in-url-" + randomHex(8)
-				if !tt.inURL {
-					value = g.varValue()
-				}
+				value := g.varValue()
 				path, body := tt.request(value)
 				resp := g.post(t, path, body)
 				assertNothingForwarded(t, g.up)
