@@ -81,6 +81,8 @@ type config struct {
 	Proxy string
 	// Env is added to the environment of every Caddy process (for {env.X}).
 	Env map[string]string
+	// Global holds extra global options (e.g. servers { trusted_proxies ... }).
+	Global string
 }
 
 // gateway is one test's world: a directory, a recording upstream, the Caddy
@@ -167,6 +169,10 @@ func (g *gateway) writeCaddyfile(cfg config) {
 	if strings.TrimSpace(cfg.Site) != "" {
 		site = indent(cfg.Site, "\t") + "\n"
 	}
+	global := ""
+	if strings.TrimSpace(cfg.Global) != "" {
+		global = indent(cfg.Global, "\t") + "\n"
+	}
 	text := fmt.Sprintf(`{
 	admin 127.0.0.1:%[1]d
 	storage file_system %[2]s
@@ -179,7 +185,7 @@ func (g *gateway) writeCaddyfile(cfg config) {
 %[9]s
 		}
 	}
-}
+%[10]s}
 
 http://127.0.0.1:%[3]d {
 	log {
@@ -192,7 +198,7 @@ http://127.0.0.1:%[3]d {
 	reverse_proxy 127.0.0.1:%[7]d%[8]s
 }
 `, g.adminPort, filepath.Join(g.dir, "storage"), g.httpPort, g.accessLog(), site, gw, g.up.port(), proxy,
-		indent(logFilter, "\t\t\t"))
+		indent(logFilter, "\t\t\t"), global)
 	if err := os.WriteFile(g.caddyfile, []byte(text), 0o600); err != nil {
 		g.t.Fatal(err)
 	}
