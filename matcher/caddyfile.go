@@ -8,7 +8,7 @@ import (
 
 // UnmarshalCaddyfile sets up the matcher from Caddyfile tokens. Syntax:
 //
-//	trigger [pipeline|webhook|artifacts ...] {
+//	trigger [pipeline|webhook|artifacts|management ...] {
 //		project     <id|full/path ...>
 //		path_prefix <prefix>
 //	}

@@ -22,8 +22,15 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "one kind", input: `trigger webhook`, want: MatchTrigger{Kinds: []string{"webhook"}}},
 		{
 			name:  "all kinds",
-			input: `trigger pipeline webhook artifacts`,
-			want:  MatchTrigger{Kinds: []string{"pipeline", "webhook", "artifacts"}},
+			input: `trigger pipeline webhook artifacts management`,
+			want:  MatchTrigger{Kinds: []string{"pipeline", "webhook", "artifacts", "management"}},
+		},
+		{
+			name: "management of some projects",
+			input: `trigger management {
+				project 9 group/project
+			}`,
+			want: MatchTrigger{Kinds: []string{"management"}, Projects: []string{"9", "group/project"}},
 		},
 		{
 			name: "kinds and block",
@@ -145,6 +152,12 @@ func TestCaddyfileAdapt(t *testing.T) {
 			},
 		},
 		{
+			name: "management kind",
+			site: `@t trigger management
+				respond @t 200`,
+			want: map[string]any{"trigger": map[string]any{"kinds": []any{"management"}}},
+		},
+		{
 			name: "expression",
 			site: "@t `trigger('webhook') && method('POST')`\n\t\t\t\trespond @t 200",
 			want: map[string]any{"expression": map[string]any{"expr": "trigger('webhook') && method('POST')", "name": "t"}},
@@ -153,7 +166,7 @@ func TestCaddyfileAdapt(t *testing.T) {
 			name: "unknown kind names its line",
 			site: `@t trigger pipline
 				respond @t 200`,
-			wantErr: `unknown trigger route kind "pipline" (want pipeline, webhook or artifacts), at Caddyfile:5`,
+			wantErr: `unknown trigger route kind "pipline" (want pipeline, webhook, artifacts or management), at Caddyfile:5`,
 		},
 		{
 			// Caddy's parser forbids tokens after '{' on the same line, so the

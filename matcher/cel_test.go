@@ -22,6 +22,8 @@ func TestCELExpressions(t *testing.T) {
 		artifacts9 = "GET /api/v4/projects/9/jobs/artifacts/main/download"
 		artifactsP = "POST /api/v4/projects/9/jobs/artifacts/main/download"
 		custom9    = "POST /gitlab/api/v4/projects/9/trigger/pipeline"
+		manage9    = "GET /api/v4/projects/9/triggers"
+		manageGP   = "DELETE /api/v4/projects/group%2Fproject/triggers/3"
 		health     = "GET /health"
 	)
 	tests := []struct {
@@ -31,7 +33,7 @@ func TestCELExpressions(t *testing.T) {
 	}{
 		{
 			expr:    `trigger()`,
-			matches: []string{pipeline9, pipelineGP, webhook9, webhookGP, artifacts9},
+			matches: []string{pipeline9, pipelineGP, webhook9, webhookGP, artifacts9, manage9, manageGP},
 			misses:  []string{custom9, health},
 		},
 		{
@@ -42,7 +44,17 @@ func TestCELExpressions(t *testing.T) {
 		{
 			expr:    `trigger('pipeline')`,
 			matches: []string{pipeline9, pipelineGP},
-			misses:  []string{webhook9, webhookGP, artifacts9, custom9, health},
+			misses:  []string{webhook9, webhookGP, artifacts9, custom9, health, manage9},
+		},
+		{
+			expr:    `trigger('management')`,
+			matches: []string{manage9, manageGP},
+			misses:  []string{pipeline9, webhook9, artifacts9, health},
+		},
+		{
+			expr:    `trigger({'kinds': 'management', 'projects': ['group/project']})`,
+			matches: []string{manageGP},
+			misses:  []string{manage9, pipelineGP},
 		},
 		{
 			expr:    `trigger('pipeline', "webhook")`,

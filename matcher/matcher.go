@@ -1,6 +1,7 @@
 // Package matcher provides the Caddy request matcher http.matchers.trigger,
-// which recognizes the routes of GitLab's pipeline-trigger API so that a
-// Caddyfile can send them (and only them) to the trigger gateway.
+// which recognizes the routes of GitLab's pipeline-trigger API (and of its
+// trigger-management API) so that a Caddyfile can send them, and only them,
+// to the trigger gateway.
 package matcher
 
 import (
@@ -26,6 +27,8 @@ func init() {
 //	pipeline   POST {path_prefix}/projects/:id/trigger/pipeline
 //	webhook    POST {path_prefix}/projects/:id/ref/:ref/trigger/pipeline
 //	artifacts  GET  {path_prefix}/projects/:id/jobs/artifacts/:ref/download
+//	management GET, POST {path_prefix}/projects/:id/triggers
+//	           GET, PUT, DELETE {path_prefix}/projects/:id/triggers/:trigger_id
 //
 // Only the path is matched, never the method: a GET to a pipeline route is
 // still a trigger route, and the gateway answers it with 405 as GitLab does.
@@ -34,7 +37,7 @@ func init() {
 //
 // Caddyfile syntax (no kind: every trigger route):
 //
-//	trigger [pipeline|webhook|artifacts ...] {
+//	trigger [pipeline|webhook|artifacts|management ...] {
 //		project    <id|full/path ...>
 //		path_prefix <prefix>
 //	}
@@ -54,8 +57,9 @@ func init() {
 // or a list of strings, with the meaning of the JSON fields of the same
 // name; an empty map matches every trigger route.
 type MatchTrigger struct {
-	// Kinds are the trigger routes to match: pipeline, webhook and/or
-	// artifacts. Empty matches all three.
+	// Kinds are the trigger routes to match: pipeline, webhook, artifacts
+	// and/or management (GitLab's /projects/:id/triggers API, served when
+	// the gateway has management tokens). Empty matches all four.
 	Kinds []string `json:"kinds,omitempty"`
 
 	// Projects, when not empty, limit the match to these projects, compared
@@ -122,7 +126,11 @@ func (m MatchTrigger) MatchWithError(r *http.Request) (bool, error) {
 	}
 	route, ok := triggerapi.ParseRoute(prefix, r.URL.EscapedPath())
 	if !ok {
-		return false, nil
+		mr, isManagement := triggerapi.ParseManagementRoute(prefix, r.URL.EscapedPath())
+		if !isManagement {
+			return false, nil
+		}
+		route = triggerapi.Route{Kind: triggerapi.KindManagement, Project: mr.Project}
 	}
 	if len(m.Kinds) > 0 && !slices.Contains(m.Kinds, route.Kind.String()) {
 		return false, nil
@@ -136,7 +144,7 @@ func (m MatchTrigger) MatchWithError(r *http.Request) (bool, error) {
 // checkKind accepts the kind names of triggerapi.Kind.
 func checkKind(kind string) error {
 	if _, ok := triggerapi.ParseKind(kind); !ok {
-		return fmt.Errorf("unknown trigger route kind %q (want pipeline, webhook or artifacts)", kind)
+		return fmt.Errorf("unknown trigger route kind %q (want pipeline, webhook, artifacts or management)", kind)
 	}
 	return nil
 }

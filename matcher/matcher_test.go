@@ -49,7 +49,15 @@ func TestMatchRouteShapes(t *testing.T) {
 		{"trailing segment", "POST", "/api/v4/projects/9/trigger/pipeline/extra", false},
 		{"suffix on last segment", "POST", "/api/v4/projects/9/trigger/pipelines", false},
 		{"encoded structural slash", "POST", "/api/v4/projects/9/trigger%2Fpipeline", false},
-		{"trigger list api", "GET", "/api/v4/projects/9/triggers", false},
+		{"management list", "GET", "/api/v4/projects/9/triggers", true},
+		{"management create", "POST", "/api/v4/projects/group%2Fproject/triggers", true},
+		{"management item", "PUT", "/api/v4/projects/9/triggers/12", true},
+		{"management item not an integer", "GET", "/api/v4/projects/9/triggers/abc", true},
+		{"management trailing slash", "GET", "/api/v4/projects/9/triggers/", false},
+		{"management extra segment", "POST", "/api/v4/projects/9/triggers/12/take_ownership", false},
+		{"management without prefix", "GET", "/projects/9/triggers", false},
+		{"management singular", "GET", "/api/v4/projects/9/trigger", false},
+		{"management empty project", "GET", "/api/v4/projects//triggers", false},
 		{"webhook empty ref", "POST", "/api/v4/projects/9/ref//trigger/pipeline", false},
 		{"webhook ref with empty segment", "POST", "/api/v4/projects/9/ref/a//b/trigger/pipeline", false},
 		{"webhook without ref", "POST", "/api/v4/projects/9/ref/trigger/pipeline", false},
@@ -92,6 +100,8 @@ func TestMatchFilters(t *testing.T) {
 		webhook9    = "/api/v4/projects/9/ref/main/trigger/pipeline"
 		webhookGP   = "/api/v4/projects/group%2Fproject/ref/feature%2Fx/trigger/pipeline"
 		artifacts9  = "/api/v4/projects/9/jobs/artifacts/main/download"
+		manage9     = "/api/v4/projects/9/triggers"
+		manageGP    = "/api/v4/projects/group%2Fproject/triggers/3"
 		customPipe9 = "/gitlab/api/v4/projects/9/trigger/pipeline"
 		rootPipe9   = "/projects/9/trigger/pipeline"
 	)
@@ -104,20 +114,32 @@ func TestMatchFilters(t *testing.T) {
 		{
 			name:    "zero value matches every kind",
 			m:       MatchTrigger{},
-			matches: []string{pipeline9, pipelineGP, webhook9, webhookGP, artifacts9},
+			matches: []string{pipeline9, pipelineGP, webhook9, webhookGP, artifacts9, manage9, manageGP},
 			misses:  []string{customPipe9, rootPipe9},
 		},
 		{
 			name:    "one kind",
 			m:       MatchTrigger{Kinds: []string{"pipeline"}},
 			matches: []string{pipeline9, pipelineGP},
-			misses:  []string{webhook9, webhookGP, artifacts9},
+			misses:  []string{webhook9, webhookGP, artifacts9, manage9, manageGP},
 		},
 		{
 			name:    "two kinds",
 			m:       MatchTrigger{Kinds: []string{"webhook", "artifacts"}},
 			matches: []string{webhook9, webhookGP, artifacts9},
-			misses:  []string{pipeline9, pipelineGP},
+			misses:  []string{pipeline9, pipelineGP, manage9},
+		},
+		{
+			name:    "management only",
+			m:       MatchTrigger{Kinds: []string{"management"}},
+			matches: []string{manage9, manageGP},
+			misses:  []string{pipeline9, webhook9, artifacts9},
+		},
+		{
+			name:    "management of one project",
+			m:       MatchTrigger{Kinds: []string{"management"}, Projects: []string{"group/project"}},
+			matches: []string{manageGP},
+			misses:  []string{manage9, pipelineGP},
 		},
 		{
 			name:    "numeric project",
@@ -197,7 +219,13 @@ func TestLoadModule(t *testing.T) {
 			json: `{"kinds":["pipeline","webhook"],"projects":["9","group/project"],"path_prefix":"/gitlab/api/v4"}`,
 			want: MatchTrigger{Kinds: []string{"pipeline", "webhook"}, Projects: []string{"9", "group/project"}, PathPrefix: "/gitlab/api/v4"},
 		},
+		{
+			name: "management kind",
+			json: `{"kinds":["management"],"projects":["9"]}`,
+			want: MatchTrigger{Kinds: []string{"management"}, Projects: []string{"9"}, PathPrefix: "/api/v4"},
+		},
 		{name: "unknown kind", json: `{"kinds":["pipeline","pipelines"]}`, wantErr: `"pipelines"`},
+		{name: "triggers is not a kind", json: `{"kinds":["triggers"]}`, wantErr: `"triggers"`},
 		{name: "kind in wrong case", json: `{"kinds":["Webhook"]}`, wantErr: `"Webhook"`},
 		{name: "empty project", json: `{"projects":[""]}`, wantErr: "empty project"},
 		{name: "encoded project", json: `{"projects":["group%2Fproject"]}`, wantErr: "URL-encoded"},
@@ -238,6 +266,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	}{
 		{"empty", MatchTrigger{}, `{}`},
 		{"kinds", MatchTrigger{Kinds: []string{"artifacts"}}, `{"kinds":["artifacts"]}`},
+		{"management", MatchTrigger{Kinds: []string{"management"}}, `{"kinds":["management"]}`},
 		{
 			"everything",
 			MatchTrigger{Kinds: []string{"pipeline", "webhook"}, Projects: []string{"9", "group/project"}, PathPrefix: "/gitlab/api/v4"},

@@ -43,6 +43,9 @@ type Trigger struct {
 	CreatedAt time.Time `json:"created_at"`
 	// ExpiresAt, when set, is the instant from which the token no longer works.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// UpdatedAt, when set, is when the description was last changed
+	// (UpdateDescription). It is kept in the record found by ID only.
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
 	// RevokedAt is set only in the tombstone left under tokens/ by a revocation.
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }
@@ -66,6 +69,10 @@ func (t *Trigger) clone() *Trigger {
 	if t.RevokedAt != nil {
 		r := *t.RevokedAt
 		c.RevokedAt = &r
+	}
+	if t.UpdatedAt != nil {
+		u := *t.UpdatedAt
+		c.UpdatedAt = &u
 	}
 	c.Refs = slices.Clone(t.Refs)
 	return &c

@@ -33,12 +33,13 @@ func TestTriggerLegacyAndExpired(t *testing.T) {
 }
 
 func TestTriggerCloneIsDeep(t *testing.T) {
-	e, r := time.Now(), time.Now()
-	orig := &Trigger{ID: 1, ExpiresAt: &e, RevokedAt: &r}
+	e, r, u := time.Now(), time.Now(), time.Now()
+	orig := &Trigger{ID: 1, ExpiresAt: &e, RevokedAt: &r, UpdatedAt: &u}
 	c := orig.clone()
 	*c.ExpiresAt = c.ExpiresAt.Add(time.Hour)
 	*c.RevokedAt = c.RevokedAt.Add(time.Hour)
-	if !orig.ExpiresAt.Equal(e) || !orig.RevokedAt.Equal(r) {
+	*c.UpdatedAt = c.UpdatedAt.Add(time.Hour)
+	if !orig.ExpiresAt.Equal(e) || !orig.RevokedAt.Equal(r) || !orig.UpdatedAt.Equal(u) {
 		t.Fatal("clone shares time values with the original")
 	}
 }

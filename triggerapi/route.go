@@ -22,6 +22,10 @@ const (
 	KindWebhook
 	// KindArtifacts is GET /projects/:id/jobs/artifacts/:ref/download.
 	KindArtifacts
+	// KindManagement is GitLab's trigger-management API,
+	// /projects/:id/triggers[/:trigger_id] (see ParseManagementRoute;
+	// ParseRoute never returns it).
+	KindManagement
 )
 
 // String returns the name used for the kind in configuration, logs and metrics.
@@ -33,13 +37,15 @@ func (k Kind) String() string {
 		return "webhook"
 	case KindArtifacts:
 		return "artifacts"
+	case KindManagement:
+		return "management"
 	}
 	return "unknown"
 }
 
 // ParseKind is the inverse of Kind.String.
 func ParseKind(s string) (Kind, bool) {
-	for _, k := range []Kind{KindPipeline, KindWebhook, KindArtifacts} {
+	for _, k := range []Kind{KindPipeline, KindWebhook, KindArtifacts, KindManagement} {
 		if k.String() == s {
 			return k, true
 		}
@@ -47,7 +53,8 @@ func ParseKind(s string) (Kind, bool) {
 	return 0, false
 }
 
-// Method is the HTTP method GitLab serves the route on.
+// Method is the HTTP method GitLab serves the route on. KindManagement
+// has several: see ManagementRoute.Allow.
 func (k Kind) Method() string {
 	if k == KindArtifacts {
 		return "GET"
