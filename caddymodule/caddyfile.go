@@ -35,6 +35,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		legacy_triggers      allow|deny
 //		upstream_token       <token>
 //		max_body             <size>
+//		management_token     <name> <token> [<project...>]
 //		max_variables        <count>
 //		max_variable_size    <size>
 //		storage              <module> { ... }
@@ -94,6 +95,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "upstream_token":
 			err = oneArg(d, &h.UpstreamToken)
+		case "management_token":
+			err = h.unmarshalManagementToken(d)
 		case "max_body":
 			h.MaxBody, err = sizeArg(d)
 		case "max_variables":

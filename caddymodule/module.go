@@ -67,6 +67,15 @@ type Handler struct {
 	// get 413. Default: 1 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
 
+	// ManagementTokens enable GitLab's trigger-management API on the
+	// handler's path_prefix (GET/POST /projects/:id/triggers,
+	// GET/PUT/DELETE /projects/:id/triggers/:trigger_id), so that scripts
+	// and Terraform's gitlab_pipeline_trigger manage the gateway's trigger
+	// tokens as GitLab's: a request authenticates with one of these in the
+	// PRIVATE-TOKEN header (or Authorization: Bearer). Without any, those
+	// routes are answered 404 like any other non-trigger request.
+	ManagementTokens []*ManagementToken `json:"management_tokens,omitempty"`
+
 	// MaxVariables is the most variables one request may set. Default: 100.
 	MaxVariables int `json:"max_variables,omitempty"`
 
@@ -171,6 +180,7 @@ type Handler struct {
 	artifactCredentials map[string][2]string           // canonical project -> header, value
 	artifactsSecret     string                         // resolved global artifacts credential
 	webhookVerifiers    map[string]*webhook.Verifier   // canonical project -> its webhook secrets
+	management          []managementCredential         // resolved management tokens
 	limiter             *failedAuthLimiter             // nil when disabled
 	repeats             *idempotency.Store             // nil when idempotency is off
 	repeatsKey          string
@@ -263,6 +273,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	if h.JobTokens != nil {
 		h.artifactsSecret = repl.ReplaceKnown(h.JobTokens.ArtifactsCredential, "")
+	}
+	if err := h.provisionManagement(); err != nil {
+		return err
 	}
 	if err := h.compileAllowlists(); err != nil {
 		return err
@@ -407,6 +420,9 @@ func (h *Handler) Validate() error {
 	}
 	if h.MaxBody < 0 || h.MaxVariables < 0 || h.MaxVariableSize < 0 || h.CacheSize < 0 {
 		return fmt.Errorf("max_body, max_variables, max_variable_size and cache_size must not be negative")
+	}
+	if err := h.validateManagement(); err != nil {
+		return err
 	}
 	seen := make(map[string]string)
 	for id, project := range h.Projects {

@@ -68,6 +68,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	start := time.Now()
 	route, ok := triggerapi.ParseRoute(h.PathPrefix, r.URL.EscapedPath())
 	if !ok {
+		if h.management != nil {
+			return h.serveManagement(w, r, start) // GitLab's /projects/:id/triggers API
+		}
 		return caddyhttp.Error(http.StatusNotFound, errNotTriggerAPI)
 	}
 	d := decision{route: route, project: h.canonicalProject(route.Project)}

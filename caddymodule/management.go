@@ -1,0 +1,591 @@
+package caddymodule
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
+	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
+)
+
+// GitLab's trigger-management API (lib/api/ci/triggers.rb) on the
+// gateway's own port, so that scripts and Terraform's gitlab provider
+// (resource gitlab_pipeline_trigger) manage the gateway's trigger tokens
+// as they manage GitLab's:
+//
+//	GET    {path_prefix}/projects/:id/triggers               200, the project's triggers
+//	GET    {path_prefix}/projects/:id/triggers/:trigger_id   200, or 404 Trigger Not Found
+//	POST   {path_prefix}/projects/:id/triggers               201, with the token (this once only)
+//	PUT    {path_prefix}/projects/:id/triggers/:trigger_id   200, the description changed
+//	DELETE {path_prefix}/projects/:id/triggers/:trigger_id   204, revoked for good
+//
+// Requests authenticate with one of the configured management tokens in
+// the PRIVATE-TOKEN header, or as Authorization: Bearer. The query forms
+// GitLab also accepts (private_token, access_token) are not: a URL ends up
+// in access logs and proxies, and a management token can mint trigger
+// tokens.
+
+// ManagementToken is a credential for GitLab's trigger-management API on
+// the gateway (GET/POST /projects/:id/triggers, GET/PUT/DELETE
+// /projects/:id/triggers/:trigger_id), sent in the PRIVATE-TOKEN header or
+// as Authorization: Bearer.
+type ManagementToken struct {
+	// Name identifies the token in the gateway's log lines (never in
+	// metrics), and becomes the owner of the triggers created with it (so
+	// they are not legacy triggers). Required; unique among the handler's
+	// management tokens; no spaces or control characters.
+	Name string `json:"name,omitempty"`
+
+	// Token is the secret callers send. Placeholders such as {env.X} or
+	// {file./path} are resolved when the config loads; the resolved value
+	// must not be empty and must differ from every other management
+	// token's. It is compared in constant time and never logged.
+	Token string `json:"token,omitempty"`
+
+	// Projects, when not empty, are the only projects this token may
+	// manage: numeric IDs or aliases of a project block, which resolve to
+	// their project. Requests about any other project answer 404 Project
+	// Not Found, as GitLab answers for a project one cannot see. Empty:
+	// every project.
+	Projects []string `json:"projects,omitempty"`
+}
+
+// managementCredential is a provisioned management token.
+type managementCredential struct {
+	name     string
+	sum      [sha256.Size]byte   // SHA-256 of the resolved token
+	projects map[string]struct{} // canonical projects; nil: every project
+}
+
+// managementMaxBody bounds a create or update body: a description and an
+// expiry are short.
+const managementMaxBody = 64 << 10
+
+// managementWeakTokenLen is the length under which a management token is
+// accepted with a warning.
+const managementWeakTokenLen = 16
+
+// unmarshalManagementToken reads
+// "management_token <name> <token> [<project>...]".
+func (h *Handler) unmarshalManagementToken(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) < 2 {
+		return d.ArgErr()
+	}
+	if d.NextBlock(d.Nesting()) {
+		return d.Errf("management_token takes no block")
+	}
+	h.ManagementTokens = append(h.ManagementTokens, &ManagementToken{
+		Name:     args[0],
+		Token:    args[1],
+		Projects: args[2:],
+	})
+	return nil
+}
+
+// validateManagement checks the management tokens as configured.
+func (h *Handler) validateManagement() error {
+	seen := make(map[string]bool, len(h.ManagementTokens))
+	for i, mt := range h.ManagementTokens {
+		switch {
+		case mt == nil || mt.Name == "":
+			return fmt.Errorf("management_token #%d needs a name", i+1)
+		case strings.ContainsFunc(mt.Name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+			return fmt.Errorf("management_token %q: the name must not contain spaces or control characters", mt.Name)
+		case seen[mt.Name]:
+			return fmt.Errorf("management_token %q is configured twice", mt.Name)
+		case mt.Token == "":
+			return fmt.Errorf("management_token %s needs a token", mt.Name)
+		}
+		seen[mt.Name] = true
+		for _, p := range mt.Projects {
+			if strings.TrimSpace(p) == "" {
+				return fmt.Errorf("management_token %s: empty project name", mt.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// provisionManagement resolves the management tokens' placeholders and
+// their projects' aliases. It runs after the project blocks are read.
+func (h *Handler) provisionManagement() error {
+	if len(h.ManagementTokens) == 0 {
+		return nil
+	}
+	if err := h.validateManagement(); err != nil {
+		return err
+	}
+	repl := caddy.NewReplacer()
+	h.management = make([]managementCredential, 0, len(h.ManagementTokens))
+	for _, mt := range h.ManagementTokens {
+		token := repl.ReplaceKnown(mt.Token, "")
+		if token == "" {
+			// The error names the token, never its value or its placeholder's.
+			return fmt.Errorf("management_token %s: the token is empty once its placeholders are resolved", mt.Name)
+		}
+		cred := managementCredential{name: mt.Name, sum: sha256.Sum256([]byte(token))}
+		for _, other := range h.management {
+			if other.sum == cred.sum {
+				return fmt.Errorf("management_token %s and %s have the same token", other.name, mt.Name)
+			}
+		}
+		if len(token) < managementWeakTokenLen && h.logger != nil {
+			h.logger.Warn("management token is short: use a long random value",
+				zap.String("management_token", mt.Name), zap.Int("length", len(token)))
+		}
+		if len(mt.Projects) > 0 {
+			cred.projects = make(map[string]struct{}, len(mt.Projects))
+			for _, p := range mt.Projects {
+				cred.projects[h.canonicalProject(p)] = struct{}{}
+			}
+		}
+		h.management = append(h.management, cred)
+	}
+	return nil
+}
+
+// managementCredentialOf finds the management token a request carries.
+// Every configured token is compared, in constant time, whichever matches.
+func (h *Handler) managementCredentialOf(r *http.Request) (*managementCredential, *triggerapi.Error) {
+	token := r.Header.Get("Private-Token")
+	if token == "" {
+		auth := r.Header.Get("Authorization")
+		if len(auth) > len("Bearer ") && strings.EqualFold(auth[:len("Bearer ")], "Bearer ") {
+			token = strings.TrimSpace(auth[len("Bearer "):])
+		}
+	}
+	if token == "" {
+		return nil, errManagementNoToken
+	}
+	sum := sha256.Sum256([]byte(token))
+	var found *managementCredential
+	for i := range h.management {
+		if subtle.ConstantTimeCompare(sum[:], h.management[i].sum[:]) == 1 {
+			found = &h.management[i]
+		}
+	}
+	if found == nil {
+		return nil, errManagementBadToken
+	}
+	return found, nil
+}
+
+// mayManage reports whether the credential covers the canonical project.
+func (c *managementCredential) mayManage(project string) bool {
+	if c.projects == nil {
+		return true
+	}
+	_, ok := c.projects[project]
+	return ok
+}
+
+// Refusals of the management API: one answer, several reasons for the logs.
+var (
+	errManagementNoToken      = triggerapi.ErrUnauthorized.WithReason("missing_management_token")
+	errManagementBadToken     = triggerapi.ErrUnauthorized.WithReason("unknown_management_token")
+	errManagementProject      = triggerapi.ErrProjectNotFound.WithReason("project_not_allowed")
+	errManagementOtherProject = triggerapi.ErrTriggerNotFound.WithReason("trigger_of_another_project")
+)
+
+// Actions of the management API, for logs.
+const (
+	actionList   = "list"
+	actionShow   = "show"
+	actionCreate = "create"
+	actionUpdate = "update"
+	actionRevoke = "revoke"
+)
+
+// managementDecision is what the handler found out about one management
+// request, for the answer, the log line and the metrics.
+type managementDecision struct {
+	action      string
+	name        string // the management token's name, once authenticated
+	project     string // canonical
+	triggerID   int64
+	tokenPrefix string // of the trigger created, updated or revoked
+	refusal     *triggerapi.Error
+	detail      string // why, when the refusal does not say; never a value
+	status      int    // the answer's status on success
+}
+
+// serveManagement answers a request that is not a trigger API request: a
+// trigger-management request when it is one (management tokens are
+// configured), the handler's plain 404 otherwise.
+func (h *Handler) serveManagement(w http.ResponseWriter, r *http.Request, start time.Time) error {
+	route, ok := triggerapi.ParseManagementRoute(h.PathPrefix, r.URL.EscapedPath())
+	if !ok || len(h.management) == 0 {
+		return caddyhttp.Error(http.StatusNotFound, errNotTriggerAPI)
+	}
+	d := managementDecision{project: h.canonicalProject(route.Project), action: managementAction(route, r.Method)}
+	var client string
+	if h.limiter != nil {
+		client = clientIP(r)
+		if wait := h.limiter.retryAfter(client, start); wait > 0 {
+			w.Header().Set("Retry-After", retryAfterHeader(wait))
+			d.refusal = errRateLimited
+			h.answerManagement(w, &d, nil, start)
+			return nil
+		}
+	}
+	cred, refusal := h.managementCredentialOf(r)
+	if refusal != nil {
+		if refusal == errManagementBadToken && h.limiter != nil {
+			h.limiter.failed(client, start)
+		}
+		d.refusal = refusal
+		h.answerManagement(w, &d, nil, start)
+		return nil
+	}
+	d.name = cred.name
+	if !cred.mayManage(d.project) {
+		d.refusal = errManagementProject
+		d.detail = "project not among the management token's projects"
+		h.answerManagement(w, &d, nil, start)
+		return nil
+	}
+	if d.action == "" {
+		w.Header().Set("Allow", route.Allow())
+		d.refusal = triggerapi.ErrMethod
+		h.answerManagement(w, &d, nil, start)
+		return nil
+	}
+	body := h.manage(r, route, &d)
+	h.answerManagement(w, &d, body, start)
+	return nil
+}
+
+// managementAction names what a method does on a route; "" for a method
+// the route does not serve.
+func managementAction(route triggerapi.ManagementRoute, method string) string {
+	switch {
+	case method == http.MethodGet || method == http.MethodHead:
+		if route.Item {
+			return actionShow
+		}
+		return actionList
+	case method == http.MethodPost && !route.Item:
+		return actionCreate
+	case method == http.MethodPut && route.Item:
+		return actionUpdate
+	case method == http.MethodDelete && route.Item:
+		return actionRevoke
+	}
+	return ""
+}
+
+// manage carries out an authenticated, authorized request; it returns the
+// answer's body, or sets d.refusal.
+func (h *Handler) manage(r *http.Request, route triggerapi.ManagementRoute, d *managementDecision) any {
+	store := h.gateway.store
+	ctx := r.Context()
+	if d.action == actionList {
+		// The whole list is page 1 (a project has few triggers); later
+		// pages are empty, so that scripts paging until an empty page end.
+		if page, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil && page > 1 {
+			d.status = http.StatusOK
+			return []managementTrigger{}
+		}
+		list, err := store.List(ctx, d.project)
+		if err != nil {
+			d.refusal = h.managementStoreError(d, err)
+			return nil
+		}
+		out := make([]managementTrigger, 0, len(list))
+		for _, tu := range list {
+			out = append(out, newManagementTrigger(tu.Trigger, tu.Usage))
+		}
+		// Triggers recorded under an alias of the project belong to it too.
+		for alias, canonical := range h.aliases {
+			if canonical != d.project {
+				continue
+			}
+			more, err := store.List(ctx, alias)
+			if err != nil {
+				d.refusal = h.managementStoreError(d, err)
+				return nil
+			}
+			for _, tu := range more {
+				out = append(out, newManagementTrigger(tu.Trigger, tu.Usage))
+			}
+		}
+		slices.SortFunc(out, func(a, b managementTrigger) int { return cmp.Compare(a.ID, b.ID) })
+		d.status = http.StatusOK
+		return out
+	}
+	if d.action == actionCreate {
+		return h.manageCreate(r, d)
+	}
+
+	id, refusal := triggerapi.ParseTriggerID(route.TriggerID)
+	if refusal != nil {
+		d.refusal = refusal
+		return nil
+	}
+	d.triggerID = id
+	var params triggerapi.ManagementParams
+	if d.action == actionUpdate {
+		if params, d.refusal = h.readManagementParams(r); d.refusal != nil {
+			return nil
+		}
+	}
+	t, u, err := store.Get(ctx, id)
+	if err != nil {
+		d.refusal = h.managementStoreError(d, err)
+		return nil
+	}
+	if h.canonicalProject(t.Project) != d.project {
+		d.refusal = errManagementOtherProject
+		return nil
+	}
+	d.tokenPrefix = t.TokenPrefix
+	switch d.action {
+	case actionShow:
+	case actionUpdate:
+		if params.HasDescription {
+			if t, u, err = store.UpdateDescription(ctx, id, params.Description); err != nil {
+				d.refusal = h.managementStoreError(d, err)
+				return nil
+			}
+		}
+	case actionRevoke:
+		if err := store.Revoke(ctx, id); err != nil {
+			d.refusal = h.managementStoreError(d, err)
+			return nil
+		}
+		d.status = http.StatusNoContent
+		return nil
+	}
+	d.status = http.StatusOK
+	return newManagementTrigger(t, u)
+}
+
+// manageCreate creates a trigger of d.project owned by the management
+// token's name; the answer holds the token, this once only.
+func (h *Handler) manageCreate(r *http.Request, d *managementDecision) any {
+	params, refusal := h.readManagementParams(r)
+	if refusal != nil {
+		d.refusal = refusal
+		return nil
+	}
+	if !params.HasDescription {
+		d.refusal = triggerapi.ErrDescriptionMissing
+		return nil
+	}
+	req := tokenstore.CreateRequest{Project: d.project, Description: params.Description, Owner: d.name}
+	if params.HasExpiresAt && params.ExpiresAt != "" {
+		exp, ok := parseGitLabTime(params.ExpiresAt)
+		if !ok {
+			d.refusal = triggerapi.ErrExpiresAtInvalid
+			return nil
+		}
+		req.ExpiresAt = &exp
+	}
+	t, token, err := h.gateway.store.Create(r.Context(), req)
+	if err != nil {
+		d.refusal = h.managementStoreError(d, err)
+		return nil
+	}
+	d.triggerID, d.tokenPrefix = t.ID, t.TokenPrefix
+	out := newManagementTrigger(t, tokenstore.Usage{})
+	out.Token = token
+	d.status = http.StatusCreated
+	return out
+}
+
+// readManagementParams reads and parses a create or update body.
+func (h *Handler) readManagementParams(r *http.Request) (triggerapi.ManagementParams, *triggerapi.Error) {
+	var body bytes.Buffer
+	if r.Body != nil && r.Body != http.NoBody {
+		if r.ContentLength > managementMaxBody {
+			return triggerapi.ManagementParams{}, triggerapi.ErrBodyTooLarge
+		}
+		n, err := body.ReadFrom(io.LimitReader(r.Body, managementMaxBody+1))
+		switch {
+		case err != nil:
+			return triggerapi.ManagementParams{}, triggerapi.ErrBadBody
+		case n > managementMaxBody:
+			return triggerapi.ManagementParams{}, triggerapi.ErrBodyTooLarge
+		}
+	}
+	return triggerapi.ParseManagementParams(r.Header.Get("Content-Type"), r.URL.RawQuery, body.Bytes())
+}
+
+// parseGitLabTime reads an expiry as GitLab's API takes one: an RFC 3339
+// time, or an ISO 8601 date (midnight UTC).
+func parseGitLabTime(s string) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, true
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, true
+	}
+	return time.Time{}, false
+}
+
+// managementStoreError maps a store error to GitLab's answer.
+func (h *Handler) managementStoreError(d *managementDecision, err error) *triggerapi.Error {
+	switch {
+	case errors.Is(err, tokenstore.ErrNotFound):
+		return triggerapi.ErrTriggerNotFound
+	case errors.Is(err, tokenstore.ErrInvalid):
+		// The store's messages name the rule, never the caller's value.
+		return triggerapi.MessageError(http.StatusBadRequest, "invalid_trigger", "400 Bad request - "+err.Error())
+	case errors.Is(err, tokenstore.ErrUnavailable):
+		h.logger.Error("token storage unavailable", zap.String("project", d.project),
+			zap.String("action", d.action), zap.Error(err))
+		return triggerapi.ErrUnavailable
+	}
+	h.logger.Error("trigger management failed", zap.String("project", d.project),
+		zap.String("action", d.action), zap.Error(err))
+	return triggerapi.ErrInternal
+}
+
+// gitlabTime is a time as GitLab's API writes it: UTC, milliseconds.
+type gitlabTime time.Time
+
+// MarshalJSON writes the time as "2016-01-07T09:53:58.235Z".
+func (t gitlabTime) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Time(t).UTC().Format("2006-01-02T15:04:05.000Z07:00") + `"`), nil
+}
+
+func gitlabTimePtr(t *time.Time) *gitlabTime {
+	if t == nil {
+		return nil
+	}
+	g := gitlabTime(*t)
+	return &g
+}
+
+// managementOwner is the owner of a trigger as GitLab's UserBasic entity
+// shows it, reduced to what the gateway knows: a name.
+type managementOwner struct {
+	Username string `json:"username"`
+	Name     string `json:"name"`
+}
+
+// managementTrigger is a trigger as GitLab's Trigger entity shows it. The
+// store keeps only a hash of the token, so Token is the whole token only
+// in the answer to the creation; elsewhere it is the token's display
+// prefix (GitLab, too, shows other users' tokens shortened), also given as
+// token_prefix.
+type managementTrigger struct {
+	ID          int64            `json:"id"`
+	Token       string           `json:"token"`
+	TokenPrefix string           `json:"token_prefix"`
+	Description string           `json:"description"`
+	CreatedAt   gitlabTime       `json:"created_at"`
+	UpdatedAt   gitlabTime       `json:"updated_at"`
+	LastUsed    *gitlabTime      `json:"last_used"`
+	ExpiresAt   *gitlabTime      `json:"expires_at"`
+	Owner       *managementOwner `json:"owner"`
+}
+
+func newManagementTrigger(t *tokenstore.Trigger, u tokenstore.Usage) managementTrigger {
+	out := managementTrigger{
+		ID:          t.ID,
+		Token:       t.TokenPrefix,
+		TokenPrefix: t.TokenPrefix,
+		Description: t.Description,
+		CreatedAt:   gitlabTime(t.CreatedAt),
+		UpdatedAt:   gitlabTime(t.CreatedAt),
+		LastUsed:    gitlabTimePtr(u.LastUsed),
+		ExpiresAt:   gitlabTimePtr(t.ExpiresAt),
+	}
+	if t.UpdatedAt != nil {
+		out.UpdatedAt = gitlabTime(*t.UpdatedAt)
+	}
+	if !t.Legacy() {
+		out.Owner = &managementOwner{Username: t.Owner, Name: t.Owner}
+	}
+	return out
+}
+
+// answerManagement writes the answer, its log line and its metrics.
+func (h *Handler) answerManagement(w http.ResponseWriter, d *managementDecision, body any, start time.Time) {
+	header := w.Header()
+	header.Set("Cache-Control", "no-store")
+	switch {
+	case d.refusal != nil:
+		header.Set("Content-Type", "application/json")
+		header.Set("Content-Length", strconv.Itoa(len(d.refusal.Body)))
+		if d.refusal == triggerapi.ErrBodyTooLarge {
+			header.Set("Connection", "close") // the rest of the body is unread
+		}
+		w.WriteHeader(d.refusal.Status)
+		_, _ = w.Write(d.refusal.Body)
+	case d.status == http.StatusNoContent:
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		data, err := json.Marshal(body)
+		if err != nil { // plain structs: cannot happen
+			d.refusal = triggerapi.ErrInternal
+			h.answerManagement(w, d, nil, start)
+			return
+		}
+		header.Set("Content-Type", "application/json")
+		header.Set("Content-Length", strconv.Itoa(len(data)))
+		w.WriteHeader(d.status)
+		_, _ = w.Write(data)
+	}
+	h.observeManagement(d, start)
+}
+
+// observeManagement writes the decision's log line and metrics. The log
+// line names the management token by its name; no label is per token.
+func (h *Handler) observeManagement(d *managementDecision, start time.Time) {
+	route := triggerapi.KindManagement.String()
+	outcome, result, source, status := "accepted", "accepted", sourceLabel(""), d.status
+	if d.name != "" {
+		source = route
+	}
+	if d.refusal != nil {
+		outcome, result, status = d.refusal.Reason, "refused", d.refusal.Status
+	}
+	gatewayMetrics.requests.WithLabelValues(route, source, outcome).Inc()
+	gatewayMetrics.duration.WithLabelValues(route, result).Observe(time.Since(start).Seconds())
+
+	msg := "trigger management accepted"
+	if d.refusal != nil {
+		msg = "trigger management refused"
+	}
+	if ce := h.logger.Check(zapcore.InfoLevel, msg); ce != nil {
+		fields := []zap.Field{
+			zap.String("route", route),
+			zap.String("management_token", d.name),
+			zap.String("project", d.project),
+			zap.String("action", d.action),
+			zap.String("outcome", outcome),
+			zap.Int("status", status),
+		}
+		if d.triggerID != 0 {
+			fields = append(fields, zap.Int64("trigger_id", d.triggerID))
+		}
+		if d.tokenPrefix != "" {
+			fields = append(fields, zap.String("token_prefix", d.tokenPrefix))
+		}
+		if d.detail != "" {
+			fields = append(fields, zap.String("detail", d.detail))
+		}
+		ce.Write(fields...)
+	}
+}
