@@ -237,15 +237,11 @@ func (h *Handler) serveManagement(w http.ResponseWriter, r *http.Request, start 
 		return caddyhttp.Error(http.StatusNotFound, errNotTriggerAPI)
 	}
 	d := managementDecision{project: h.canonicalProject(route.Project), action: managementAction(route, r.Method)}
-	var client string
-	if h.limiter != nil {
-		client = clientIP(r)
-		if wait := h.limiter.retryAfter(client, start); wait > 0 {
-			w.Header().Set("Retry-After", retryAfterHeader(wait))
-			d.refusal = errRateLimited
-			h.answerManagement(w, &d, nil, start)
-			return nil
-		}
+	client, limited := h.overFailedAuthLimit(w, r, triggerapi.KindManagement, start)
+	if limited {
+		d.refusal = errRateLimited
+		h.answerManagement(w, &d, nil, start)
+		return nil
 	}
 	cred, refusal := h.managementCredentialOf(r)
 	if refusal != nil {

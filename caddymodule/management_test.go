@@ -538,6 +538,8 @@ func TestManagementFailedAuthLimit(t *testing.T) {
 		{"over the limit, even with the right token", mgmtRequest{method: "GET", target: list, auth: "private", token: mgmtAll}, 429},
 		{"another client is not affected", mgmtRequest{method: "GET", target: list, auth: "private", token: mgmtAll, ip: "192.0.2.99"}, 200},
 	}
+	limited := gatewayMetrics.failedAuthLimited.WithLabelValues("management")
+	before := counterValue(t, limited)
 	for _, s := range steps {
 		w := manage(t, h, s.req)
 		if w.Code != s.status {
@@ -546,6 +548,9 @@ func TestManagementFailedAuthLimit(t *testing.T) {
 		if s.status == 429 && (w.Header().Get("Retry-After") == "" || w.Body.String() != `{"message":"429 Too Many Requests"}`) {
 			t.Errorf("%s: Retry-After %q, body %s", s.name, w.Header().Get("Retry-After"), w.Body)
 		}
+	}
+	if got := counterValue(t, limited) - before; got != 1 {
+		t.Errorf("failed_auth_limited_total{route=management} grew by %v, want 1", got)
 	}
 	// Bad management tokens and bad trigger tokens share the client's count.
 	w, _, err := serve(h, requestFrom("192.0.2.10", "glptt-0000000000000000000000000000000000000000"), new(recorder))

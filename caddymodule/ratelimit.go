@@ -120,6 +120,23 @@ func (l *failedAuthLimiter) failed(client string, now time.Time) {
 	w.count++
 }
 
+// overFailedAuthLimit reports the request's client and whether it is over
+// its failed-authentication limit; if it is, the answer gets its
+// Retry-After header and the refusal is counted.
+func (h *Handler) overFailedAuthLimit(w http.ResponseWriter, r *http.Request, kind triggerapi.Kind, now time.Time) (client string, limited bool) {
+	if h.limiter == nil {
+		return "", false
+	}
+	client = clientIP(r)
+	wait := h.limiter.retryAfter(client, now)
+	if wait <= 0 {
+		return client, false
+	}
+	w.Header().Set("Retry-After", retryAfterHeader(wait))
+	gatewayMetrics.failedAuthLimited.WithLabelValues(kind.String()).Inc()
+	return client, true
+}
+
 // clientIP is the client's address as Caddy determined it, honouring the
 // server's trusted_proxies for X-Forwarded-For.
 func clientIP(r *http.Request) string {

@@ -74,16 +74,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return caddyhttp.Error(http.StatusNotFound, errNotTriggerAPI)
 	}
 	d := decision{route: route, project: h.canonicalProject(route.Project)}
-	var client string
-	if h.limiter != nil {
-		client = clientIP(r)
-		if wait := h.limiter.retryAfter(client, start); wait > 0 {
-			w.Header().Set("Retry-After", retryAfterHeader(wait))
-			d.refusal = errRateLimited
-			gatewayMetrics.failedAuthLimited.WithLabelValues(route.Kind.String()).Inc()
-			h.refuse(w, r, &d, start)
-			return nil
-		}
+	client, limited := h.overFailedAuthLimit(w, r, route.Kind, start)
+	if limited {
+		d.refusal = errRateLimited
+		h.refuse(w, r, &d, start)
+		return nil
 	}
 	if route.Kind == triggerapi.KindArtifacts {
 		d.refusal = h.decideArtifacts(r, &d)
