@@ -8,7 +8,9 @@
 #   integration/bench/run.sh memory     peak RSS of Caddy with 100,000 and
 #                                       1,000,000 tokens in storage
 #
-# Settings (environment): DURATION (wrk's -d, default 20s), CONNECTIONS
+# Settings (environment): DURATION (wrk's -d, default 10s), ROUNDS (default
+# 3: the cases run in turn ROUNDS times and the table gives the median, so
+# that a machine getting busier or quieter weighs on every case), CONNECTIONS
 # (default 32), THREADS (default 1: wrk, Caddy and the upstream share the
 # machine's cores), TOKENS (default 100000), MEMORY_TOKENS (default
 # "100000 1000000"), SKIP_BUILD=1 to use ./caddy as it is.
@@ -22,6 +24,18 @@
 #   d  the gateway, TOKENS distinct valid tokens picked at random from
 #      storage with the default cache of 10,000: most are cache misses
 #   e  the webhook route with a 20 KB push-event body
+#   ad plain reverse_proxy with (d)'s requests: (d)'s own baseline (wrk
+#      builds each of them in Lua, which costs it more than (a)'s fixed one)
+#   ae plain reverse_proxy with (e)'s request: (e)'s own baseline
+#   b0 (b) again with the gateway's decision log lines left out of Caddy's
+#      log (log { exclude http.handlers.trigger_gateway }), what they cost,
+#      run in turn with a0, (a) again
+#   d2 (d) again with cache_size 100000, the cache filled first: every
+#      token fits in it
+#
+# The storage's files are read once before the cases, so that they are in
+# the OS page cache as on a server that has been running: the cases
+# measure the gateway, not the disk.
 #
 # Tokens are created once per TOKENS value through the product's own
 # tokenstore (integration/bench/gentokens) and kept, with the run's logs,
@@ -31,7 +45,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 
-DURATION="${DURATION:-20s}"
+DURATION="${DURATION:-10s}"
+ROUNDS="${ROUNDS:-3}"
 CONNECTIONS="${CONNECTIONS:-32}"
 THREADS="${THREADS:-1}"
 TOKENS="${TOKENS:-100000}"
@@ -99,9 +114,10 @@ plain_port="$(free_port)"
 gw_port="$(free_port)"
 limited_port="$(free_port)"
 
-# start_caddy STORAGE_DIR: Caddy with the three sites of the cases, no
-# access logs (the gateway still writes its decision log line per request,
-# at debug level for accepted triggers: see README's Logs section).
+# start_caddy STORAGE_DIR [LOG_OPTION [GATEWAY_OPTION]]: Caddy with the
+# three sites of the cases and no access logs; the gateway writes its
+# decision line for every request to Caddy's log (a file), unless
+# LOG_OPTION excludes it. GATEWAY_OPTION is one more trigger_gateway line.
 start_caddy() {
 	cat >"$run/Caddyfile" <<EOF
 {
@@ -109,6 +125,7 @@ start_caddy() {
 	storage file_system $1
 	log {
 		output file $run/caddy-log.json
+		${2:-}
 	}
 }
 http://127.0.0.1:$plain_port {
@@ -117,6 +134,7 @@ http://127.0.0.1:$plain_port {
 http://127.0.0.1:$gw_port {
 	trigger_gateway {
 		failed_auth_limit off
+		${3:-}
 	}
 	reverse_proxy 127.0.0.1:$up_port
 }
@@ -142,16 +160,17 @@ metric() {
 		awk -v name="$1" -v labels="$2" '$1 == name labels { print $2 }'
 }
 
-# wrk_case NAME URL SCRIPT: one wrk run; its output is kept in the run's
-# folder and summed up in the table.
+# wrk_case NAME URL SCRIPT: one wrk run, appended to the case's output in
+# the run's folder.
 wrk_case() {
 	local name="$1" url="$2" script="$3"
 	echo "=== $name: wrk -t$THREADS -c$CONNECTIONS -d$DURATION $url" >&2
-	wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$url" >"$run/$name.wrk" 2>&1
-	cat "$run/$name.wrk" >&2
+	wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$url" >>"$run/$name.wrk" 2>&1
+	tail -n 4 "$run/$name.wrk" >&2
 }
 
-# summary NAME: "rps p50_ms p99_ms non2xx" from a wrk output.
+# summary NAME: "rps p50_ms p99_ms non2xx", the median of each over the
+# case's runs (non2xx summed).
 summary() {
 	awk '
 	function ms(v) {
@@ -160,11 +179,15 @@ summary() {
 		if (v ~ /s$/) return substr(v, 1, length(v)-1) * 1000
 		return v
 	}
-	/^ +50%/ { p50 = ms($2) }
-	/^ +99%/ { p99 = ms($2) }
-	/^Requests\/sec:/ { rps = $2 }
-	/Non-2xx or 3xx responses:/ { bad = $NF }
-	END { printf "%s %.3f %.3f %d\n", rps, p50, p99, bad + 0 }
+	function median(a, n,    i, j, t) {
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+		return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+	}
+	/^ +50%/ { p50[++n50] = ms($2) }
+	/^ +99%/ { p99[++n99] = ms($2) }
+	/^Requests\/sec:/ { rps[++nr] = $2 }
+	/Non-2xx or 3xx responses:/ { bad += $NF }
+	END { printf "%.0f %.3f %.3f %d\n", median(rps, nr), median(p50, n50), median(p99, n99), bad }
 	' "$run/$1.wrk"
 }
 
@@ -175,38 +198,75 @@ load() {
 	dir="$(storage_for "$TOKENS")"
 	tokens="$dir/tokens.txt"
 	valid="$(head -n 1 "$tokens")"
+	echo "reading the storage once (OS page cache)..." >&2
+	find "$dir/data" -type f -print0 | xargs -0 cat >/dev/null
 	start_caddy "$dir/data"
 
-	local path="/api/v4/projects/9/trigger/pipeline"
-	TOKEN="$valid" wrk_case a "http://127.0.0.1:$plain_port$path" "$lua_dir/form.lua"
-	TOKEN="$valid" wrk_case b "http://127.0.0.1:$gw_port$path" "$lua_dir/form.lua"
-	wrk_case c "http://127.0.0.1:$gw_port$path" "$lua_dir/invalid.lua"
-	wrk_case c2 "http://127.0.0.1:$limited_port$path" "$lua_dir/invalid.lua"
-	local hits0 misses0
-	hits0="$(metric caddy_trigger_gateway_token_cache_total '{result="hit"}')"
-	misses0="$(metric caddy_trigger_gateway_token_cache_total '{result="miss"}')"
-	TOKENS_FILE="$tokens" wrk_case d "http://127.0.0.1:$gw_port$path" "$lua_dir/many.lua"
-	local hits misses
-	hits=$(($(metric caddy_trigger_gateway_token_cache_total '{result="hit"}') - hits0))
-	misses=$(($(metric caddy_trigger_gateway_token_cache_total '{result="miss"}') - misses0))
-	TOKEN="$valid" wrk_case e "http://127.0.0.1:$gw_port/api/v4/projects/9/ref/main/trigger/pipeline" "$lua_dir/webhook.lua"
+	local path="/api/v4/projects/9/trigger/pipeline" hook="/api/v4/projects/9/ref/main/trigger/pipeline"
+	local round hits0 misses0 hits=0 misses=0
+	for round in $(seq "$ROUNDS"); do
+		echo "--- round $round/$ROUNDS" >&2
+		TOKEN="$valid" wrk_case a "http://127.0.0.1:$plain_port$path" "$lua_dir/form.lua"
+		TOKEN="$valid" wrk_case b "http://127.0.0.1:$gw_port$path" "$lua_dir/form.lua"
+		wrk_case c "http://127.0.0.1:$gw_port$path" "$lua_dir/invalid.lua"
+		wrk_case c2 "http://127.0.0.1:$limited_port$path" "$lua_dir/invalid.lua"
+		hits0="$(metric caddy_trigger_gateway_token_cache_total '{result="hit"}')"
+		misses0="$(metric caddy_trigger_gateway_token_cache_total '{result="miss"}')"
+		TOKENS_FILE="$tokens" wrk_case d "http://127.0.0.1:$gw_port$path" "$lua_dir/many.lua"
+		hits=$((hits + $(metric caddy_trigger_gateway_token_cache_total '{result="hit"}') - hits0))
+		misses=$((misses + $(metric caddy_trigger_gateway_token_cache_total '{result="miss"}') - misses0))
+		TOKENS_FILE="$tokens" wrk_case ad "http://127.0.0.1:$plain_port$path" "$lua_dir/many.lua"
+		TOKEN="$valid" wrk_case e "http://127.0.0.1:$gw_port$hook" "$lua_dir/webhook.lua"
+		TOKEN="$valid" wrk_case ae "http://127.0.0.1:$plain_port$hook" "$lua_dir/webhook.lua"
+	done
 	local rss
-	rss="$(awk '/VmHWM/ { print $2 / 1024 " MiB" }' "/proc/$caddy_pid/status")"
+	rss="$(awk '/VmHWM/ { printf "%.0f MiB", $2 / 1024 }' "/proc/$caddy_pid/status")"
+	stop_caddy
+
+	# The decision log's cost: (b) without it, paired with (a) again.
+	start_caddy "$dir/data" "exclude http.handlers.trigger_gateway"
+	for round in $(seq "$ROUNDS"); do
+		TOKEN="$valid" wrk_case a0 "http://127.0.0.1:$plain_port$path" "$lua_dir/form.lua"
+		TOKEN="$valid" wrk_case b0 "http://127.0.0.1:$gw_port$path" "$lua_dir/form.lua"
+	done
+	stop_caddy
+
+	# Every token fits in the cache: one unmeasured pass fills it first.
+	start_caddy "$dir/data" "" "cache_size 100000"
+	echo "=== d2: filling the cache" >&2
+	TOKENS_FILE="$tokens" wrk -t"$THREADS" -c"$CONNECTIONS" -d30s -s "$lua_dir/many.lua" \
+		"http://127.0.0.1:$gw_port$path" >/dev/null 2>&1
+	for round in $(seq "$ROUNDS"); do
+		TOKENS_FILE="$tokens" wrk_case d2 "http://127.0.0.1:$gw_port$path" "$lua_dir/many.lua"
+	done
 	stop_caddy
 
 	{
-		echo "Load run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $TOKENS tokens in storage"
+		echo "Load run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, median of $ROUNDS rounds, $TOKENS tokens in storage"
 		echo
 		echo "| case | requests/s | p50 ms | p99 ms | non-2xx | throughput vs (a) | p99 vs (a) |"
 		echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 		local base_rps base_p99 name rps p50 p99 bad
 		read -r base_rps _ base_p99 _ < <(summary a)
-		for name in a b c c2 d e; do
+		for name in a b c c2 d d2 ad e ae a0 b0; do
 			read -r rps p50 p99 bad < <(summary "$name")
 			awk -v n="$name" -v r="$rps" -v p50="$p50" -v p99="$p99" -v bad="$bad" -v br="$base_rps" -v bp="$base_p99" \
 				'BEGIN { printf "| %s | %.0f | %.3f | %.3f | %d | %.2f | %+.3f ms |\n", n, r, p50, p99, bad, r / br, p99 - bp }'
 		done
 		echo
+		local e_rps ae_rps
+		read -r e_rps _ < <(summary e)
+		read -r ae_rps _ < <(summary ae)
+		local a0_rps b0_rps
+		read -r a0_rps _ < <(summary a0)
+		read -r b0_rps _ < <(summary b0)
+		echo "Without the decision log, b0 against a0 (run in turn): $(awk -v b="$b0_rps" -v a="$a0_rps" 'BEGIN { printf "%.2f", b / a }') of the throughput."
+		local d_rps d2_rps ad_rps
+		read -r d_rps _ < <(summary d)
+		read -r d2_rps _ < <(summary d2)
+		read -r ad_rps _ < <(summary ad)
+		echo "Cases d and d2 against their own baseline ad: $(awk -v d="$d_rps" -v a="$ad_rps" 'BEGIN { printf "%.2f", d / a }') and $(awk -v d="$d2_rps" -v a="$ad_rps" 'BEGIN { printf "%.2f", d / a }') of the throughput."
+		echo "Case e against its own baseline ae: $(awk -v e="$e_rps" -v a="$ae_rps" 'BEGIN { printf "%.2f", e / a }') of the throughput."
 		echo "Case d token cache: $hits hits, $misses misses ($(awk -v h="$hits" -v m="$misses" 'BEGIN { if (h + m) printf "%.0f", 100 * m / (h + m); else print 0 }')% misses). Caddy's peak RSS (VmHWM): $rss."
 	} | tee "$run/summary.md"
 }
