@@ -121,7 +121,8 @@ type Handler struct {
 	// triggers revoked (or created) through other Caddy instances sharing
 	// it. A revocation made on any instance is refused here at most this
 	// long, plus one storage round trip, after it was acknowledged,
-	// whatever cache_ttl is. Default: 1s.
+	// whatever cache_ttl is. Default: 500ms, so that a revocation reaches
+	// every instance within a second.
 	ChangePollInterval caddy.Duration `json:"change_poll_interval,omitempty"`
 
 	// StorageTimeout bounds every storage operation of the token store. A

@@ -26,7 +26,7 @@
 // (see Config.InstanceID): two processes never write one record.
 //
 // Revocations: the revoking store refuses the token at once. Every store
-// reads the change feed every Config.ChangePollInterval (default 1s) and
+// reads the change feed every Config.ChangePollInterval (default 500ms) and
 // evicts the tokens named by entries it has not seen yet; so another
 // instance refuses a revoked token at most ChangePollInterval plus one
 // storage round trip (a listing and a read) after the revocation was

@@ -20,7 +20,7 @@ const (
 	DefaultCacheTTL           = time.Minute
 	DefaultNegativeCacheTTL   = 10 * time.Second
 	DefaultFlushInterval      = 10 * time.Second
-	DefaultChangePollInterval = time.Second
+	DefaultChangePollInterval = 500 * time.Millisecond
 	DefaultChangeRetention    = 10 * time.Minute
 	DefaultStorageTimeout     = 2 * time.Second
 
