@@ -25,8 +25,8 @@ const readBodyTimeout = 5 * time.Second
 // keeps serving.
 func TestFaultBodiesAndHeaders(t *testing.T) {
 	t.Parallel()
-	g := newFaultGateway(t, config{Gateway: "max_body 64KiB"},
-		fmt.Sprintf("servers {\ntimeouts {\nread_body %s\n}\n}", readBodyTimeout), newUpstream(t))
+	g := newGateway(t, config{Gateway: "max_body 64KiB",
+		Global: fmt.Sprintf("servers {\ntimeouts {\nread_body %s\n}\n}", readBodyTimeout)})
 	tr := g.addTrigger(t, addOpts{Project: "9", Description: "faults", Owner: "alice"})
 	host := strings.TrimPrefix(g.base(), "http://")
 	head := func(headers ...string) string {

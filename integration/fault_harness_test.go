@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,43 +45,6 @@ func newSlowUpstream(t *testing.T) *slowUpstream {
 	}))
 	t.Cleanup(s.srv.Close)
 	return s
-}
-
-// newFaultGateway starts Caddy as newGateway does, in front of up, with
-// global (Caddyfile global options, such as servers { ... }) added to the
-// test's global block.
-func newFaultGateway(t *testing.T, cfg config, global string, up *upstream) *gateway {
-	t.Helper()
-	g := &gateway{
-		t:         t,
-		dir:       t.TempDir(),
-		adminPort: freePort(t),
-		httpPort:  freePort(t),
-		cfg:       cfg,
-		secrets:   &secretSet{},
-		client: &http.Client{
-			Timeout:       15 * time.Second,
-			Transport:     &http.Transport{DisableKeepAlives: true},
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-	}
-	g.caddyfile = filepath.Join(g.dir, "Caddyfile")
-	t.Cleanup(g.scanForLeaks)
-	g.up = up
-	g.writeCaddyfile(cfg)
-	if global != "" {
-		text, err := os.ReadFile(g.caddyfile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The rendered file opens with the global options block.
-		withGlobal := strings.Replace(string(text), "{\n", "{\n"+indent(global, "\t")+"\n", 1)
-		if err := os.WriteFile(g.caddyfile, []byte(withGlobal), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	g.start()
-	return g
 }
 
 // faultSend sends req without touching the test's state, so that many

@@ -41,7 +41,7 @@ func TestFaultUpstream(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			up := newSlowUpstream(t)
-			g := newFaultGateway(t, config{Proxy: tt.proxy}, "", up.upstream)
+			g := newGatewayFor(t, config{Proxy: tt.proxy}, up.upstream)
 			tr := g.addTrigger(t, addOpts{Project: "9", Description: "upstream " + tt.name, Owner: "alice"})
 			g.triggerOK(t, tr) // the control: the upstream works before it fails
 			tt.fail(up)

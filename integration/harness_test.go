@@ -111,6 +111,12 @@ type gateway struct {
 // newGateway starts Caddy with cfg in front of a fresh recording upstream.
 func newGateway(t *testing.T, cfg config) *gateway {
 	t.Helper()
+	return newGatewayFor(t, cfg, newUpstream(t))
+}
+
+// newGatewayFor starts Caddy with cfg in front of up.
+func newGatewayFor(t *testing.T, cfg config, up *upstream) *gateway {
+	t.Helper()
 	g := &gateway{
 		t:         t,
 		dir:       t.TempDir(),
@@ -129,7 +135,7 @@ func newGateway(t *testing.T, cfg config) *gateway {
 	// Registered first so it runs last: after every process has stopped and
 	// written its final lines.
 	t.Cleanup(g.scanForLeaks)
-	g.up = newUpstream(t)
+	g.up = up
 	g.writeCaddyfile(cfg)
 	g.start()
 	return g

@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -46,33 +45,6 @@ func newArtifactUpstream(t *testing.T, artifact []byte) *upstream {
 	}))
 	t.Cleanup(u.srv.Close)
 	return u
-}
-
-// newJobGateway is newGateway with a given upstream, and with the access
-// log filtering job tokens the way Caddyfile.example does (the harness's
-// filter knows only trigger tokens): without it, Caddy itself would log a
-// caller's ?job_token= or JOB-TOKEN header, whatever the gateway does.
-func newJobGateway(t *testing.T, cfg config, up *upstream) *gateway {
-	t.Helper()
-	g := &gateway{
-		t:         t,
-		dir:       t.TempDir(),
-		adminPort: freePort(t),
-		httpPort:  freePort(t),
-		cfg:       cfg,
-		secrets:   &secretSet{},
-		client: &http.Client{
-			Timeout:       15 * time.Second,
-			Transport:     &http.Transport{DisableKeepAlives: true},
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-	}
-	g.caddyfile = filepath.Join(g.dir, "Caddyfile")
-	t.Cleanup(g.scanForLeaks) // first registered, so it runs last
-	g.up = up
-	g.writeCaddyfile(cfg)
-	g.start()
-	return g
 }
 
 // reloadJob is reload for a gateway of newJobGateway.

@@ -79,7 +79,7 @@ func TestJobTokenArtifactsStream(t *testing.T) {
 	key := jobKey(0, "gitlab-1")
 	jwks := newJWKSServer(t, key)
 	up := newStallingArtifacts(t)
-	g := newJobGateway(t, config{Gateway: jobTokenBlock(jwks) + `
+	g := newGatewayFor(t, config{Gateway: jobTokenBlock(jwks) + `
 		project 9 {
 			job_token_allow 12
 		}`}, up.upstream)

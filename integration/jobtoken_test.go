@@ -40,7 +40,7 @@ func TestJobTokenTriggers(t *testing.T) {
 	key := jobKey(0, "gitlab-1")
 	jwks := newJWKSServer(t, key)
 	upstream20 := "glptt-" + randomHex(20)
-	g := newJobGateway(t, config{
+	g := newGatewayFor(t, config{
 		Gateway: jobTokenBlock(jwks) + `
 			project 9 {
 				alias group/project
@@ -276,7 +276,7 @@ func TestJobTokenArtifacts(t *testing.T) {
 	key := jobKey(0, "gitlab-1")
 	jwks := newJWKSServer(t, key)
 	readToken, readToken30 := "glpat-"+randomHex(10), "glpat-"+randomHex(10)
-	g := newJobGateway(t, config{
+	g := newGatewayFor(t, config{
 		Gateway: jobTokenBlock(jwks, "artifacts_credential PRIVATE-TOKEN {env.ARTIFACTS_READ_TOKEN}") + `
 			project 9 {
 				alias group/project
@@ -423,7 +423,7 @@ func TestJobTokenKeyRotationAndOutage(t *testing.T) {
 	oldKey, newKey, rogue := jobKey(0, "2024-key"), jobKey(1, "2025-key"), jobKey(2, "rogue")
 	jwks := newJWKSServer(t, oldKey)
 	jwks.failing.Store(true)
-	g := newJobGateway(t, config{Gateway: jobTokenBlock(jwks, "min_refresh_interval "+minRefresh.String()) + `
+	g := newGatewayFor(t, config{Gateway: jobTokenBlock(jwks, "min_refresh_interval "+minRefresh.String()) + `
 		project 9 {
 			job_token_allow 12
 		}`}, newUpstream(t))
@@ -528,7 +528,7 @@ func TestJobTokenNotInErrorLogWhenUpstreamFails(t *testing.T) {
 	key := jobKey(0, "gitlab-1")
 	jwks := newJWKSServer(t, key)
 	up := newUpstream(t)
-	g := newJobGateway(t, config{Gateway: jobTokenBlock(jwks) + `
+	g := newGatewayFor(t, config{Gateway: jobTokenBlock(jwks) + `
 		project 9 {
 			job_token_allow 12
 		}`}, up)
