@@ -33,6 +33,18 @@ build() {
 		--with "${REDIS_STORAGE}"
 }
 
+# The cluster tests run real Redis servers: install redis-server when it is
+# missing and this is a Debian-like machine we may install on.
+ensure_redis() {
+	command -v redis-server >/dev/null 2>&1 && return 0
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		apt-get update && apt-get install -y redis-server
+	else
+		echo "the cluster tests need redis-server: install it (apt-get install redis-server)" >&2
+		exit 1
+	fi
+}
+
 needs_build() {
 	[ ! -x ./caddy ] && return 0
 	# Rebuild when any Go source or module file is newer than the binary.
@@ -48,6 +60,7 @@ run)
 	exec ./caddy run --config Caddyfile.example --adapter caddyfile
 	;;
 test)
+	ensure_redis
 	build
 	# Caddy (and caddytest) write under $HOME's XDG folders: keep tests out of the user's.
 	tmp="$(mktemp -d)"
