@@ -127,8 +127,9 @@ type Store struct {
 	cache *tokenCache
 	feed  changeFeed
 
-	countersMu sync.Mutex
-	counters   map[int64]*usageCounter
+	countersMu  sync.Mutex
+	counters    map[int64]*usageCounter
+	retireAfter time.Duration // how long an unused counter is kept: see retireIdleCounters
 
 	// idMu guards the instance name. Flushes and usage reads hold it for
 	// reading throughout, so a change of name never splits one.
@@ -220,6 +221,7 @@ func New(cfg Config) (*Store, error) {
 		logs:           newLogThrottle(errorLogInterval),
 		feed:           changeFeed{seen: make(map[string]time.Time)},
 		counters:       make(map[int64]*usageCounter),
+		retireAfter:    cfg.CacheTTL + time.Second,
 		process:        currentProcess(),
 		heartbeatEvery: cfg.heartbeatEvery,
 		staleAfter:     cfg.staleAfter,

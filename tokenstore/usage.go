@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"path"
 	"sync"
@@ -17,10 +18,14 @@ import (
 // only touches the atomics; mu guards the flush state and is held across
 // the storage I/O of that trigger's flush, which the request path never waits on.
 type usageCounter struct {
-	id int64
+	id    int64
+	owner *Store
 
-	pending  atomic.Int64 // uses not yet written to storage
+	pending  atomic.Int64 // uses not yet written to storage; retiredMark once retired
 	lastUsed atomic.Int64 // latest use seen by this instance, unix nanos; 0 = none
+	// handedOut is when a cache entry last got this counter, unix nanos:
+	// no cache entry refers to it once the cache TTL has passed since.
+	handedOut atomic.Int64
 
 	// flushedLast mirrors what storage holds for lastUsed, readable without mu
 	// so Flush can skip clean counters cheaply.
@@ -34,6 +39,10 @@ type usageCounter struct {
 	total  int64 // this instance's absolute total in storage
 }
 
+// retiredMark is the pending count of a retired counter: far enough below
+// zero that no number of late uses brings it back up.
+const retiredMark = math.MinInt64 / 2
+
 // RecordUse counts one use of the credential's trigger at the given time.
 // It only updates memory (the flush loop writes it to storage), takes no
 // lock and does not allocate.
@@ -41,8 +50,16 @@ func (c *Credential) RecordUse(at time.Time) {
 	if c == nil || c.counter == nil {
 		return
 	}
-	u := c.counter
-	u.pending.Add(1)
+	c.counter.record(at)
+}
+
+func (u *usageCounter) record(at time.Time) {
+	if u.pending.Add(1) < 0 {
+		// Retired while a request still held it (see retireIdleCounters):
+		// the use goes to the trigger's live counter instead.
+		u.owner.counter(u.id).record(at)
+		return
+	}
 	if at.IsZero() {
 		return
 	}
@@ -67,10 +84,38 @@ func (s *Store) counter(id int64) *usageCounter {
 	defer s.countersMu.Unlock()
 	u, ok := s.counters[id]
 	if !ok {
-		u = &usageCounter{id: id}
+		u = &usageCounter{id: id, owner: s}
 		s.counters[id] = u
 	}
+	u.handedOut.Store(s.now().UnixNano())
 	return u
+}
+
+// retireIdleCounters bounds the counters to the triggers used lately: a
+// counter with nothing to flush, handed to no cache entry for longer than
+// the cache TTL, is dropped from the map. Its uses are all in storage, so
+// a counter made afresh later reads its total from there. A request that
+// took the credential just before it expired and records its use after
+// the retirement finds the pending count retired and counts the use on the
+// live counter instead.
+func (s *Store) retireIdleCounters(now time.Time) {
+	idleSince := now.Add(-s.retireAfter).UnixNano()
+	s.countersMu.Lock()
+	defer s.countersMu.Unlock()
+	for id, u := range s.counters {
+		if u.dropped.Load() || u.dirty() || u.handedOut.Load() > idleSince {
+			continue
+		}
+		// A counter being flushed may put uses back if its write fails:
+		// leave it for the next round rather than wait for the I/O.
+		if !u.mu.TryLock() {
+			continue
+		}
+		if u.pending.CompareAndSwap(0, retiredMark) {
+			delete(s.counters, id)
+		}
+		u.mu.Unlock()
+	}
 }
 
 // existingCounter returns the trigger's counter or nil.
@@ -159,6 +204,7 @@ func (s *Store) Flush(ctx context.Context) error {
 	if failed > 0 {
 		return fmt.Errorf("flushing usage of %d triggers: %w", failed, first)
 	}
+	s.retireIdleCounters(s.now())
 	return nil
 }
 

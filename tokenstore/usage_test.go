@@ -329,3 +329,89 @@ func mustGetLastUsed(t *testing.T, s *Store, id int64) *time.Time {
 	}
 	return u.LastUsed
 }
+
+// Counters are bounded by the triggers used lately: one handed to no cache
+// entry for longer than the cache TTL, with nothing to flush, is retired.
+// No use is lost, whether it comes through a fresh lookup or through a
+// credential a request still held when its counter was retired.
+func TestIdleCountersRetire(t *testing.T) {
+	ctx := context.Background()
+	storage := &certmagic.FileStorage{Path: t.TempDir()}
+	clk := newClock()
+	s := newTestStore(t, storage, Config{CacheTTL: time.Minute, Now: clk.Now})
+	tr, tok := mustCreate(t, s, CreateRequest{Project: "9", Description: "x"})
+	counters := func() int {
+		s.countersMu.Lock()
+		defer s.countersMu.Unlock()
+		return len(s.counters)
+	}
+
+	held := authenticate(t, s, tok)
+	held.RecordUse(clk.Now())
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if counters() != 1 {
+		t.Fatalf("%d counters right after a use, want 1", counters())
+	}
+
+	// Within the cache TTL the counter stays, used or not.
+	clk.Add(30 * time.Second)
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if counters() != 1 {
+		t.Fatalf("%d counters within the cache TTL, want 1", counters())
+	}
+
+	// Past it, with everything flushed, it is retired.
+	clk.Add(2 * time.Minute)
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if counters() != 0 {
+		t.Fatalf("%d counters after the cache TTL, want 0", counters())
+	}
+	wantUsage(t, s, tr.ID, 1, clk.Now().Add(-150*time.Second))
+
+	// A request that still held the old credential: its use is counted on
+	// a new counter, which reads the stored total before adding to it.
+	last := clk.Now()
+	held.RecordUse(last)
+	if counters() != 1 {
+		t.Fatalf("%d counters after a late use, want 1", counters())
+	}
+	s.cache.purge()
+	authenticate(t, s, tok).RecordUse(last)
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := storedUsage(t, storage, tr.ID, "instance-a"); rec.UseCount != 3 {
+		t.Fatalf("stored %d uses, want 3", rec.UseCount)
+	}
+	wantUsage(t, s, tr.ID, 3, last)
+}
+
+// A counter with uses not yet written is never retired, however old.
+func TestDirtyCountersAreNotRetired(t *testing.T) {
+	ctx := context.Background()
+	storage := newFaultyStorage(t)
+	clk := newClock()
+	s := newTestStore(t, storage, Config{CacheTTL: time.Minute, Now: clk.Now})
+	tr, tok := mustCreate(t, s, CreateRequest{Project: "9", Description: "x"})
+	authenticate(t, s, tok).RecordUse(clk.Now())
+	storage.failOn("store", usageRoot)
+	clk.Add(time.Hour)
+	if err := s.Flush(ctx); err == nil {
+		t.Fatal("Flush succeeded with the usage writes failing")
+	}
+	s.retireIdleCounters(clk.Now())
+	if s.existingCounter(tr.ID) == nil {
+		t.Fatal("a counter with an unwritten use was retired")
+	}
+	storage.heal()
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantUsage(t, s, tr.ID, 1, time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))
+}
