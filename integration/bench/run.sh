@@ -9,8 +9,9 @@
 #                                       1,000,000 tokens in storage
 #
 # Settings (environment): DURATION (wrk's -d, default 10s), ROUNDS (default
-# 3: the cases run in turn ROUNDS times and the table gives the median, so
-# that a machine getting busier or quieter weighs on every case), CONNECTIONS
+# 3: the cases run in turn ROUNDS times, each in a freshly started Caddy,
+# and the table gives the median, so that a machine getting busier or
+# quieter weighs on every case), CONNECTIONS
 # (default 32), THREADS (default 1: wrk, Caddy and the upstream share the
 # machine's cores), TOKENS (default 100000), MEMORY_TOKENS (default
 # "100000 1000000"), SKIP_BUILD=1 to use ./caddy as it is.
@@ -28,8 +29,7 @@
 #      builds each of them in Lua, which costs it more than (a)'s fixed one)
 #   ae plain reverse_proxy with (e)'s request: (e)'s own baseline
 #   b0 (b) again with the gateway's decision log lines left out of Caddy's
-#      log (log { exclude http.handlers.trigger_gateway }), what they cost,
-#      run in turn with a0, (a) again
+#      log (log { exclude http.handlers.trigger_gateway }): what they cost
 #   d2 (d) again with cache_size 100000, the cache filled first: every
 #      token fits in it
 #
@@ -193,81 +193,87 @@ summary() {
 
 lua_dir="$root/integration/bench/wrk"
 
+# case_in_fresh_caddy NAME URL SCRIPT [LOG_OPTION [GATEWAY_OPTION [FILL]]]:
+# one run of a case in a Caddy started for it alone, so that no case
+# inherits another's cache, memory or background writes; FILL=fill first
+# runs the case for 30 s, unmeasured, to fill the cache. Caddy is killed
+# (SIGKILL) afterwards: its final usage flush would only slow the run.
+case_in_fresh_caddy() {
+	local name="$1" url="$2" script="$3"
+	start_caddy "$storage_data" "${4:-}" "${5:-}"
+	if [ "${6:-}" = fill ]; then
+		wrk -t"$THREADS" -c"$CONNECTIONS" -d30s -s "$script" "$url" >/dev/null 2>&1
+	fi
+	local hits0 misses0
+	hits0="$(metric caddy_trigger_gateway_token_cache_total '{result="hit"}')"
+	misses0="$(metric caddy_trigger_gateway_token_cache_total '{result="miss"}')"
+	wrk_case "$name" "$url" "$script"
+	echo "$name $(($(metric caddy_trigger_gateway_token_cache_total '{result="hit"}') - ${hits0:-0})) $(($(metric caddy_trigger_gateway_token_cache_total '{result="miss"}') - ${misses0:-0}))" >>"$run/cache.txt"
+	awk '/VmHWM/ { print $2 }' "/proc/$caddy_pid/status" >>"$run/$name.rss"
+	kill -9 "$caddy_pid" 2>/dev/null || true
+	wait "$caddy_pid" 2>/dev/null || true
+}
+
+# cache_misses NAME: "hits misses" summed over the case's runs.
+cache_misses() {
+	awk -v n="$1" '$1 == n { h += $2; m += $3 } END { printf "%d %d\n", h, m }' "$run/cache.txt"
+}
+
+# ratio X Y: X / Y with two decimals.
+ratio() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.2f", x / y }'; }
+
 load() {
 	local dir tokens valid
 	dir="$(storage_for "$TOKENS")"
 	tokens="$dir/tokens.txt"
+	storage_data="$dir/data"
 	valid="$(head -n 1 "$tokens")"
 	echo "reading the storage once (OS page cache)..." >&2
 	find "$dir/data" -type f -print0 | xargs -0 cat >/dev/null
-	start_caddy "$dir/data"
 
 	local path="/api/v4/projects/9/trigger/pipeline" hook="/api/v4/projects/9/ref/main/trigger/pipeline"
-	local round hits0 misses0 hits=0 misses=0
+	local plain="http://127.0.0.1:$plain_port" gw="http://127.0.0.1:$gw_port" limited="http://127.0.0.1:$limited_port"
+	local round
+	export TOKEN="$valid" TOKENS_FILE="$tokens"
 	for round in $(seq "$ROUNDS"); do
 		echo "--- round $round/$ROUNDS" >&2
-		TOKEN="$valid" wrk_case a "http://127.0.0.1:$plain_port$path" "$lua_dir/form.lua"
-		TOKEN="$valid" wrk_case b "http://127.0.0.1:$gw_port$path" "$lua_dir/form.lua"
-		wrk_case c "http://127.0.0.1:$gw_port$path" "$lua_dir/invalid.lua"
-		wrk_case c2 "http://127.0.0.1:$limited_port$path" "$lua_dir/invalid.lua"
-		hits0="$(metric caddy_trigger_gateway_token_cache_total '{result="hit"}')"
-		misses0="$(metric caddy_trigger_gateway_token_cache_total '{result="miss"}')"
-		TOKENS_FILE="$tokens" wrk_case d "http://127.0.0.1:$gw_port$path" "$lua_dir/many.lua"
-		hits=$((hits + $(metric caddy_trigger_gateway_token_cache_total '{result="hit"}') - hits0))
-		misses=$((misses + $(metric caddy_trigger_gateway_token_cache_total '{result="miss"}') - misses0))
-		TOKENS_FILE="$tokens" wrk_case ad "http://127.0.0.1:$plain_port$path" "$lua_dir/many.lua"
-		TOKEN="$valid" wrk_case e "http://127.0.0.1:$gw_port$hook" "$lua_dir/webhook.lua"
-		TOKEN="$valid" wrk_case ae "http://127.0.0.1:$plain_port$hook" "$lua_dir/webhook.lua"
+		case_in_fresh_caddy a "$plain$path" "$lua_dir/form.lua"
+		case_in_fresh_caddy b "$gw$path" "$lua_dir/form.lua"
+		case_in_fresh_caddy b0 "$gw$path" "$lua_dir/form.lua" "exclude http.handlers.trigger_gateway"
+		case_in_fresh_caddy c "$gw$path" "$lua_dir/invalid.lua"
+		case_in_fresh_caddy c2 "$limited$path" "$lua_dir/invalid.lua"
+		case_in_fresh_caddy d "$gw$path" "$lua_dir/many.lua"
+		case_in_fresh_caddy d2 "$gw$path" "$lua_dir/many.lua" "" "cache_size 100000" fill
+		case_in_fresh_caddy ad "$plain$path" "$lua_dir/many.lua"
+		case_in_fresh_caddy e "$gw$hook" "$lua_dir/webhook.lua"
+		case_in_fresh_caddy ae "$plain$hook" "$lua_dir/webhook.lua"
 	done
-	local rss
-	rss="$(awk '/VmHWM/ { printf "%.0f MiB", $2 / 1024 }' "/proc/$caddy_pid/status")"
-	stop_caddy
-
-	# The decision log's cost: (b) without it, paired with (a) again.
-	start_caddy "$dir/data" "exclude http.handlers.trigger_gateway"
-	for round in $(seq "$ROUNDS"); do
-		TOKEN="$valid" wrk_case a0 "http://127.0.0.1:$plain_port$path" "$lua_dir/form.lua"
-		TOKEN="$valid" wrk_case b0 "http://127.0.0.1:$gw_port$path" "$lua_dir/form.lua"
-	done
-	stop_caddy
-
-	# Every token fits in the cache: one unmeasured pass fills it first.
-	start_caddy "$dir/data" "" "cache_size 100000"
-	echo "=== d2: filling the cache" >&2
-	TOKENS_FILE="$tokens" wrk -t"$THREADS" -c"$CONNECTIONS" -d30s -s "$lua_dir/many.lua" \
-		"http://127.0.0.1:$gw_port$path" >/dev/null 2>&1
-	for round in $(seq "$ROUNDS"); do
-		TOKENS_FILE="$tokens" wrk_case d2 "http://127.0.0.1:$gw_port$path" "$lua_dir/many.lua"
-	done
-	stop_caddy
 
 	{
-		echo "Load run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, median of $ROUNDS rounds, $TOKENS tokens in storage"
+		echo "Load run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, median of $ROUNDS rounds, each case in a freshly started Caddy, $TOKENS tokens in storage"
 		echo
-		echo "| case | requests/s | p50 ms | p99 ms | non-2xx | throughput vs (a) | p99 vs (a) |"
-		echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-		local base_rps base_p99 name rps p50 p99 bad
+		echo "| case | requests/s | p50 ms | p99 ms | non-2xx | throughput vs (a) | p99 vs (a) | peak RSS |"
+		echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+		local base_rps base_p99 name rps p50 p99 bad rss
 		read -r base_rps _ base_p99 _ < <(summary a)
-		for name in a b c c2 d d2 ad e ae a0 b0; do
+		for name in a b b0 c c2 d d2 ad e ae; do
 			read -r rps p50 p99 bad < <(summary "$name")
-			awk -v n="$name" -v r="$rps" -v p50="$p50" -v p99="$p99" -v bad="$bad" -v br="$base_rps" -v bp="$base_p99" \
-				'BEGIN { printf "| %s | %.0f | %.3f | %.3f | %d | %.2f | %+.3f ms |\n", n, r, p50, p99, bad, r / br, p99 - bp }'
+			rss="$(sort -n "$run/$name.rss" | tail -n 1 | awk '{ printf "%.0f MiB", $1 / 1024 }')"
+			awk -v n="$name" -v r="$rps" -v p50="$p50" -v p99="$p99" -v bad="$bad" -v br="$base_rps" -v bp="$base_p99" -v rss="$rss" \
+				'BEGIN { printf "| %s | %.0f | %.3f | %.3f | %d | %.2f | %+.3f ms | %s |\n", n, r, p50, p99, bad, r / br, p99 - bp, rss }'
 		done
 		echo
-		local e_rps ae_rps
-		read -r e_rps _ < <(summary e)
-		read -r ae_rps _ < <(summary ae)
-		local a0_rps b0_rps
-		read -r a0_rps _ < <(summary a0)
-		read -r b0_rps _ < <(summary b0)
-		echo "Without the decision log, b0 against a0 (run in turn): $(awk -v b="$b0_rps" -v a="$a0_rps" 'BEGIN { printf "%.2f", b / a }') of the throughput."
-		local d_rps d2_rps ad_rps
+		local d_rps d2_rps ad_rps e_rps ae_rps hits misses
 		read -r d_rps _ < <(summary d)
 		read -r d2_rps _ < <(summary d2)
 		read -r ad_rps _ < <(summary ad)
-		echo "Cases d and d2 against their own baseline ad: $(awk -v d="$d_rps" -v a="$ad_rps" 'BEGIN { printf "%.2f", d / a }') and $(awk -v d="$d2_rps" -v a="$ad_rps" 'BEGIN { printf "%.2f", d / a }') of the throughput."
-		echo "Case e against its own baseline ae: $(awk -v e="$e_rps" -v a="$ae_rps" 'BEGIN { printf "%.2f", e / a }') of the throughput."
-		echo "Case d token cache: $hits hits, $misses misses ($(awk -v h="$hits" -v m="$misses" 'BEGIN { if (h + m) printf "%.0f", 100 * m / (h + m); else print 0 }')% misses). Caddy's peak RSS (VmHWM): $rss."
+		read -r e_rps _ < <(summary e)
+		read -r ae_rps _ < <(summary ae)
+		echo "Against their own baselines: d $(ratio "$d_rps" "$ad_rps") and d2 $(ratio "$d2_rps" "$ad_rps") of ad; e $(ratio "$e_rps" "$ae_rps") of ae."
+		read -r hits misses < <(cache_misses d)
+		echo "Case d token cache: $hits hits, $misses misses ($(awk -v h="$hits" -v m="$misses" 'BEGIN { if (h + m) printf "%.0f", 100 * m / (h + m); else print 0 }')% misses)."
+		read -r hits misses < <(cache_misses d2)
+		echo "Case d2 token cache (after its fill): $hits hits, $misses misses."
 	} | tee "$run/summary.md"
 }
 
