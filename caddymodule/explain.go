@@ -237,7 +237,7 @@ func redactedBody(body []byte, secrets []string) json.RawMessage {
 	_ = json.Unmarshal(fields["token"], &token)
 	shown := displayPrefix(token)
 	if shown == "" {
-		shown = "[redacted]"
+		shown = redactionMarker
 	} else {
 		shown += "…"
 	}

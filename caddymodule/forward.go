@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/triggergate/caddy-trigger-gateway/jobtoken"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
@@ -45,7 +46,7 @@ func (h *Handler) forward(r *http.Request, d *decision) {
 	r.TransferEncoding = nil
 
 	header := r.Header
-	header.Del(headerJobToken) // a credential meant for the gateway only
+	h.dropCallerCredentials(header)
 	header.Del("Content-Encoding")
 	header.Del("Transfer-Encoding")
 	values := newHeaderValues(2 + decisionHeaderCount)
@@ -84,13 +85,29 @@ func (h *Handler) forwardArtifacts(r *http.Request, d *decision) {
 	path, rawPath := triggerapi.ArtifactsPath(h.PathPrefix, d.project, d.ref)
 	query := r.URL.Query()
 	query.Del("job_token")
+	query.Del("private_token")
+	query.Del("access_token")
 	setURL(r, path, rawPath, query.Encode())
 
-	r.Header.Del(headerJobToken)
+	h.dropCallerCredentials(r.Header)
 	if name, value := h.artifactsCredential(d.project); name != "" {
 		r.Header.Set(name, value)
 	}
 	setDecisionHeaders(r.Header, d, newHeaderValues(decisionHeaderCount))
+}
+
+// dropCallerCredentials removes the credentials a caller may send that are
+// meant for the gateway or for GitLab, never for the CI server: the job
+// token, a GitLab access token (scripts send PRIVATE-TOKEN on every call),
+// and a bearer token that is one of the gateway's management tokens.
+func (h *Handler) dropCallerCredentials(header http.Header) {
+	header.Del(headerJobToken)
+	header.Del("Private-Token")
+	if len(h.management) > 0 {
+		if token, ok := bearerToken(header.Get("Authorization")); ok && h.managementCredential(token) != nil {
+			header.Del("Authorization")
+		}
+	}
 }
 
 // setURL points r at path; RequestURI is kept in step, as Caddy's rewrite
@@ -151,8 +168,20 @@ func setPlaceholders(r *http.Request, d *decision) {
 	case d.replayed:
 		p.outcome = "replayed"
 	}
+	// A request the handler sees twice (invoke, error routes) keeps one
+	// provider, updated: the replacer asks its providers in order, so a
+	// second one would never be reached.
+	if prev, ok := caddyhttp.GetVar(r.Context(), placeholdersVar).(*triggerPlaceholders); ok {
+		*prev = *p
+		return
+	}
+	caddyhttp.SetVar(r.Context(), placeholdersVar, p)
 	repl.Map(p.get)
 }
+
+// placeholdersVar names the request variable holding the request's
+// triggerPlaceholders.
+const placeholdersVar = "trigger_gateway.placeholders"
 
 const placeholderPrefix = "http.trigger."
 

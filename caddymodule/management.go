@@ -168,14 +168,32 @@ func (h *Handler) provisionManagement() error {
 func (h *Handler) managementCredentialOf(r *http.Request) (*managementCredential, *triggerapi.Error) {
 	token := r.Header.Get("Private-Token")
 	if token == "" {
-		auth := r.Header.Get("Authorization")
-		if len(auth) > len("Bearer ") && strings.EqualFold(auth[:len("Bearer ")], "Bearer ") {
-			token = strings.TrimSpace(auth[len("Bearer "):])
-		}
+		token, _ = bearerToken(r.Header.Get("Authorization"))
 	}
 	if token == "" {
 		return nil, errManagementNoToken
 	}
+	found := h.managementCredential(token)
+	if found == nil {
+		return nil, errManagementBadToken
+	}
+	return found, nil
+}
+
+// bearerToken is the token of an "Authorization: Bearer <token>" value.
+func bearerToken(auth string) (string, bool) {
+	const scheme = "Bearer "
+	if len(auth) <= len(scheme) || !strings.EqualFold(auth[:len(scheme)], scheme) {
+		return "", false
+	}
+	token := strings.TrimSpace(auth[len(scheme):])
+	return token, token != ""
+}
+
+// managementCredential finds the management token's credential, or nil.
+// Every configured token is compared, in constant time, so the answer's
+// timing tells nothing about which one came close.
+func (h *Handler) managementCredential(token string) *managementCredential {
 	sum := sha256.Sum256([]byte(token))
 	var found *managementCredential
 	for i := range h.management {
@@ -183,10 +201,7 @@ func (h *Handler) managementCredentialOf(r *http.Request) (*managementCredential
 			found = &h.management[i]
 		}
 	}
-	if found == nil {
-		return nil, errManagementBadToken
-	}
-	return found, nil
+	return found
 }
 
 // mayManage reports whether the credential covers the canonical project.

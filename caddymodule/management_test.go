@@ -726,3 +726,35 @@ func TestManagementCreatedTriggerInAdminView(t *testing.T) {
 		t.Fatalf("admin view = %+v", got)
 	}
 }
+
+// Credentials meant for the gateway or for GitLab never reach the CI
+// server: a caller's PRIVATE-TOKEN, and a bearer token that is one of the
+// gateway's management tokens. Another Authorization passes on.
+func TestForwardDropsCallerCredentials(t *testing.T) {
+	h := newManagementHandler(t, nil)
+	_, token := createToken(t, h, "9", "alice")
+	tests := []struct {
+		name, header, value string
+		forwarded           bool
+	}{
+		{"a GitLab access token", "Private-Token", "glpat-caller-access-token", false},
+		{"a management token as bearer", "Authorization", "Bearer " + mgmtAll, false},
+		{"another bearer token", "Authorization", "Bearer something-for-the-ci-server", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/api/v4/projects/9/trigger/pipeline",
+				strings.NewReader(form(map[string]string{"token": token, "ref": "main"})))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set(tt.header, tt.value)
+			next := new(recorder)
+			w, _, err := serve(h, r, next)
+			if err != nil || w.Code != http.StatusCreated || next.calls != 1 {
+				t.Fatalf("got %d %v with %d forwards, want 201 forwarded once", w.Code, err, next.calls)
+			}
+			if got := next.header.Get(tt.header); (got == tt.value) != tt.forwarded {
+				t.Errorf("%s forwarded as %q, want forwarded: %v", tt.header, got, tt.forwarded)
+			}
+		})
+	}
+}

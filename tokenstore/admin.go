@@ -44,6 +44,9 @@ func (req *CreateRequest) validate(now time.Time) error {
 		return fmt.Errorf("%w: project is required", ErrInvalid)
 	case strings.ContainsFunc(req.Project, isControl):
 		return fmt.Errorf("%w: project must not contain control characters", ErrInvalid)
+	case slices.Contains(strings.Split(req.Project, "/"), "."), slices.Contains(strings.Split(req.Project, "/"), ".."):
+		// Storage keys are paths: "." and ".." would leave projects/.
+		return fmt.Errorf("%w: project must not have . or .. as a path segment", ErrInvalid)
 	case len(url.PathEscape(req.Project)) > maxKeySegment:
 		return fmt.Errorf("%w: project is too long", ErrInvalid)
 	case strings.TrimSpace(req.Description) == "":

@@ -27,11 +27,13 @@ func TestCreateValidation(t *testing.T) {
 		want error // nil: success
 	}{
 		{"minimal", CreateRequest{Project: "9", Description: "deploy"}, nil},
-		{"full", CreateRequest{Project: "group/project", Description: "d", Owner: "alice", ExpiresAt: &future}, nil},
+		{"full", CreateRequest{Project: "group/my.project", Description: "d", Owner: "alice", ExpiresAt: &future}, nil},
 		{"missing project", CreateRequest{Description: "d"}, ErrInvalid},
 		{"blank project", CreateRequest{Project: "  ", Description: "d"}, ErrInvalid},
 		{"control char in project", CreateRequest{Project: "9\n", Description: "d"}, ErrInvalid},
 		{"project too long", CreateRequest{Project: strings.Repeat("g/", 100), Description: "d"}, ErrInvalid},
+		{"project ..", CreateRequest{Project: "..", Description: "d"}, ErrInvalid},
+		{"project with a . segment", CreateRequest{Project: "group/./project", Description: "d"}, ErrInvalid},
 		{"missing description", CreateRequest{Project: "9"}, ErrInvalid},
 		{"blank description", CreateRequest{Project: "9", Description: "\t"}, ErrInvalid},
 		{"expiry in the past", CreateRequest{Project: "9", Description: "d", ExpiresAt: &past}, ErrInvalid},

@@ -41,6 +41,10 @@ func (s *Store) UpdateDescription(ctx context.Context, id int64, description str
 	if err != nil {
 		return nil, Usage{}, fmt.Errorf("encoding trigger record: %w", err)
 	}
+	// From the write on, the check below must run even if the caller
+	// goes away: a record put back over a revocation must be deleted again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
+	defer cancel()
 	if err := s.storage.Store(ctx, triggerKey(id), data); err != nil {
 		return nil, Usage{}, s.unavailable(ctx, "store", "storing trigger record", err, zap.Int64("id", id))
 	}
