@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -426,17 +425,8 @@ func (h *Handler) manageCreate(r *http.Request, d *managementDecision) any {
 // readManagementParams reads and parses a create or update body.
 func (h *Handler) readManagementParams(r *http.Request) (triggerapi.ManagementParams, *triggerapi.Error) {
 	var body bytes.Buffer
-	if r.Body != nil && r.Body != http.NoBody {
-		if r.ContentLength > managementMaxBody {
-			return triggerapi.ManagementParams{}, triggerapi.ErrBodyTooLarge
-		}
-		n, err := body.ReadFrom(io.LimitReader(r.Body, managementMaxBody+1))
-		switch {
-		case err != nil:
-			return triggerapi.ManagementParams{}, triggerapi.ErrBadBody
-		case n > managementMaxBody:
-			return triggerapi.ManagementParams{}, triggerapi.ErrBodyTooLarge
-		}
+	if refusal := readBounded(r, &body, managementMaxBody); refusal != nil {
+		return triggerapi.ManagementParams{}, refusal
 	}
 	return triggerapi.ParseManagementParams(r.Header.Get("Content-Type"), r.URL.RawQuery, body.Bytes())
 }
@@ -537,13 +527,7 @@ func (h *Handler) answerManagement(w http.ResponseWriter, d *managementDecision,
 	header.Set("Cache-Control", "no-store")
 	switch {
 	case d.refusal != nil:
-		header.Set("Content-Type", "application/json")
-		header.Set("Content-Length", strconv.Itoa(len(d.refusal.Body)))
-		if d.refusal == triggerapi.ErrBodyTooLarge {
-			header.Set("Connection", "close") // the rest of the body is unread
-		}
-		w.WriteHeader(d.refusal.Status)
-		_, _ = w.Write(d.refusal.Body)
+		writeRefusal(w, d.refusal)
 	case d.status == http.StatusNoContent:
 		w.WriteHeader(http.StatusNoContent)
 	default:

@@ -382,17 +382,24 @@ func displayPrefix(token string) string {
 
 // readBody reads the body once, through the size limit, into buf.
 func (h *Handler) readBody(r *http.Request, buf *bytes.Buffer) *triggerapi.Error {
+	return readBounded(r, buf, h.MaxBody)
+}
+
+// readBounded reads r's body into buf, refusing one longer than limit
+// bytes: at once when its Content-Length says so, else as soon as it
+// passes the limit.
+func readBounded(r *http.Request, buf *bytes.Buffer, limit int64) *triggerapi.Error {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil
 	}
-	if r.ContentLength > h.MaxBody {
+	if r.ContentLength > limit {
 		return triggerapi.ErrBodyTooLarge
 	}
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, h.MaxBody+1))
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return triggerapi.ErrBadBody
 	}
-	if n > h.MaxBody {
+	if n > limit {
 		return triggerapi.ErrBodyTooLarge
 	}
 	return nil
@@ -425,14 +432,7 @@ func sourceLabel(source string) string {
 // Caddy's error handling would replace.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, d *decision, start time.Time) {
 	header := w.Header()
-	header.Set("Content-Type", "application/json")
-	header.Set("Content-Length", strconv.Itoa(len(d.refusal.Body)))
 	header.Set("Cache-Control", "no-cache")
-	if d.refusal == triggerapi.ErrBodyTooLarge {
-		// The rest of the body is unread: without this, Go's server would
-		// wait to drain it before answering a client that may never send it.
-		header.Set("Connection", "close")
-	}
 	if d.refusal == triggerapi.ErrMethod {
 		allow := d.route.Kind.Method()
 		if d.route.Kind == triggerapi.KindArtifacts {
@@ -440,10 +440,23 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, d *decision, st
 		}
 		header.Set("Allow", allow)
 	}
-	w.WriteHeader(d.refusal.Status)
-	_, _ = w.Write(d.refusal.Body)
+	writeRefusal(w, d.refusal)
 	setPlaceholders(r, d)
 	h.observe(d, start)
+}
+
+// writeRefusal writes a refusal's GitLab-shaped answer.
+func writeRefusal(w http.ResponseWriter, refusal *triggerapi.Error) {
+	header := w.Header()
+	header.Set("Content-Type", "application/json")
+	header.Set("Content-Length", strconv.Itoa(len(refusal.Body)))
+	if refusal == triggerapi.ErrBodyTooLarge {
+		// The rest of the body is unread: without this, Go's server would
+		// wait to drain it before answering a client that may never send it.
+		header.Set("Connection", "close")
+	}
+	w.WriteHeader(refusal.Status)
+	_, _ = w.Write(refusal.Body)
 }
 
 // account records an accepted request in the placeholders, logs and metrics.
