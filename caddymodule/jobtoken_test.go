@@ -142,7 +142,7 @@ func jobTokenHandler(t testing.TB, h *Handler) (*Handler, *observer.ObservedLogs
 	h.JobTokens.JWKSFile = writeJWKS(t)
 	h.JobTokens.Issuer, h.JobTokens.Audience = testIssuer, testAudience
 	provisionHandler(t, h, "")
-	core, logs := observer.New(zap.InfoLevel)
+	core, logs := observer.New(zap.DebugLevel)
 	h.logger = zap.New(core)
 	return h, logs
 }

@@ -48,7 +48,7 @@ type policyCase struct {
 // watchLogs replaces the provisioned handler's logger with one the test
 // reads; the decision log lines are where a refusal's detail goes.
 func watchLogs(h *Handler) *observer.ObservedLogs {
-	core, logs := observer.New(zap.InfoLevel)
+	core, logs := observer.New(zap.DebugLevel)
 	h.logger = zap.New(core)
 	return logs
 }

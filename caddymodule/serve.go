@@ -479,14 +479,19 @@ func (h *Handler) observe(d *decision, start time.Time) {
 	gatewayMetrics.requests.WithLabelValues(route, source, outcome).Inc()
 	gatewayMetrics.duration.WithLabelValues(route, result).Observe(time.Since(start).Seconds())
 
-	msg := "trigger accepted"
+	// Accepted triggers are logged at debug, as Caddy's own handlers log
+	// each request they proxy: the CI server records every pipeline it
+	// runs, and the access log carries the decision through log_append and
+	// the {http.trigger.*} placeholders. Refusals and replays are the
+	// requests only the gateway sees: they stay at info.
+	level, msg := zapcore.DebugLevel, "trigger accepted"
 	switch {
 	case d.refusal != nil:
-		msg = "trigger refused"
+		level, msg = zapcore.InfoLevel, "trigger refused"
 	case d.replayed:
-		msg = "trigger repeated: first answer replayed"
+		level, msg = zapcore.InfoLevel, "trigger repeated: first answer replayed"
 	}
-	if ce := h.logger.Check(zapcore.InfoLevel, msg); ce != nil {
+	if ce := h.logger.Check(level, msg); ce != nil {
 		fields := []zap.Field{
 			zap.String("route", route),
 			zap.String("project", d.project),

@@ -159,6 +159,18 @@ request>headers>Private-Token delete
 request>headers>X-Gitlab-Token delete
 request>headers>X-Hub-Signature-256 delete`
 
+// decisionFields are the log_append lines README "Logs" and
+// Caddyfile.example document: every access-log entry of a trigger API
+// request carries the gateway's decision.
+const decisionFields = `
+@trigger trigger
+log_append @trigger trigger_outcome {http.trigger.outcome}
+log_append @trigger trigger_project {http.trigger.project}
+log_append @trigger trigger_ref {http.trigger.ref}
+log_append @trigger trigger_source {http.trigger.source}
+log_append @trigger trigger_id {http.trigger.id}
+log_append @trigger trigger_token_prefix {http.trigger.token_prefix}`
+
 // writeCaddyfile renders the test Caddyfile for cfg.
 func (g *gateway) writeCaddyfile(cfg config) {
 	g.t.Helper()
@@ -200,11 +212,12 @@ http://127.0.0.1:%[3]d {
 %[9]s
 		}
 	}
+%[11]s
 %[5]s	%[6]s
 	reverse_proxy 127.0.0.1:%[7]d%[8]s
 }
 `, g.adminPort, filepath.Join(g.dir, "storage"), g.httpPort, g.accessLog(), site, gw, g.up.port(), proxy,
-		indent(logFilter, "\t\t\t"), global)
+		indent(logFilter, "\t\t\t"), global, indent(decisionFields, "\t"))
 	if err := os.WriteFile(g.caddyfile, []byte(text), 0o600); err != nil {
 		g.t.Fatal(err)
 	}

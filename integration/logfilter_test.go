@@ -71,18 +71,93 @@ func TestLogFilterRedactsURI(t *testing.T) {
 	}
 }
 
-// The filter the tests run with is the one README "Logs" and
-// Caddyfile.example (default log and access log) document.
-func TestLogFilterIsDocumented(t *testing.T) {
+// The log filter and the log_append lines the tests run with are the ones
+// README "Logs" and Caddyfile.example document (the filter on both the
+// default log and the access log).
+func TestLogConfigIsDocumented(t *testing.T) {
 	t.Parallel()
-	for file, copies := range map[string]int{"../README.md": 1, "../Caddyfile.example": 2} {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
+	documented := []struct {
+		what   string
+		lines  string
+		copies map[string]int
+	}{
+		{"log filter", logFilter, map[string]int{"../README.md": 1, "../Caddyfile.example": 2}},
+		{"decision fields", decisionFields, map[string]int{"../README.md": 1, "../Caddyfile.example": 1}},
+	}
+	for _, doc := range documented {
+		for file, copies := range doc.copies {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, line := range strings.Split(strings.TrimSpace(doc.lines), "\n") {
+				if n := strings.Count(string(data), "\t"+line+"\n"); n < copies {
+					t.Errorf("%s has %d copies of the harness's %s line %q, want %d", file, n, doc.what, line, copies)
+				}
+			}
 		}
-		for _, line := range strings.Split(strings.TrimSpace(logFilter), "\n") {
-			if n := strings.Count(string(data), "\t"+line+"\n"); n < copies {
-				t.Errorf("%s has %d copies of the harness's log filter line %q, want %d", file, n, line, copies)
+	}
+}
+
+// accessLogEntries returns the access log's entries as JSON objects,
+// waiting until it has at least n of them.
+func (g *gateway) accessLogEntries(t *testing.T, n int) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var entries []map[string]any
+		data, _ := os.ReadFile(g.accessLog())
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
+		for sc.Scan() {
+			var entry map[string]any
+			if json.Unmarshal(sc.Bytes(), &entry) == nil {
+				entries = append(entries, entry)
+			}
+		}
+		if len(entries) >= n || time.Now().After(deadline) {
+			return entries
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The documented log_append lines put the gateway's decision in every
+// access-log entry of a trigger request, accepted or refused: the audit
+// trail, since the gateway logs accepted triggers at debug level only.
+// Other requests of the site get none of the fields.
+func TestAccessLogCarriesDecision(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t, config{})
+	tr := g.addTrigger(t, addOpts{Project: "9", Description: "audit", Owner: "alice"})
+	const p = "/api/v4/projects/9/trigger/pipeline"
+
+	resp := g.post(t, p, urlencoded("token", tr.Token, "ref", "refs/heads/main"))
+	assertForwarded(t, resp, g.up.take(), forwarded{Project: "9", Token: tr.Token, Ref: "main", Trigger: tr})
+	g.post(t, p, urlencoded("token", g.glpttToken(), "ref", "main"))
+	g.post(t, "/not-the-trigger-api", reqBody{})
+
+	want := []map[string]any{
+		{"trigger_outcome": "accepted", "trigger_project": "9", "trigger_ref": "main", "trigger_source": "trigger",
+			"trigger_id": float64(tr.ID), "trigger_token_prefix": tr.TokenPrefix},
+		{"trigger_outcome": "unknown_token", "trigger_project": "9", "trigger_source": "", "trigger_id": nil},
+		{},
+	}
+	entries := g.accessLogEntries(t, len(want))
+	if len(entries) != len(want) {
+		t.Fatalf("%d access-log entries, want %d", len(entries), len(want))
+	}
+	for i, fields := range want {
+		for k, v := range fields {
+			if got, ok := entries[i][k]; !ok || got != v {
+				t.Errorf("entry %d: %s = %v (present: %t), want %v", i, k, got, ok, v)
+			}
+		}
+		if len(fields) == 0 {
+			for k := range entries[i] {
+				if strings.HasPrefix(k, "trigger_") {
+					t.Errorf("entry %d, not a trigger request, has %s", i, k)
+				}
 			}
 		}
 	}
