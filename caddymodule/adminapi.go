@@ -197,11 +197,7 @@ func (a *adminAPI) handleList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	project := r.URL.Query().Get("project")
-	if project != "" {
-		project = g.canonicalProject(project)
-	}
-	list, err := g.store.List(r.Context(), project)
+	list, err := g.listProject(r.Context(), r.URL.Query().Get("project"))
 	if err != nil {
 		return adminError(storeFailureStatus(err), fmt.Errorf("listing triggers: %w", err))
 	}

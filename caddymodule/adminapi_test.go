@@ -575,3 +575,39 @@ func TestAdminModule(t *testing.T) {
 		t.Errorf("routes %+v", routes)
 	}
 }
+
+// Triggers stored under an alias of the project (created before the alias
+// was configured) are the project's too: the admin API lists them with
+// the project's, by ID or by alias, as GitLab's management API does.
+func TestAdminListIncludesAliases(t *testing.T) {
+	c, _ := newAdminClient(t, map[string]string{"group/project": "9"})
+	byAlias, _, err := c.g.store.Create(context.Background(), tokenstore.CreateRequest{
+		Project: "group/project", Description: "before the alias", Owner: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID, _ := mustCreate(t, c, `{"project":"9","description":"by ID","owner":"alice"}`)
+	other, _ := mustCreate(t, c, `{"project":"12","description":"other","owner":"alice"}`)
+
+	for _, tc := range []struct {
+		target string
+		want   []int64
+	}{
+		{"/trigger_gateway/triggers?project=9", []int64{byAlias.ID, byID.ID}},
+		{"/trigger_gateway/triggers?project=group%2Fproject", []int64{byAlias.ID, byID.ID}},
+		{"/trigger_gateway/triggers", []int64{byAlias.ID, byID.ID, other.ID}},
+	} {
+		rec := c.do(http.MethodGet, tc.target, "")
+		var got []adminTrigger
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); rec.Code != http.StatusOK || err != nil {
+			t.Fatalf("%s: %d %s", tc.target, rec.Code, rec.Body)
+		}
+		ids := []int64{}
+		for _, tr := range got {
+			ids = append(ids, tr.ID)
+		}
+		if fmt.Sprint(ids) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: IDs %v, want %v", tc.target, ids, tc.want)
+		}
+	}
+}

@@ -2,14 +2,12 @@ package caddymodule
 
 import (
 	"bytes"
-	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -315,7 +313,7 @@ func (h *Handler) manage(r *http.Request, route triggerapi.ManagementRoute, d *m
 			d.status = http.StatusOK
 			return []managementTrigger{}
 		}
-		list, err := store.List(ctx, d.project)
+		list, err := h.gateway.listProject(ctx, d.project)
 		if err != nil {
 			d.refusal = h.managementStoreError(d, err)
 			return nil
@@ -324,21 +322,6 @@ func (h *Handler) manage(r *http.Request, route triggerapi.ManagementRoute, d *m
 		for _, tu := range list {
 			out = append(out, newManagementTrigger(tu.Trigger, tu.Usage))
 		}
-		// Triggers recorded under an alias of the project belong to it too.
-		for alias, canonical := range h.aliases {
-			if canonical != d.project {
-				continue
-			}
-			more, err := store.List(ctx, alias)
-			if err != nil {
-				d.refusal = h.managementStoreError(d, err)
-				return nil
-			}
-			for _, tu := range more {
-				out = append(out, newManagementTrigger(tu.Trigger, tu.Usage))
-			}
-		}
-		slices.SortFunc(out, func(a, b managementTrigger) int { return cmp.Compare(a.ID, b.ID) })
 		d.status = http.StatusOK
 		return out
 	}

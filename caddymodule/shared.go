@@ -1,8 +1,11 @@
 package caddymodule
 
 import (
+	"cmp"
+	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -51,6 +54,36 @@ func (g *gateway) canonicalProject(project string) string {
 		return c
 	}
 	return project
+}
+
+// listProject lists a project's triggers, named by its ID or any alias:
+// those recorded under the canonical name and those recorded under one of
+// its aliases (created before the alias was configured, or imported so),
+// which belong to it too, ordered by ID. An empty project lists every
+// trigger.
+func (g *gateway) listProject(ctx context.Context, project string) ([]tokenstore.TriggerUsage, error) {
+	if project == "" {
+		return g.store.List(ctx, "")
+	}
+	canonical := g.canonicalProject(project)
+	names := []string{canonical}
+	g.mu.RLock()
+	for alias, target := range g.aliases {
+		if target == canonical && alias != canonical {
+			names = append(names, alias)
+		}
+	}
+	g.mu.RUnlock()
+	var all []tokenstore.TriggerUsage
+	for _, name := range names {
+		list, err := g.store.List(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, list...)
+	}
+	slices.SortFunc(all, func(a, b tokenstore.TriggerUsage) int { return cmp.Compare(a.Trigger.ID, b.Trigger.ID) })
+	return all, nil
 }
 
 // findGateway returns the gateway an admin request is about. With one
