@@ -182,7 +182,7 @@ func TestClusterSurvivesKill9(t *testing.T) {
 
 	want := []string{idA, b.instanceID(t)}
 	slices.Sort(want)
-	if got := c.usageWriters(tr); !slices.Equal(got, want) {
+	if got := c.usageWriters(t, tr); !slices.Equal(got, want) {
 		t.Errorf("usage records: %q, want %q (one per instance, none added by the restart)", got, want)
 	}
 	if got := c.storedUseCount(t, tr, idA); got != 40 {

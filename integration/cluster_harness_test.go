@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -114,10 +115,22 @@ func (g *gateway) instanceID(t *testing.T) string {
 	return strings.TrimSpace(string(id))
 }
 
-// usageWriters lists the instance names holding a usage record of the
-// trigger in Redis.
-func (c *cluster) usageWriters(tr triggerObj) []string {
-	names := c.redis.strings("ZRANGE", redisKeyPrefix+"/trigger_gateway/usage/"+tr.idString(), "0", "-1")
+// usageWriters lists the instance names whose usage records in Redis hold
+// an entry for the trigger.
+func (c *cluster) usageWriters(t *testing.T, tr triggerObj) []string {
+	t.Helper()
+	var names []string
+	for _, dir := range c.redis.strings("ZRANGE", redisKeyPrefix+"/trigger_gateway/instance_usage", "0", "-1") {
+		name, err := url.PathUnescape(strings.TrimSuffix(dir, "/"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec, ok := c.storedUsageShard(t, tr, name); ok {
+			if _, ok := rec.Triggers[tr.idString()]; ok {
+				names = append(names, name)
+			}
+		}
+	}
 	sort.Strings(names)
 	return names
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -174,7 +175,7 @@ func TestClusterUsageAddsUp(t *testing.T) {
 	id0, id2 := c.nodes[0].instanceID(t), c.nodes[2].instanceID(t)
 	want := []string{id0, id0 + "-2", id2}
 	slices.Sort(want)
-	if got := c.usageWriters(main); !slices.Equal(got, want) {
+	if got := c.usageWriters(t, main); !slices.Equal(got, want) {
 		t.Errorf("usage records of the busy trigger: %q, want %q", got, want)
 	}
 	warned := regexp.MustCompile(`another live gateway on this storage uses this instance ID.*"instance":"` + regexp.QuoteMeta(id0+"-2") + `"`)
@@ -183,26 +184,55 @@ func TestClusterUsageAddsUp(t *testing.T) {
 	}
 }
 
-// storedUseCount reads one instance's usage record of the trigger straight
-// from Redis (through the Redis storage module's value envelope).
+// storedUseCount reads one instance's use count of the trigger straight
+// from Redis: its usage record of the trigger's shard.
 func (c *cluster) storedUseCount(t *testing.T, tr triggerObj, instance string) int64 {
 	t.Helper()
-	v, err := c.redis.command("GET", redisKeyPrefix+"/trigger_gateway/usage/"+tr.idString()+"/"+url.PathEscape(instance))
+	rec, ok := c.storedUsageShard(t, tr, instance)
+	if !ok {
+		t.Fatalf("no usage record of %s for trigger %d", instance, tr.ID)
+	}
+	entry, ok := rec.Triggers[tr.idString()]
+	if !ok {
+		t.Fatalf("the usage record of %s has no entry for trigger %d", instance, tr.ID)
+	}
+	return entry.UseCount
+}
+
+// usageShardSize is the tokenstore's number of trigger IDs per usage record.
+const usageShardSize = 1024
+
+// usageShardRecord is what an instance's usage record of a shard holds.
+type usageShardRecord struct {
+	Instance string `json:"instance"`
+	Triggers map[string]struct {
+		UseCount int64 `json:"use_count"`
+	} `json:"triggers"`
+}
+
+// storedUsageShard reads an instance's usage record of the trigger's
+// shard from Redis (through the Redis storage module's value envelope).
+func (c *cluster) storedUsageShard(t *testing.T, tr triggerObj, instance string) (usageShardRecord, bool) {
+	t.Helper()
+	key := redisKeyPrefix + "/trigger_gateway/instance_usage/" + url.PathEscape(instance) + "/" +
+		strconv.FormatInt(tr.ID/usageShardSize, 10)
+	v, err := c.redis.command("GET", key)
+	if err != nil {
+		t.Fatalf("usage record of %s: %v", instance, err)
+	}
 	raw, ok := v.(string)
-	if err != nil || !ok {
-		t.Fatalf("usage record of %s: %v, %v", instance, v, err)
+	if !ok {
+		return usageShardRecord{}, false
 	}
 	var envelope struct {
 		Value []byte `json:"value"`
 	}
-	var rec struct {
-		UseCount int64 `json:"use_count"`
-	}
+	var rec usageShardRecord
 	if err := json.Unmarshal([]byte(raw), &envelope); err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(envelope.Value, &rec); err != nil {
 		t.Fatal(err)
 	}
-	return rec.UseCount
+	return rec, true
 }

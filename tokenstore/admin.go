@@ -270,11 +270,18 @@ func (s *Store) List(ctx context.Context, project string) ([]TriggerUsage, error
 		if project != "" && t.Project != project {
 			continue
 		}
-		u, err := s.usageOf(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, TriggerUsage{Trigger: t, Usage: u})
+		out = append(out, TriggerUsage{Trigger: t})
+	}
+	found := make([]int64, len(out))
+	for i, tu := range out {
+		found[i] = tu.Trigger.ID
+	}
+	usage, err := s.usagesOf(ctx, found) // each usage record read once
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Usage = usage[out[i].Trigger.ID]
 	}
 	return out, nil
 }
@@ -308,19 +315,15 @@ func (s *Store) Revoke(ctx context.Context, id int64) error {
 		return s.unavailable(ctx, "store", "storing tombstone", err, zap.Int64("id", id))
 	}
 	s.cache.invalidate(&sum)
-	s.dropCounter(id)
+	counter := s.dropCounter(id)
 	if err := s.announce(ctx, opRevoke, t.TokenHash, id); err != nil {
 		return err
 	}
-
-	// Usage records one by one: a storage's directory delete need not
-	// remove what is under it (Redis's does not).
-	usage, err := s.storage.List(ctx, usageDir(id), false)
-	if err != nil && !isNotExist(err) {
-		return s.unavailable(ctx, "list", "listing usage of revoked trigger", err, zap.Int64("id", id))
+	if err := s.removeOwnUsage(ctx, counter); err != nil {
+		return err
 	}
 	// triggers/<id> goes last: while it exists, a retry can find the trigger.
-	for _, key := range append(usage, usageDir(id), projectKey(t.Project, id), triggerKey(id)) {
+	for _, key := range []string{projectKey(t.Project, id), triggerKey(id)} {
 		if err := s.storage.Delete(ctx, key); err != nil && !isNotExist(err) {
 			return s.unavailable(ctx, "delete", "deleting records of revoked trigger", err, zap.Int64("id", id))
 		}

@@ -248,10 +248,13 @@ func TestRevoke(t *testing.T) {
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{triggerKey(tr.ID), projectKey(tr.Project, tr.ID), usageDir(tr.ID)} {
+	for _, key := range []string{triggerKey(tr.ID), projectKey(tr.Project, tr.ID)} {
 		if storage.Exists(ctx, key) {
 			t.Errorf("%s still exists after revoke", key)
 		}
+	}
+	if entry, ok := storedUsage(t, storage, tr.ID, s.InstanceID()); ok {
+		t.Errorf("usage entry %+v still stored after revoke", entry)
 	}
 	// The token index is a tombstone.
 	data, err := storage.Load(ctx, tokenKey(tr.TokenHash))
@@ -483,5 +486,39 @@ func assertTokenNotStored(t *testing.T, root, token string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A revoked trigger's usage entries go: the revoking instance's at once,
+// another instance's the next time it writes that usage shard, after the
+// change feed told it of the revocation.
+func TestRevokeRemovesUsageEntries(t *testing.T) {
+	ctx := context.Background()
+	storage := &certmagic.FileStorage{Path: t.TempDir()}
+	a := newTestStore(t, storage, Config{InstanceID: "a"})
+	b := newTestStore(t, storage, Config{InstanceID: "b"})
+	tr, token := mustCreate(t, a, CreateRequest{Project: "9", Description: "revoked"})
+	_, keepToken := mustCreate(t, a, CreateRequest{Project: "9", Description: "kept"})
+	for _, s := range []*Store{a, b} {
+		authenticate(t, s, token).RecordUse(time.Now())
+		if err := s.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Revoke(ctx, tr.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := storedUsage(t, storage, tr.ID, "a"); ok {
+		t.Error("the revoking instance's usage entry is still stored")
+	}
+	if err := b.pollChanges(ctx); err != nil {
+		t.Fatal(err)
+	}
+	authenticate(t, b, keepToken).RecordUse(time.Now()) // same shard
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if entry, ok := storedUsage(t, storage, tr.ID, "b"); ok {
+		t.Errorf("instance b still stores %+v for the revoked trigger", entry)
 	}
 }

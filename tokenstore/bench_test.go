@@ -75,3 +75,30 @@ func BenchmarkAuthenticateNegative(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFlush is one usage flush after each of 1,000 triggers was used,
+// on the file system storage (each write fsync'd, as in production).
+func BenchmarkFlush(b *testing.B) {
+	const triggers = 1000
+	ctx := context.Background()
+	s := newTestStore(b, &certmagic.FileStorage{Path: b.TempDir()}, Config{Observer: &countingObserver{}})
+	creds := make([]*Credential, triggers)
+	for i := range creds {
+		_, token := mustCreate(b, s, CreateRequest{Project: "9", Description: "bench"})
+		cred, err := s.Authenticate(ctx, token)
+		if err != nil {
+			b.Fatal(err)
+		}
+		creds[i] = cred
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		now := time.Now()
+		for _, cred := range creds {
+			cred.RecordUse(now)
+		}
+		if err := s.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -9,7 +9,9 @@
 //	tokens/<sha256 hex>                  trigger record; a tombstone (revoked_at set) after revocation
 //	triggers/<id>                        trigger record, for lookup by ID
 //	projects/<path-escaped project>/<id> marker, for listing by project
-//	usage/<id>/<path-escaped instance>   one instance's absolute usage totals
+//	instance_usage/<path-escaped instance>/<shard>
+//	                                     one instance's absolute usage totals of the
+//	                                     triggers with IDs shard*1024 to shard*1024+1023
 //	next_id                              the next trigger ID, allocated under a storage lock
 //	changes/<unix nanos>-<random>        change feed entry: {"op":"revoke"|"create","hash":...}
 //	instances/<path-escaped instance>    the live store writing under that instance name
@@ -19,10 +21,11 @@
 // Several instances (Caddy processes) may share one storage, such as Redis
 // through caddy.storage.redis; nothing is shared through memory.
 //
-// Usage: every store writes only its own records, usage/<id>/<instance>,
-// with absolute totals, so no write depends on another instance's and
-// concurrent flushes lose nothing; readers sum the records and take the
-// latest last-used time. Each live store holds a distinct instance name
+// Usage: every store writes only its own records,
+// instance_usage/<instance>/<shard>, with absolute totals, so no write
+// depends on another instance's and concurrent flushes lose nothing;
+// readers sum the records and take the latest last-used time. A flush
+// writes one record per shard with new uses, not one per trigger. Each live store holds a distinct instance name
 // (see Config.InstanceID): two processes never write one record.
 //
 // Revocations: the revoking store refuses the token at once. Every store

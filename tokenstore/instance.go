@@ -215,8 +215,9 @@ func (s *Store) logClaim(name string) {
 }
 
 // switchInstance makes name this store's. When the name changes, every
-// counter forgets the total it knew: it belonged to the old name's record,
-// and the next flush reads the new one's. Pending uses stay.
+// counter forgets the last-used time it knew in storage: that was the old
+// name's record, and the next flush writes the time into the new one's.
+// Pending uses stay.
 func (s *Store) switchInstance(name, nonce string) {
 	s.idMu.Lock()
 	defer s.idMu.Unlock()
@@ -225,10 +226,10 @@ func (s *Store) switchInstance(name, nonce string) {
 		counters := slices.Collect(maps.Values(s.counters))
 		s.countersMu.Unlock()
 		for _, u := range counters {
-			u.mu.Lock()
-			u.loaded, u.total = false, 0
+			lock := s.shardLock(usageShard(u.id))
+			lock.Lock()
 			u.flushedLast.Store(0)
-			u.mu.Unlock()
+			lock.Unlock()
 		}
 	}
 	s.instance, s.nonce = name, nonce

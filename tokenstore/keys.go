@@ -12,7 +12,7 @@ const (
 	tokensDir   = keyPrefix + "/tokens"
 	triggersDir = keyPrefix + "/triggers"
 	projectsDir = keyPrefix + "/projects"
-	usageRoot   = keyPrefix + "/usage"
+	usageRoot   = keyPrefix + "/instance_usage"
 	nextIDKey   = keyPrefix + "/next_id"
 	// nextIDLock serializes ID allocation (and the import duplicate check)
 	// across every instance sharing the storage.
@@ -36,10 +36,11 @@ func projectKey(project string, id int64) string {
 	return projectDir(project) + "/" + strconv.FormatInt(id, 10)
 }
 
-func usageDir(id int64) string { return usageRoot + "/" + strconv.FormatInt(id, 10) }
+// usageDir holds one instance's usage shards.
+func usageDir(instance string) string { return usageRoot + "/" + url.PathEscape(instance) }
 
-func usageKey(id int64, instance string) string {
-	return usageDir(id) + "/" + url.PathEscape(instance)
+func usageShardKey(instance string, shard int64) string {
+	return usageDir(instance) + "/" + strconv.FormatInt(shard, 10)
 }
 
 func instanceKey(name string) string { return instancesDir + "/" + url.PathEscape(name) }

@@ -127,8 +127,11 @@ type Store struct {
 	cache *tokenCache
 	feed  changeFeed
 
-	countersMu  sync.Mutex
-	counters    map[int64]*usageCounter
+	countersMu sync.Mutex
+	counters   map[int64]*usageCounter
+	// shardLocks serialize the flush and the reads of each usage shard
+	// (see shardLock); the request path never takes them.
+	shardLocks  [shardLockCount]sync.Mutex
 	retireAfter time.Duration // how long an unused counter is kept: see retireIdleCounters
 
 	// idMu guards the instance name. Flushes and usage reads hold it for

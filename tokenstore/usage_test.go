@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -11,21 +12,26 @@ import (
 	"github.com/caddyserver/certmagic"
 )
 
-// storedUsage reads an instance's usage record straight from storage.
-func storedUsage(t *testing.T, storage certmagic.Storage, id int64, instance string) (usageRecord, bool) {
+// storedUsage reads an instance's usage entry of a trigger straight from
+// storage.
+func storedUsage(t *testing.T, storage certmagic.Storage, id int64, instance string) (usageEntry, bool) {
 	t.Helper()
-	data, err := storage.Load(context.Background(), usageKey(id, instance))
+	data, err := storage.Load(context.Background(), usageShardKey(instance, usageShard(id)))
 	if isNotExist(err) {
-		return usageRecord{}, false
+		return usageEntry{}, false
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rec usageRecord
+	var rec usageShardRecord
 	if err := json.Unmarshal(data, &rec); err != nil {
 		t.Fatalf("usage record %s: %v", data, err)
 	}
-	return rec, true
+	if rec.Instance != instance || rec.Shard != usageShard(id) {
+		t.Fatalf("usage record of %q, shard %d, stored as instance %q, shard %d", rec.Instance, rec.Shard, instance, usageShard(id))
+	}
+	entry, ok := rec.Triggers[strconv.FormatInt(id, 10)]
+	return entry, ok
 }
 
 // authenticate looks a token up or fails the test.
@@ -307,14 +313,20 @@ func TestUsageIgnoresForeignFilesInUsageDir(t *testing.T) {
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	own, err := storage.Load(ctx, usageKey(tr.ID, "instance-a"))
+	shard := usageShard(tr.ID)
+	own, err := storage.Load(ctx, usageShardKey("instance-a", shard))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// What a temporary file of an in-progress write may look like: a copy of
-	// a record under another name, or a partial record.
-	for name, value := range map[string][]byte{"123456": own, "654321": []byte(`{"use_co`)} {
-		if err := storage.Store(ctx, usageDir(tr.ID)+"/"+name, value); err != nil {
+	// What a storage's temporary files or a damaged write may look like: a
+	// copy of a record under another name, a partial record, a stray file
+	// among the instances' folders.
+	for key, value := range map[string][]byte{
+		usageShardKey("ghost", shard):   own,
+		usageShardKey("partial", shard): []byte(`{"instance":"partial","sha`),
+		usageRoot + "/.tmp-123456":      own,
+	} {
+		if err := storage.Store(ctx, key, value); err != nil {
 			t.Fatal(err)
 		}
 	}

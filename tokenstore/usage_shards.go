@@ -1,0 +1,333 @@
+package tokenstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Usage in storage. Each instance writes its own records only, one per
+// shard of usageShardSize consecutive trigger IDs:
+// instance_usage/<instance>/<shard> holds the instance's absolute totals
+// for every trigger of the shard it has counted. A flush reads and
+// rewrites each shard that has new uses, so its cost grows with the shards
+// in use, not with the triggers: one write per shard and interval, where a
+// record per trigger took one write (and one fsync) per trigger used.
+// Readers sum the records of every instance name ever used.
+
+// usageShardSize is how many consecutive trigger IDs share a usage record:
+// a record stays under about 100 KB however many triggers there are.
+const usageShardSize = 1024
+
+// shardLockCount is the number of locks the shards are spread over.
+const shardLockCount = 64
+
+func usageShard(id int64) int64 { return id / usageShardSize }
+
+// shardLock is the lock of a shard's flush state: held across the shard's
+// read and write in storage, and by readers of this instance's share.
+func (s *Store) shardLock(shard int64) *sync.Mutex {
+	return &s.shardLocks[uint64(shard)%shardLockCount]
+}
+
+// usageEntry is one trigger's totals on one instance.
+type usageEntry struct {
+	UseCount int64      `json:"use_count"`
+	LastUsed *time.Time `json:"last_used,omitempty"`
+}
+
+// usageShardRecord is what instance_usage/<instance>/<shard> holds.
+// Instance and Shard let readers tell a record from anything else stored
+// there (a storage's temporary file, a damaged write).
+type usageShardRecord struct {
+	Instance string                `json:"instance"`
+	Shard    int64                 `json:"shard"`
+	Triggers map[string]usageEntry `json:"triggers"`
+}
+
+// usageSum accumulates usage over records.
+type usageSum struct {
+	count int64
+	last  int64 // unix nanos, 0 = never
+}
+
+func (a *usageSum) add(count, last int64) {
+	a.count += count
+	a.last = max(a.last, last)
+}
+
+func (a *usageSum) usage() Usage {
+	u := Usage{UseCount: a.count}
+	if a.last > 0 {
+		t := time.Unix(0, a.last).UTC()
+		u.LastUsed = &t
+	}
+	return u
+}
+
+func nanos(t *time.Time) int64 {
+	if t == nil || t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// Flush writes the pending usage of every trigger now, one record per
+// shard with new uses. A shard whose write fails keeps its pending usage
+// for the next flush; the failures are reported to the Observer and the
+// log and summed up in the error.
+func (s *Store) Flush(ctx context.Context) error {
+	s.idMu.RLock()
+	defer s.idMu.RUnlock()
+	instance := s.instance
+
+	dirty := make(map[int64][]*usageCounter)
+	var dropped []*usageCounter
+	s.countersMu.Lock()
+	for _, u := range s.counters {
+		switch {
+		case u.dropped.Load():
+			dropped = append(dropped, u)
+		case u.dirty():
+			shard := usageShard(u.id)
+			dirty[shard] = append(dirty[shard], u)
+		}
+	}
+	s.countersMu.Unlock()
+	// A shard being rewritten anyway loses the entries of revoked triggers.
+	for _, u := range dropped {
+		if shard := usageShard(u.id); dirty[shard] != nil {
+			dirty[shard] = append(dirty[shard], u)
+		}
+	}
+
+	shards := slices.Sorted(func(yield func(int64) bool) {
+		for shard := range dirty {
+			if !yield(shard) {
+				return
+			}
+		}
+	})
+	var failed int
+	var first error
+	for _, shard := range shards {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%w: flushing usage: %w", ErrUnavailable, err)
+		}
+		if err := s.flushShard(ctx, instance, shard, dirty[shard]); err != nil {
+			failed++
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("flushing usage of %d shards: %w", failed, first)
+	}
+	s.retireIdleCounters(s.now())
+	return nil
+}
+
+// flushShard adds the counters' pending uses to this instance's record of
+// the shard, and removes the entries of dropped counters. It writes
+// nothing when nothing changed.
+func (s *Store) flushShard(ctx context.Context, instance string, shard int64, counters []*usageCounter) error {
+	lock := s.shardLock(shard)
+	lock.Lock()
+	defer lock.Unlock()
+	rec, _, err := s.loadShard(ctx, instance, shard)
+	if err != nil {
+		return err
+	}
+	type taken struct {
+		u       *usageCounter
+		pending int64
+	}
+	took := make([]taken, 0, len(counters))
+	changed := false
+	for _, u := range counters {
+		key := strconv.FormatInt(u.id, 10)
+		if u.dropped.Load() {
+			if _, ok := rec.Triggers[key]; ok {
+				delete(rec.Triggers, key)
+				changed = true
+			}
+			continue
+		}
+		// Retiring takes this lock too, so a counter is either retired
+		// (pending negative) or keeps its pending uses until the Swap.
+		if u.pending.Load() < 0 {
+			continue
+		}
+		p := u.pending.Swap(0)
+		entry := rec.Triggers[key]
+		last := max(nanos(entry.LastUsed), u.lastUsed.Load())
+		if p == 0 && last == nanos(entry.LastUsed) {
+			u.flushedLast.Store(last)
+			continue
+		}
+		entry.UseCount += p
+		if last > 0 {
+			t := time.Unix(0, last).UTC()
+			entry.LastUsed = &t
+		}
+		rec.Triggers[key] = entry
+		took = append(took, taken{u, p})
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	data, err := json.Marshal(rec)
+	if err == nil {
+		err = s.storage.Store(ctx, usageShardKey(instance, shard), data)
+	}
+	if err != nil {
+		for _, t := range took {
+			t.u.pending.Add(t.pending) // nothing lost: the next flush retries
+		}
+		return s.unavailable(ctx, "store", "storing usage", err, zap.Int64("shard", shard))
+	}
+	for _, t := range took {
+		t.u.flushedLast.Store(nanos(rec.Triggers[strconv.FormatInt(t.u.id, 10)].LastUsed))
+	}
+	return nil
+}
+
+// loadShard reads an instance's record of a shard. A missing record, and
+// a value that is not that instance's record of that shard (a damaged
+// write, which is logged), read as an empty record with found false.
+func (s *Store) loadShard(ctx context.Context, instance string, shard int64) (rec usageShardRecord, found bool, err error) {
+	empty := usageShardRecord{Instance: instance, Shard: shard, Triggers: map[string]usageEntry{}}
+	key := usageShardKey(instance, shard)
+	data, err := s.storage.Load(ctx, key)
+	// A file where an instance's folder would be (a stray file in the
+	// usage root) holds no record either.
+	if isNotExist(err) || errors.Is(err, syscall.ENOTDIR) {
+		return empty, false, nil
+	}
+	if err != nil {
+		return empty, false, s.unavailable(ctx, "load", "loading usage", err, zap.String("key", key))
+	}
+	if err := json.Unmarshal(data, &rec); err != nil || rec.Instance != instance || rec.Shard != shard {
+		s.logger.Warn("ignoring a value that is not a usage record", zap.String("key", key))
+		return empty, false, nil
+	}
+	if rec.Triggers == nil {
+		rec.Triggers = map[string]usageEntry{}
+	}
+	return rec, true, nil
+}
+
+// usageInstances lists the instance names that have usage records.
+func (s *Store) usageInstances(ctx context.Context) ([]string, error) {
+	keys, err := s.storage.List(ctx, usageRoot, false)
+	if err != nil && !isNotExist(err) {
+		return nil, s.unavailable(ctx, "list", "listing usage", err)
+	}
+	names := make([]string, 0, len(keys))
+	for _, key := range keys {
+		if name, err := url.PathUnescape(path.Base(key)); err == nil {
+			names = append(names, name)
+		}
+	}
+	return names, nil
+}
+
+// usageOf sums one trigger's usage over every instance.
+func (s *Store) usageOf(ctx context.Context, id int64) (Usage, error) {
+	usage, err := s.usagesOf(ctx, []int64{id})
+	return usage[id], err
+}
+
+// usagesOf sums the triggers' usage over every instance's records, reading
+// each record once, and takes this instance's share under the shard's
+// lock, adding what is not flushed yet.
+func (s *Store) usagesOf(ctx context.Context, ids []int64) (map[int64]Usage, error) {
+	s.idMu.RLock()
+	defer s.idMu.RUnlock()
+	instance := s.instance
+
+	byShard := make(map[int64][]int64)
+	for _, id := range ids {
+		byShard[usageShard(id)] = append(byShard[usageShard(id)], id)
+	}
+	names, err := s.usageInstances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sums := make(map[int64]*usageSum, len(ids))
+	for _, id := range ids {
+		sums[id] = new(usageSum)
+	}
+	for shard, shardIDs := range byShard {
+		for _, name := range names {
+			if name == instance {
+				continue
+			}
+			rec, found, err := s.loadShard(ctx, name, shard)
+			if err != nil {
+				return nil, err
+			}
+			if found {
+				addEntries(sums, rec, shardIDs)
+			}
+		}
+		if err := s.addOwnUsage(ctx, instance, shard, shardIDs, sums); err != nil {
+			return nil, err
+		}
+	}
+	out := make(map[int64]Usage, len(ids))
+	for id, sum := range sums {
+		out[id] = sum.usage()
+	}
+	return out, nil
+}
+
+// addOwnUsage adds this instance's share of the shard's triggers: its
+// record plus the uses not flushed yet. Holding the shard's lock means no
+// flush of it is half done.
+func (s *Store) addOwnUsage(ctx context.Context, instance string, shard int64, ids []int64, sums map[int64]*usageSum) error {
+	lock := s.shardLock(shard)
+	lock.Lock()
+	defer lock.Unlock()
+	rec, _, err := s.loadShard(ctx, instance, shard)
+	if err != nil {
+		return err
+	}
+	addEntries(sums, rec, ids)
+	for _, id := range ids {
+		if u := s.existingCounter(id); u != nil && !u.dropped.Load() {
+			sums[id].add(max(u.pending.Load(), 0), u.lastUsed.Load())
+		}
+	}
+	return nil
+}
+
+func addEntries(sums map[int64]*usageSum, rec usageShardRecord, ids []int64) {
+	for _, id := range ids {
+		if entry, ok := rec.Triggers[strconv.FormatInt(id, 10)]; ok {
+			sums[id].add(entry.UseCount, nanos(entry.LastUsed))
+		}
+	}
+}
+
+// removeOwnUsage removes a revoked trigger's entry from this instance's
+// record at once; the other instances remove theirs when they next write
+// that shard (trigger IDs are never reused, so an entry left meanwhile is
+// never read).
+func (s *Store) removeOwnUsage(ctx context.Context, u *usageCounter) error {
+	s.idMu.RLock()
+	defer s.idMu.RUnlock()
+	return s.flushShard(ctx, s.instance, usageShard(u.id), []*usageCounter{u})
+}
