@@ -28,8 +28,11 @@
 #   ad plain reverse_proxy with (d)'s requests: (d)'s own baseline (wrk
 #      builds each of them in Lua, which costs it more than (a)'s fixed one)
 #   ae plain reverse_proxy with (e)'s request: (e)'s own baseline
-#   b0 (b) again with the gateway's decision log lines left out of Caddy's
-#      log (log { exclude http.handlers.trigger_gateway }): what they cost
+#   al plain reverse_proxy with an access log, filtered as in
+#      Caddyfile.example
+#   bl (b) with the same access log carrying the gateway's decision
+#      (Caddyfile.example's log_append lines): the audit trail's cost,
+#      against (al)
 #   d2 (d) again with cache_size 100000, the cache filled first: every
 #      token fits in it
 #
@@ -114,10 +117,11 @@ plain_port="$(free_port)"
 gw_port="$(free_port)"
 limited_port="$(free_port)"
 
-# start_caddy STORAGE_DIR [LOG_OPTION [GATEWAY_OPTION]]: Caddy with the
-# three sites of the cases and no access logs; the gateway writes its
-# decision line for every request to Caddy's log (a file), unless
-# LOG_OPTION excludes it. GATEWAY_OPTION is one more trigger_gateway line.
+# start_caddy STORAGE_DIR [SITE_OPTION [GATEWAY_OPTION]]: Caddy with the
+# three sites of the cases and, unless SITE_OPTION adds one to the plain
+# and gateway sites, no access logs. Caddy's log (at its default level,
+# INFO: the gateway's refusals, not its acceptances) goes to a file.
+# GATEWAY_OPTION is one more trigger_gateway line.
 start_caddy() {
 	cat >"$run/Caddyfile" <<EOF
 {
@@ -125,13 +129,14 @@ start_caddy() {
 	storage file_system $1
 	log {
 		output file $run/caddy-log.json
-		${2:-}
 	}
 }
 http://127.0.0.1:$plain_port {
+	${2:-}
 	reverse_proxy 127.0.0.1:$up_port
 }
 http://127.0.0.1:$gw_port {
+	${2:-}
 	trigger_gateway {
 		failed_auth_limit off
 		${3:-}
@@ -193,7 +198,32 @@ summary() {
 
 lua_dir="$root/integration/bench/wrk"
 
-# case_in_fresh_caddy NAME URL SCRIPT [LOG_OPTION [GATEWAY_OPTION [FILL]]]:
+# access_log: the site access log of Caddyfile.example, to a file, with the
+# gateway's decision fields (the @trigger matcher matches no request of
+# the plain site, which has no gateway).
+access_log() {
+	cat <<EOF
+log {
+		output file $run/access-log.json
+		format filter {
+			request>uri regexp (?i)((?:job_|private_)?token|(?:variables|inputs)(?:\[|%5B)[^=&]*)=[^&]* \${1}=REDACTED
+			request>headers>Job-Token delete
+			request>headers>Private-Token delete
+			request>headers>X-Gitlab-Token delete
+			request>headers>X-Hub-Signature-256 delete
+		}
+	}
+	@trigger trigger
+	log_append @trigger trigger_outcome {http.trigger.outcome}
+	log_append @trigger trigger_project {http.trigger.project}
+	log_append @trigger trigger_ref {http.trigger.ref}
+	log_append @trigger trigger_source {http.trigger.source}
+	log_append @trigger trigger_id {http.trigger.id}
+	log_append @trigger trigger_token_prefix {http.trigger.token_prefix}
+EOF
+}
+
+# case_in_fresh_caddy NAME URL SCRIPT [SITE_OPTION [GATEWAY_OPTION [FILL]]]:
 # one run of a case in a Caddy started for it alone, so that no case
 # inherits another's cache, memory or background writes; FILL=fill first
 # runs the case for 30 s, unmeasured, to fill the cache. Caddy is killed
@@ -239,7 +269,8 @@ load() {
 		echo "--- round $round/$ROUNDS" >&2
 		case_in_fresh_caddy a "$plain$path" "$lua_dir/form.lua"
 		case_in_fresh_caddy b "$gw$path" "$lua_dir/form.lua"
-		case_in_fresh_caddy b0 "$gw$path" "$lua_dir/form.lua" "exclude http.handlers.trigger_gateway"
+		case_in_fresh_caddy al "$plain$path" "$lua_dir/form.lua" "$(access_log)"
+		case_in_fresh_caddy bl "$gw$path" "$lua_dir/form.lua" "$(access_log)"
 		case_in_fresh_caddy c "$gw$path" "$lua_dir/invalid.lua"
 		case_in_fresh_caddy c2 "$limited$path" "$lua_dir/invalid.lua"
 		case_in_fresh_caddy d "$gw$path" "$lua_dir/many.lua"
@@ -256,20 +287,22 @@ load() {
 		echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 		local base_rps base_p99 name rps p50 p99 bad rss
 		read -r base_rps _ base_p99 _ < <(summary a)
-		for name in a b b0 c c2 d d2 ad e ae; do
+		for name in a b al bl c c2 d d2 ad e ae; do
 			read -r rps p50 p99 bad < <(summary "$name")
 			rss="$(sort -n "$run/$name.rss" | tail -n 1 | awk '{ printf "%.0f MiB", $1 / 1024 }')"
 			awk -v n="$name" -v r="$rps" -v p50="$p50" -v p99="$p99" -v bad="$bad" -v br="$base_rps" -v bp="$base_p99" -v rss="$rss" \
 				'BEGIN { printf "| %s | %.0f | %.3f | %.3f | %d | %.2f | %+.3f ms | %s |\n", n, r, p50, p99, bad, r / br, p99 - bp, rss }'
 		done
 		echo
-		local d_rps d2_rps ad_rps e_rps ae_rps hits misses
+		local d_rps d2_rps ad_rps e_rps ae_rps al_rps bl_rps hits misses
+		read -r al_rps _ < <(summary al)
+		read -r bl_rps _ < <(summary bl)
 		read -r d_rps _ < <(summary d)
 		read -r d2_rps _ < <(summary d2)
 		read -r ad_rps _ < <(summary ad)
 		read -r e_rps _ < <(summary e)
 		read -r ae_rps _ < <(summary ae)
-		echo "Against their own baselines: d $(ratio "$d_rps" "$ad_rps") and d2 $(ratio "$d2_rps" "$ad_rps") of ad; e $(ratio "$e_rps" "$ae_rps") of ae."
+		echo "Against their own baselines: d $(ratio "$d_rps" "$ad_rps") and d2 $(ratio "$d2_rps" "$ad_rps") of ad; e $(ratio "$e_rps" "$ae_rps") of ae; bl $(ratio "$bl_rps" "$al_rps") of al."
 		read -r hits misses < <(cache_misses d)
 		echo "Case d token cache: $hits hits, $misses misses ($(awk -v h="$hits" -v m="$misses" 'BEGIN { if (h + m) printf "%.0f", 100 * m / (h + m); else print 0 }')% misses)."
 		read -r hits misses < <(cache_misses d2)
