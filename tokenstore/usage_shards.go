@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"path"
 	"slices"
@@ -111,16 +112,9 @@ func (s *Store) Flush(ctx context.Context) error {
 		}
 	}
 
-	shards := slices.Sorted(func(yield func(int64) bool) {
-		for shard := range dirty {
-			if !yield(shard) {
-				return
-			}
-		}
-	})
 	var failed int
 	var first error
-	for _, shard := range shards {
+	for _, shard := range slices.Sorted(maps.Keys(dirty)) {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("%w: flushing usage: %w", ErrUnavailable, err)
 		}

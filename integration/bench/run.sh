@@ -11,7 +11,8 @@
 # Settings (environment): DURATION (wrk's -d, default 10s), ROUNDS (default
 # 3: the cases run in turn ROUNDS times, each in a freshly started Caddy,
 # and the table gives the median, so that a machine getting busier or
-# quieter weighs on every case), CONNECTIONS
+# quieter weighs on every case; each case also runs right after its
+# baseline, and the ratios of the two are given round by round), CONNECTIONS
 # (default 32), THREADS (default 1: wrk, Caddy and the upstream share the
 # machine's cores), TOKENS (default 100000), MEMORY_TOKENS (default
 # "100000 1000000"), SKIP_BUILD=1 to use ./caddy as it is.
@@ -244,6 +245,18 @@ case_in_fresh_caddy() {
 	wait "$caddy_pid" 2>/dev/null || true
 }
 
+# paired CASE BASE: the case's throughput over its baseline's, round by
+# round: "median min max" of those ratios.
+paired() {
+	paste <(awk '/^Requests\/sec:/ { print $2 }' "$run/$1.wrk") <(awk '/^Requests\/sec:/ { print $2 }' "$run/$2.wrk") |
+		awk '{ r[NR] = $1 / $2 }
+		END {
+			for (i = 2; i <= NR; i++) for (j = i; j > 1 && r[j-1] > r[j]; j--) { t = r[j]; r[j] = r[j-1]; r[j-1] = t }
+			m = NR % 2 ? r[(NR+1)/2] : (r[NR/2] + r[NR/2+1]) / 2
+			printf "%.2f %.2f %.2f\n", m, r[1], r[NR]
+		}'
+}
+
 # cache_misses NAME: "hits misses" summed over the case's runs.
 cache_misses() {
 	awk -v n="$1" '$1 == n { h += $2; m += $3 } END { printf "%d %d\n", h, m }' "$run/cache.txt"
@@ -267,17 +280,19 @@ load() {
 	export TOKEN="$valid" TOKENS_FILE="$tokens"
 	for round in $(seq "$ROUNDS"); do
 		echo "--- round $round/$ROUNDS" >&2
+		# Each case runs right after its baseline, so that the ratios of
+		# a round (see paired) compare cases measured minutes apart at most.
 		case_in_fresh_caddy a "$plain$path" "$lua_dir/form.lua"
 		case_in_fresh_caddy b "$gw$path" "$lua_dir/form.lua"
-		case_in_fresh_caddy al "$plain$path" "$lua_dir/form.lua" "$(access_log)"
-		case_in_fresh_caddy bl "$gw$path" "$lua_dir/form.lua" "$(access_log)"
 		case_in_fresh_caddy c "$gw$path" "$lua_dir/invalid.lua"
 		case_in_fresh_caddy c2 "$limited$path" "$lua_dir/invalid.lua"
+		case_in_fresh_caddy ad "$plain$path" "$lua_dir/many.lua"
 		case_in_fresh_caddy d "$gw$path" "$lua_dir/many.lua"
 		case_in_fresh_caddy d2 "$gw$path" "$lua_dir/many.lua" "" "cache_size 100000" fill
-		case_in_fresh_caddy ad "$plain$path" "$lua_dir/many.lua"
-		case_in_fresh_caddy e "$gw$hook" "$lua_dir/webhook.lua"
+		case_in_fresh_caddy al "$plain$path" "$lua_dir/form.lua" "$(access_log)"
+		case_in_fresh_caddy bl "$gw$path" "$lua_dir/form.lua" "$(access_log)"
 		case_in_fresh_caddy ae "$plain$hook" "$lua_dir/webhook.lua"
+		case_in_fresh_caddy e "$gw$hook" "$lua_dir/webhook.lua"
 	done
 
 	{
@@ -303,6 +318,17 @@ load() {
 		read -r e_rps _ < <(summary e)
 		read -r ae_rps _ < <(summary ae)
 		echo "Against their own baselines: d $(ratio "$d_rps" "$ad_rps") and d2 $(ratio "$d2_rps" "$ad_rps") of ad; e $(ratio "$e_rps" "$ae_rps") of ae; bl $(ratio "$bl_rps" "$al_rps") of al."
+		echo
+		echo "Round by round, each case's throughput over its baseline's (median, min-max over the rounds):"
+		echo
+		echo "| case | baseline | ratio | min | max |"
+		echo "| --- | --- | ---: | ---: | ---: |"
+		local pair med lo hi
+		for pair in b:a c:a c2:a d:ad d:a d2:ad bl:al e:ae; do
+			read -r med lo hi < <(paired "${pair%%:*}" "${pair##*:}")
+			echo "| ${pair%%:*} | ${pair##*:} | $med | $lo | $hi |"
+		done
+		echo
 		read -r hits misses < <(cache_misses d)
 		echo "Case d token cache: $hits hits, $misses misses ($(awk -v h="$hits" -v m="$misses" 'BEGIN { if (h + m) printf "%.0f", 100 * m / (h + m); else print 0 }')% misses)."
 		read -r hits misses < <(cache_misses d2)
