@@ -97,7 +97,11 @@ type Handler struct {
 
 	// StorageRaw is where trigger tokens and usage are kept. Default:
 	// Caddy's configured storage. Handlers that use the same storage share
-	// their tokens, cache and usage counters.
+	// their tokens, cache and usage counters: one token store, kept across
+	// reloads, with the settings of the handler that opened it (cache_size,
+	// cache_ttl, negative_cache_ttl, usage_flush_interval,
+	// change_poll_interval, storage_timeout) until Caddy restarts. A handler
+	// joining it with other values logs a warning naming them.
 	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=caddy.storage inline_key=module"`
 
 	// CacheSize is how many tokens are cached in memory. Default: 10000.
@@ -386,13 +390,21 @@ func (h *Handler) joinGateway(ctx caddy.Context, storage certmagic.Storage) erro
 			release()
 			return nil, err
 		}
-		return &gateway{key: storageIdentity(storage), store: store, storage: storage}, nil
+		return &gateway{key: storageIdentity(storage), store: store, storage: storage, settings: h.storeSettings()}, nil
 	})
 	if err != nil {
 		return fmt.Errorf("opening token store: %v", err)
 	}
 	h.poolKey = key
 	h.gateway = value.(*gateway)
+	if diffs := h.gateway.settings.differences(h.storeSettings()); len(diffs) > 0 {
+		// The store, shared with the other handlers on this storage and
+		// kept across reloads, goes on with the settings it was opened with.
+		h.logger.Warn("token store settings not applied: the store of this storage is already open "+
+			"(another trigger_gateway on the same storage, or a reload) and keeps its settings "+
+			"until Caddy restarts; give every trigger_gateway on one storage the same settings",
+			zap.String("storage", h.gateway.key), zap.String("not_applied", joinSettings(diffs)))
+	}
 	h.gateway.setAliases(h.aliases)
 	return h.joinRepeats(ctx)
 }

@@ -29,6 +29,8 @@ type gateway struct {
 	key     string
 	store   *tokenstore.Store
 	storage certmagic.Storage // the storage the store uses, for idempotency stores
+	// settings are those the store was opened with (see storeSettings).
+	settings storeSettings
 
 	mu      sync.RWMutex
 	aliases map[string]string // alias or canonical project -> canonical project

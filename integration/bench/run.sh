@@ -122,7 +122,8 @@ limited_port="$(free_port)"
 # three sites of the cases and, unless SITE_OPTION adds one to the plain
 # and gateway sites, no access logs. Caddy's log (at its default level,
 # INFO: the gateway's refusals, not its acceptances) goes to a file.
-# GATEWAY_OPTION is one more trigger_gateway line.
+# GATEWAY_OPTION is one more line of both trigger_gateway blocks: they
+# share one token store, whose settings (cache_size) must agree.
 start_caddy() {
 	cat >"$run/Caddyfile" <<EOF
 {
@@ -145,7 +146,9 @@ http://127.0.0.1:$gw_port {
 	reverse_proxy 127.0.0.1:$up_port
 }
 http://127.0.0.1:$limited_port {
-	trigger_gateway
+	trigger_gateway {
+		${3:-}
+	}
 	reverse_proxy 127.0.0.1:$up_port
 }
 EOF
