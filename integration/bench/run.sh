@@ -8,7 +8,8 @@
 #   integration/bench/run.sh memory     peak RSS of Caddy with 100,000 and
 #                                       1,000,000 tokens in storage
 #
-# Settings (environment): DURATION (wrk's -d, default 10s), ROUNDS (default
+# Settings (environment): DURATION (wrk's -d, default 30s: longer than the
+# default usage_flush_interval, so that every case pays for its flushes), ROUNDS (default
 # 3: the cases run in turn ROUNDS times, each in a freshly started Caddy,
 # and the table gives the median, so that a machine getting busier or
 # quieter weighs on every case; each case also runs right after its
@@ -49,7 +50,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 
-DURATION="${DURATION:-10s}"
+DURATION="${DURATION:-30s}"
 ROUNDS="${ROUNDS:-3}"
 CONNECTIONS="${CONNECTIONS:-32}"
 THREADS="${THREADS:-1}"
