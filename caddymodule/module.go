@@ -363,6 +363,7 @@ func (h *Handler) storage(ctx caddy.Context) (certmagic.Storage, error) {
 // creating it if this is the first handler to use it.
 func (h *Handler) joinGateway(ctx caddy.Context, storage certmagic.Storage) error {
 	key := "trigger_gateway:" + storageIdentity(storage)
+	settings := h.storeSettings()
 	value, _, err := gateways.LoadOrNew(key, func() (caddy.Destructor, error) {
 		instance, err := caddy.InstanceID()
 		if err != nil {
@@ -375,12 +376,12 @@ func (h *Handler) joinGateway(ctx caddy.Context, storage certmagic.Storage) erro
 		store, err := tokenstore.New(tokenstore.Config{
 			Storage:            storage,
 			InstanceID:         instance.String(),
-			CacheSize:          h.CacheSize,
-			CacheTTL:           time.Duration(h.CacheTTL),
-			NegativeCacheTTL:   time.Duration(h.NegativeCacheTTL),
-			FlushInterval:      time.Duration(h.UsageFlushInterval),
-			ChangePollInterval: time.Duration(h.ChangePollInterval),
-			StorageTimeout:     time.Duration(h.StorageTimeout),
+			CacheSize:          settings.cacheSize,
+			CacheTTL:           settings.cacheTTL,
+			NegativeCacheTTL:   settings.negativeCacheTTL,
+			FlushInterval:      settings.usageFlushInterval,
+			ChangePollInterval: settings.changePollInterval,
+			StorageTimeout:     settings.storageTimeout,
 			Logger:             ctx.Logger().Named("store"),
 			Observer:           storeObserver{},
 			// The last user of the storage closes it, after the final flush.
@@ -390,20 +391,20 @@ func (h *Handler) joinGateway(ctx caddy.Context, storage certmagic.Storage) erro
 			release()
 			return nil, err
 		}
-		return &gateway{key: storageIdentity(storage), store: store, storage: storage, settings: h.storeSettings()}, nil
+		return &gateway{key: storageIdentity(storage), store: store, storage: storage, settings: settings}, nil
 	})
 	if err != nil {
 		return fmt.Errorf("opening token store: %v", err)
 	}
 	h.poolKey = key
 	h.gateway = value.(*gateway)
-	if diffs := h.gateway.settings.differences(h.storeSettings()); len(diffs) > 0 {
+	if diffs := h.gateway.settings.differences(settings); len(diffs) > 0 {
 		// The store, shared with the other handlers on this storage and
 		// kept across reloads, goes on with the settings it was opened with.
 		h.logger.Warn("token store settings not applied: the store of this storage is already open "+
 			"(another trigger_gateway on the same storage, or a reload) and keeps its settings "+
 			"until Caddy restarts; give every trigger_gateway on one storage the same settings",
-			zap.String("storage", h.gateway.key), zap.String("not_applied", joinSettings(diffs)))
+			zap.String("storage", h.gateway.key), zap.String("not_applied", strings.Join(diffs, ", ")))
 	}
 	h.gateway.setAliases(h.aliases)
 	return h.joinRepeats(ctx)

@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
@@ -20,7 +19,8 @@ type storeSettings struct {
 	storageTimeout     time.Duration
 }
 
-// storeSettings are the handler's store settings, defaults applied.
+// storeSettings are the handler's store settings, defaults applied: the
+// token store is opened with them.
 func (h *Handler) storeSettings() storeSettings {
 	orDefault := func(d, def time.Duration) time.Duration {
 		if d == 0 {
@@ -55,5 +55,3 @@ func (s storeSettings) differences(want storeSettings) []string {
 	add("storage_timeout", want.storageTimeout, s.storageTimeout)
 	return out
 }
-
-func joinSettings(diffs []string) string { return strings.Join(diffs, ", ") }
