@@ -136,13 +136,11 @@ func (s *Store) Flush(ctx context.Context) error {
 // the shard, and removes the entries of dropped counters. It writes
 // nothing when nothing changed.
 func (s *Store) flushShard(ctx context.Context, instance string, shard int64, counters []*usageCounter) error {
-	lock := s.shardLock(shard)
-	lock.Lock()
-	defer lock.Unlock()
-	rec, _, err := s.loadShard(ctx, instance, shard)
+	rec, lock, err := s.lockOwnShard(ctx, instance, shard)
 	if err != nil {
 		return err
 	}
+	defer lock.Unlock()
 	type taken struct {
 		u       *usageCounter
 		pending int64
@@ -196,6 +194,19 @@ func (s *Store) flushShard(ctx context.Context, instance string, shard int64, co
 		t.u.flushedLast.Store(nanos(rec.Triggers[strconv.FormatInt(t.u.id, 10)].LastUsed))
 	}
 	return nil
+}
+
+// lockOwnShard takes the shard's lock and reads this instance's record of
+// the shard under it; the caller unlocks. On error the lock is released.
+func (s *Store) lockOwnShard(ctx context.Context, instance string, shard int64) (usageShardRecord, *sync.Mutex, error) {
+	lock := s.shardLock(shard)
+	lock.Lock()
+	rec, _, err := s.loadShard(ctx, instance, shard)
+	if err != nil {
+		lock.Unlock()
+		return rec, nil, err
+	}
+	return rec, lock, nil
 }
 
 // loadShard reads an instance's record of a shard. A missing record, and
@@ -292,13 +303,11 @@ func (s *Store) usagesOf(ctx context.Context, ids []int64) (map[int64]Usage, err
 // record plus the uses not flushed yet. Holding the shard's lock means no
 // flush of it is half done.
 func (s *Store) addOwnUsage(ctx context.Context, instance string, shard int64, ids []int64, sums map[int64]*usageSum) error {
-	lock := s.shardLock(shard)
-	lock.Lock()
-	defer lock.Unlock()
-	rec, _, err := s.loadShard(ctx, instance, shard)
+	rec, lock, err := s.lockOwnShard(ctx, instance, shard)
 	if err != nil {
 		return err
 	}
+	defer lock.Unlock()
 	addEntries(sums, rec, ids)
 	for _, id := range ids {
 		if u := s.existingCounter(id); u != nil && !u.dropped.Load() {
