@@ -39,10 +39,9 @@ func (h *Handler) forward(r *http.Request, d *decision) {
 	setURL(r, path, rawPath, "")
 	r.Form, r.PostForm, r.MultipartForm = nil, nil, nil
 
-	body := d.body
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	r.ContentLength = int64(len(body))
+	body := newForwardedBody(d.body)
+	r.Body, r.GetBody = body, body.rewind
+	r.ContentLength = int64(len(d.body))
 	r.TransferEncoding = nil
 
 	header := r.Header
@@ -51,9 +50,30 @@ func (h *Handler) forward(r *http.Request, d *decision) {
 	header.Del("Transfer-Encoding")
 	values := newHeaderValues(2 + decisionHeaderCount)
 	values.set(header, "Content-Type", "application/json")
-	values.set(header, "Content-Length", strconv.Itoa(len(body)))
+	values.set(header, "Content-Length", strconv.Itoa(len(d.body)))
 	setDecisionHeaders(header, d, values)
 }
+
+// forwardedBody is the canonical body as the request's Body: a reader that
+// also hands the transport a fresh copy (GetBody) to retry on another
+// connection. One allocation, where NopCloser over a bytes.Reader and a
+// GetBody closure took three.
+type forwardedBody struct {
+	bytes.Reader
+	data []byte
+}
+
+func newForwardedBody(data []byte) *forwardedBody {
+	b := &forwardedBody{data: data}
+	b.Reset(data)
+	return b
+}
+
+// Close makes forwardedBody an io.ReadCloser; there is nothing to release.
+func (*forwardedBody) Close() error { return nil }
+
+// rewind is the request's GetBody.
+func (b *forwardedBody) rewind() (io.ReadCloser, error) { return newForwardedBody(b.data), nil }
 
 // decisionHeaderCount is the most headers setDecisionHeaders sets.
 const decisionHeaderCount = 7

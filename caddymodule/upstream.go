@@ -60,15 +60,15 @@ var upstreamFailures = map[int]*triggerapi.Error{
 // requests that may be repeated, keeps a copy of it (up to maxSavedAnswer)
 // to replay.
 type upstreamWriter struct {
-	*caddyhttp.ResponseWriterWrapper
-	code     int
-	capture  bool
-	body     bytes.Buffer
-	overflow bool
+	caddyhttp.ResponseWriterWrapper // by value: one allocation per request, not two
+	code                            int
+	capture                         bool
+	body                            bytes.Buffer
+	overflow                        bool
 }
 
 func newUpstreamWriter(w http.ResponseWriter, capture bool) *upstreamWriter {
-	return &upstreamWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, capture: capture}
+	return &upstreamWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, capture: capture}
 }
 
 func (u *upstreamWriter) WriteHeader(code int) {

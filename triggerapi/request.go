@@ -32,7 +32,7 @@ func Parse(route Route, contentType, rawQuery string, body []byte) (*Request, *E
 		return nil, err
 	}
 	if len(body) > 0 {
-		mediaType, mediaParams, err := mime.ParseMediaType(contentType)
+		mediaType, mediaParams, err := parseMediaType(contentType)
 		switch {
 		case err != nil && contentType != "":
 			return nil, ErrMediaType
@@ -57,6 +57,16 @@ func Parse(route Route, contentType, rawQuery string, body []byte) (*Request, *E
 		p.ref = field{value: route.Ref, set: true}
 	}
 	return p.request()
+}
+
+// parseMediaType is mime.ParseMediaType, without its parameter map for the
+// two media types trigger clients send bare: most requests need no parse.
+func parseMediaType(contentType string) (string, map[string]string, error) {
+	switch contentType {
+	case "application/json", "application/x-www-form-urlencoded":
+		return contentType, nil, nil
+	}
+	return mime.ParseMediaType(contentType)
 }
 
 // field is one scalar parameter: absent, a string, or of the wrong type.
