@@ -2,9 +2,12 @@ package caddymodule
 
 import (
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
 // The gateway's collectors exist once per process and are registered in
@@ -100,6 +103,42 @@ var (
 	jwksRefreshOK           = gatewayMetrics.jwksRefresh.WithLabelValues("ok")
 	jwksRefreshFailed       = gatewayMetrics.jwksRefresh.WithLabelValues("error")
 )
+
+// acceptedChildren are the series an accepted trigger request updates.
+type acceptedChildren struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// acceptedSeries caches acceptedChildren by route and source (trigger,
+// pipeline), resolved on first use: accepted requests are the hot path,
+// and a label lookup hashes every value under the vector's lock. A series
+// appears when first used, as with WithLabelValues.
+var acceptedSeries [triggerapi.KindManagement + 1][2]atomic.Pointer[acceptedChildren]
+
+// countRequest counts one trigger API request and the gateway's time on it.
+func countRequest(route triggerapi.Kind, source, outcome, result string, took time.Duration) {
+	if outcome == "accepted" && route <= triggerapi.KindManagement && (source == sourceTrigger || source == sourcePipeline) {
+		i := 0
+		if source == sourcePipeline {
+			i = 1
+		}
+		slot := &acceptedSeries[route][i]
+		m := slot.Load()
+		if m == nil {
+			m = &acceptedChildren{
+				requests: gatewayMetrics.requests.WithLabelValues(route.String(), source, outcome),
+				duration: gatewayMetrics.duration.WithLabelValues(route.String(), result),
+			}
+			slot.Store(m) // a racing first use stores the same children
+		}
+		m.requests.Inc()
+		m.duration.Observe(took.Seconds())
+		return
+	}
+	gatewayMetrics.requests.WithLabelValues(route.String(), sourceLabel(source), outcome).Inc()
+	gatewayMetrics.duration.WithLabelValues(route.String(), result).Observe(took.Seconds())
+}
 
 // registerMetrics adds the gateway's collectors to a config's registry;
 // a second handler in the same config finds them already there.

@@ -468,16 +468,14 @@ func (h *Handler) account(r *http.Request, d *decision, start time.Time) {
 // observe writes the decision's log line and metrics.
 func (h *Handler) observe(d *decision, start time.Time) {
 	route := d.route.Kind.String()
-	outcome, result, source := "accepted", "accepted", d.source
+	outcome, result := "accepted", "accepted"
 	switch {
 	case d.refusal != nil:
 		outcome, result = d.refusal.Reason, "refused"
 	case d.replayed:
 		outcome = "replayed"
 	}
-	source = sourceLabel(source)
-	gatewayMetrics.requests.WithLabelValues(route, source, outcome).Inc()
-	gatewayMetrics.duration.WithLabelValues(route, result).Observe(time.Since(start).Seconds())
+	countRequest(d.route.Kind, d.source, outcome, result, time.Since(start))
 
 	// Accepted triggers are logged at debug, as Caddy's own handlers log
 	// each request they proxy: the CI server records every pipeline it
