@@ -48,6 +48,13 @@ func (p *params) parseMultipart(body []byte, boundary string) *Error {
 	if boundary == "" {
 		return ErrBadBody
 	}
+	var buffer [16]formField // a token, a ref and a dozen variables, without an allocation
+	if fields, ok := splitSimpleMultipart(buffer[:0], body, boundary); ok {
+		for _, f := range fields {
+			p.set(string(f.name), string(f.value), false)
+		}
+		return nil
+	}
 	reader := multipart.NewReader(bytes.NewReader(body), boundary)
 	for {
 		part, err := reader.NextPart()

@@ -172,3 +172,54 @@ func readMultipart(body []byte) (fields []modelField, ok bool) {
 
 // quoteEscaper escapes a field name as mime/multipart's WriteField does.
 var quoteEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+
+// FuzzMultipartFastPath feeds raw bytes as a multipart/form-data body.
+// Parse reads the common shape of such bodies itself and leaves the rest
+// to mime/multipart: whichever path reads a body, the fields must be those
+// mime/multipart reads, and a body it cannot read must be refused.
+func FuzzMultipartFastPath(f *testing.F) {
+	const b = fuzzMultipartBoundary
+	part := func(name, value string) string {
+		return "--" + b + "\r\nContent-Disposition: form-data; name=\"" + name + "\"\r\n\r\n" + value + "\r\n"
+	}
+	simple := part("token", "T") + part("ref", "main") + part("variables[A]", "1")
+	for _, body := range []string{
+		simple + "--" + b + "--\r\n",
+		simple + "--" + b + "--",
+		simple + "--" + b + "--\r\nepilogue",
+		simple + "--" + b + "--  \r\n",
+		"preamble\r\n" + simple + "--" + b + "--\r\n",
+		part("token", "T") + part("ref", "a\r\n--"+b+"X\r\n--"+b+"-x") + "--" + b + "--\r\n",
+		part("token", "T") + part("ref", "main") + "--" + b + " \r\n" + part("variables[A]", "1") + "--" + b + "--\r\n",
+		strings.ReplaceAll(simple, "\r\n", "\n") + "--" + b + "--\n",
+		part("token", "T") + "--" + b + "\r\ncontent-disposition: form-data; name=\"ref\"\r\n\r\nmain\r\n--" + b + "--\r\n",
+		part("token", "T") + "--" + b + "\r\nContent-Disposition: form-data; name=\"ref\"\r\nContent-Type: text/plain\r\n\r\nmain\r\n--" + b + "--\r\n",
+		part("token", "T") + "--" + b + "\r\nContent-Disposition: form-data; name=\"ref\"; filename=\"r.txt\"\r\n\r\nmain\r\n--" + b + "--\r\n",
+		part("token", "T") + part(`ref\"x`, "main") + part("", "empty name") + "--" + b + "--\r\n",
+		part("token", "T") + "--" + b + "\r\nContent-Disposition: form-data; name=ref\r\n\r\nmain\r\n--" + b + "--\r\n",
+		part("token", "T") + part("ref", "main") + "--" + b + "\rx",
+		part("token", "T") + part("ref", "main"),
+		"--" + b + "--\r\n",
+		"",
+	} {
+		f.Add([]byte(body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, perr := triggerapi.Parse(pipelineRoute, "multipart/form-data; boundary="+b, "", body)
+		if len(body) == 0 {
+			return // no body: only the (absent) query string counts
+		}
+		read, ok := readMultipart(body)
+		if !ok {
+			if perr == nil || string(perr.Body) != bodyBadBody {
+				t.Fatalf("Parse(%q) = %+v, %v; want %s", body, got, perr, bodyBadBody)
+			}
+			return
+		}
+		var m model
+		for _, field := range read {
+			m.addForm(field)
+		}
+		m.check(t, got, perr)
+	})
+}
