@@ -2,6 +2,8 @@ package triggerapi_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
@@ -67,6 +69,41 @@ func BenchmarkCanonicalBody(b *testing.B) {
 	for b.Loop() {
 		if body := triggerapi.CanonicalBody(benchToken, "main", vars, nil, payload); len(body) == 0 {
 			b.Fatal("empty body")
+		}
+	}
+}
+
+// pushEventBody is a GitLab push event of about 20 KB (20 commits), the
+// load script's webhook body (integration/bench/wrk/webhook.lua).
+func pushEventBody() []byte {
+	var commits []string
+	for i := 1; i <= 20; i++ {
+		commits = append(commits, fmt.Sprintf(`{"id":"%040x","message":"Commit %d: %s","timestamp":"2026-12-01T10:00:00+00:00",`+
+			`"url":"https://gitlab.example.com/group/project/-/commit/%040x",`+
+			`"author":{"name":"Jane Doe","email":"jane@example.com"},`+
+			`"added":["docs/page-%d.md"],"modified":["src/main.go","src/handler.go","README.md"],"removed":[]}`,
+			i, i, strings.Repeat("a change that explains itself. ", 22), i, i))
+	}
+	return []byte(`{"object_kind":"push","event_name":"push","before":"` + strings.Repeat("0", 40) +
+		`","after":"` + strings.Repeat("1", 40) + `","ref":"refs/heads/main","checkout_sha":"` + strings.Repeat("1", 40) +
+		`","user_id":4,"user_name":"Jane Doe","user_username":"jane","project_id":15,` +
+		`"project":{"id":15,"name":"project","path_with_namespace":"group/project","default_branch":"main"},` +
+		`"commits":[` + strings.Join(commits, ",") + `],"total_commits_count":20,` +
+		`"repository":{"name":"project","url":"git@gitlab.example.com:group/project.git"}}`)
+}
+
+func BenchmarkParseWebhook(b *testing.B) {
+	route, ok := triggerapi.ParseRoute(triggerapi.DefaultPathPrefix, "/api/v4/projects/9/ref/main/trigger/pipeline")
+	if !ok {
+		b.Fatal("not a webhook route")
+	}
+	body := pushEventBody()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		req, err := triggerapi.Parse(route, ctJSON, "token="+benchToken, body)
+		if err != nil || len(req.Payload) == 0 {
+			b.Fatalf("Parse() = %+v, %v", req, err)
 		}
 	}
 }

@@ -1,79 +1,164 @@
 package triggerapi
 
 import (
+	"bytes"
 	"encoding/json"
 )
 
 // parseJSON reads a JSON object body. token and ref must be strings,
 // variables a map of strings, inputs a map of any JSON values; every other
-// field is kept as the webhook payload.
+// field is kept as the webhook payload. As with encoding/json decoding into
+// a map, the last of members with the same name is the one that counts.
 func (p *params) parseJSON(body []byte) *Error {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+	var buffer [16]jsonMember // a push event has about 15 members: no allocation
+	members, ok := jsonObjectMembers(buffer[:0], body)
+	if !ok {
 		return ErrBadBody
 	}
-	for name, raw := range fields {
-		switch name {
+	j := jsonBody{data: body}
+	token, ref, variables, inputs := -1, -1, -1, -1 // the members that count, by index
+	for i, m := range members {
+		switch name := j.key(m); name {
 		case "token":
-			p.token = jsonScalar(raw)
+			token = i
 		case "ref":
-			p.ref = jsonScalar(raw)
+			ref = i
 		case "variables":
-			if isJSONNull(raw) {
-				continue // an optional parameter sent as null is absent
-			}
-			var vars map[string]any
-			if json.Unmarshal(raw, &vars) != nil {
-				p.badVars = true
-				continue
-			}
-			for key, value := range vars {
-				s, ok := value.(string)
-				if !ok {
-					p.badVars = true
-					break
-				}
-				if p.variables == nil {
-					p.variables = make(map[string]string, len(vars))
-				}
-				p.variables[key] = s
-			}
+			variables = i
 		case "inputs":
-			if isJSONNull(raw) {
-				continue
-			}
-			var inputs map[string]json.RawMessage
-			if json.Unmarshal(raw, &inputs) != nil {
-				p.badIns = true
-				continue
-			}
-			for key, value := range inputs {
-				if p.inputs == nil {
-					p.inputs = make(map[string]json.RawMessage, len(inputs))
-				}
-				p.inputs[key] = value
-			}
+			inputs = i
 		default:
 			if p.payload == nil {
-				p.payload = make(map[string]json.RawMessage)
+				p.payload = make(map[string]json.RawMessage, len(members))
 			}
-			p.payload[name] = raw
+			p.payload[name] = j.keep(m.value)
 		}
+	}
+	if token >= 0 {
+		p.token = jsonScalar(j.raw(members[token].value))
+	}
+	if ref >= 0 {
+		p.ref = jsonScalar(j.raw(members[ref].value))
+	}
+	// An optional parameter sent as null is absent.
+	if variables >= 0 && !isJSONNull(j.raw(members[variables].value)) {
+		p.variables, p.badVars = j.stringMap(members[variables].value)
+	}
+	if inputs >= 0 && !isJSONNull(j.raw(members[inputs].value)) {
+		p.inputs, p.badIns = j.rawMap(members[inputs].value)
 	}
 	return nil
 }
 
-func jsonScalar(raw json.RawMessage) field {
+// jsonBody reads the values of a body jsonObjectMembers has validated.
+type jsonBody struct {
+	data []byte
+	// kept is one copy of data, made when a value must outlive the
+	// request: data is the handler's buffer, reused after it.
+	kept []byte
+}
+
+func (j *jsonBody) raw(span jsonSpan) []byte { return j.data[span.start:span.end] }
+
+// keep returns the value at span, sliced from the body's one copy.
+func (j *jsonBody) keep(span jsonSpan) json.RawMessage {
+	if j.kept == nil {
+		j.kept = bytes.Clone(j.data)
+	}
+	return j.kept[span.start:span.end:span.end]
+}
+
+// key is a member's name, as encoding/json decodes it.
+func (j *jsonBody) key(m jsonMember) string {
+	literal := j.raw(m.key)
+	// Names without escapes need no decoding, nor an allocation to compare.
+	switch string(literal) {
+	case `"token"`:
+		return "token"
+	case `"ref"`:
+		return "ref"
+	case `"variables"`:
+		return "variables"
+	case `"inputs"`:
+		return "inputs"
+	}
+	name, _ := jsonString(literal) // a validated key is a string literal
+	return name
+}
+
+// members returns the members of the object at span, with spans relative
+// to the body; ok is false when the value is not an object.
+func (j *jsonBody) members(span jsonSpan) ([]jsonMember, bool) {
+	if j.data[span.start] != '{' {
+		return nil, false
+	}
+	members, _ := jsonObjectMembers(nil, j.raw(span)) // validated with the body
+	for i := range members {
+		members[i].key.start += span.start
+		members[i].key.end += span.start
+		members[i].value.start += span.start
+		members[i].value.end += span.start
+	}
+	return members, true
+}
+
+// stringMap reads an object of strings; bad is true when it is not an
+// object or the value that counts for some name is not a string.
+func (j *jsonBody) stringMap(span jsonSpan) (values map[string]string, bad bool) {
+	members, ok := j.members(span)
+	if !ok {
+		return nil, true
+	}
+	var notStrings map[string]bool // names whose last value is not a string
+	for _, m := range members {
+		name := j.key(m)
+		if s, ok := jsonString(j.raw(m.value)); ok {
+			if values == nil {
+				values = make(map[string]string, len(members))
+			}
+			values[name] = s
+			delete(notStrings, name)
+			continue
+		}
+		if notStrings == nil {
+			notStrings = make(map[string]bool)
+		}
+		notStrings[name] = true
+		delete(values, name)
+	}
+	if len(values) == 0 {
+		values = nil
+	}
+	return values, len(notStrings) > 0
+}
+
+// rawMap reads an object of any values; bad is true when it is not an object.
+func (j *jsonBody) rawMap(span jsonSpan) (values map[string]json.RawMessage, bad bool) {
+	members, ok := j.members(span)
+	if !ok {
+		return nil, true
+	}
+	for _, m := range members {
+		if values == nil {
+			values = make(map[string]json.RawMessage, len(members))
+		}
+		values[j.key(m)] = j.keep(m.value)
+	}
+	return values, false
+}
+
+// jsonScalar reads token or ref: a string, null (absent) or anything else (invalid).
+func jsonScalar(raw []byte) field {
 	if isJSONNull(raw) {
 		return field{} // null is as good as absent
 	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
+	s, ok := jsonString(raw)
+	if !ok {
 		return field{set: true, invalid: true}
 	}
 	return field{value: s, set: true}
 }
 
-func isJSONNull(raw json.RawMessage) bool {
+func isJSONNull(raw []byte) bool {
 	return string(raw) == "null"
 }
