@@ -21,6 +21,9 @@
 # Cases, each against the same upstream (integration/bench/upstream):
 #   a  plain reverse_proxy, the same form request as (b)
 #   b  the gateway, one valid token (cached after its first use)
+#   am plain reverse_proxy, the same trigger as a multipart/form-data body,
+#      as curl --form sends it (GitLab's documented call)
+#   bm (b) with (am)'s multipart request
 #   c  the gateway, a new invalid token every request (failed_auth_limit off,
 #      so every request is looked up and refused with 404)
 #   c2 the same with the default failed_auth_limit (refused with 429)
@@ -288,6 +291,8 @@ load() {
 		# a round (see paired) compare cases measured minutes apart at most.
 		case_in_fresh_caddy a "$plain$path" "$lua_dir/form.lua"
 		case_in_fresh_caddy b "$gw$path" "$lua_dir/form.lua"
+		case_in_fresh_caddy am "$plain$path" "$lua_dir/multipart.lua"
+		case_in_fresh_caddy bm "$gw$path" "$lua_dir/multipart.lua"
 		case_in_fresh_caddy c "$gw$path" "$lua_dir/invalid.lua"
 		case_in_fresh_caddy c2 "$limited$path" "$lua_dir/invalid.lua"
 		case_in_fresh_caddy ad "$plain$path" "$lua_dir/many.lua"
@@ -306,7 +311,7 @@ load() {
 		echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 		local base_rps base_p99 name rps p50 p99 bad rss
 		read -r base_rps _ base_p99 _ < <(summary a)
-		for name in a b al bl c c2 d d2 ad e ae; do
+		for name in a b am bm al bl c c2 d d2 ad e ae; do
 			read -r rps p50 p99 bad < <(summary "$name")
 			rss="$(sort -n "$run/$name.rss" | tail -n 1 | awk '{ printf "%.0f MiB", $1 / 1024 }')"
 			awk -v n="$name" -v r="$rps" -v p50="$p50" -v p99="$p99" -v bad="$bad" -v br="$base_rps" -v bp="$base_p99" -v rss="$rss" \
@@ -328,7 +333,7 @@ load() {
 		echo "| case | baseline | ratio | min | max |"
 		echo "| --- | --- | ---: | ---: | ---: |"
 		local pair med lo hi
-		for pair in b:a c:a c2:a d:ad d:a d2:ad bl:al e:ae; do
+		for pair in b:a bm:am c:a c2:a d:ad d:a d2:ad bl:al e:ae; do
 			read -r med lo hi < <(paired "${pair%%:*}" "${pair##*:}")
 			echo "| ${pair%%:*} | ${pair##*:} | $med | $lo | $hi |"
 		done
