@@ -60,11 +60,12 @@ var upstreamFailures = map[int]*triggerapi.Error{
 // requests that may be repeated, keeps a copy of it (up to maxSavedAnswer)
 // to replay.
 type upstreamWriter struct {
-	caddyhttp.ResponseWriterWrapper // by value: one allocation per request, not two
-	code                            int
-	capture                         bool
-	body                            bytes.Buffer
-	overflow                        bool
+	// By value: one allocation per request, not two.
+	caddyhttp.ResponseWriterWrapper
+	code     int
+	capture  bool
+	body     bytes.Buffer
+	overflow bool
 }
 
 func newUpstreamWriter(w http.ResponseWriter, capture bool) *upstreamWriter {
