@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/certmagic"
-	"github.com/hashicorp/golang-lru/v2/expirable"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"go.uber.org/zap"
 )
 
@@ -90,8 +90,7 @@ type Config struct {
 	// Observer receives events for metrics (optional).
 	Observer Observer
 	// Now returns the current time (default time.Now). It dates answers and
-	// decides expiry and buckets; the in-memory cache's own TTL uses the
-	// real clock but every hit is checked against Now.
+	// decides expiry and buckets, and every cache hit is checked against it.
 	Now func() time.Time
 }
 
@@ -106,7 +105,10 @@ type Store struct {
 	observer Observer
 	now      func() time.Time
 
-	cache *expirable.LRU[string, *Answer]
+	// cache holds recent answers; each hit is checked against the window.
+	// (golang-lru's expirable LRU would also evict by age, but runs a
+	// goroutine that can never be stopped: one per store ever opened.)
+	cache *lru.Cache[string, *Answer]
 
 	// flights holds the keys claimed by this instance and not yet saved
 	// or released, so that repeats arriving meanwhile wait in memory
@@ -153,17 +155,20 @@ func New(cfg Config) (*Store, error) {
 		cfg.Now = time.Now
 	}
 
+	cache, err := lru.New[string, *Answer](cfg.CacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("idempotency: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
-		storage:  cfg.Storage,
-		window:   cfg.Window,
-		width:    int64((cfg.Window + time.Second - 1) / time.Second),
-		maxBody:  cfg.MaxBody,
-		logger:   cfg.Logger,
-		observer: cfg.Observer,
-		now:      cfg.Now,
-		// The TTL only evicts early; a hit is still checked against Now.
-		cache:     expirable.NewLRU[string, *Answer](cfg.CacheSize, nil, cfg.Window),
+		storage:   cfg.Storage,
+		window:    cfg.Window,
+		width:     int64((cfg.Window + time.Second - 1) / time.Second),
+		maxBody:   cfg.MaxBody,
+		logger:    cfg.Logger,
+		observer:  cfg.Observer,
+		now:       cfg.Now,
+		cache:     cache,
 		flights:   make(map[string]*flight),
 		stopSweep: cancel,
 		sweepDone: make(chan struct{}),
@@ -182,8 +187,6 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopSweep()
 		<-s.sweepDone
-		// The expirable LRU's cleanup goroutine cannot be stopped and keeps
-		// the cache reachable, so the entries are released this way.
 		s.cache.Purge()
 	})
 	return nil

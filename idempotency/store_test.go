@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -467,4 +468,29 @@ func TestSafeHeader(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A closed store leaves no goroutine behind: stores are opened and closed
+// as configs change, for the life of the process.
+func TestClosedStoresLeaveNoGoroutine(t *testing.T) {
+	storage := &certmagic.FileStorage{Path: t.TempDir()}
+	before := runtime.NumGoroutine()
+	const stores = 20
+	for range stores {
+		s, err := New(Config{Storage: storage})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var after int
+	for range 50 {
+		if after = runtime.NumGoroutine(); after <= before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%d goroutines after opening and closing %d stores, %d before", after, stores, before)
 }

@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Credential is what Authenticate returns: the trigger and a handle to count
@@ -20,8 +20,13 @@ type Credential struct {
 }
 
 // tokenCache holds the answers of recent lookups, keyed by token hash: a
-// positive LRU of credentials and an optional negative LRU of hashes known
-// to be unknown or revoked.
+// positive LRU of credentials and a negative LRU of hashes known to be
+// unknown or revoked (unused while negative caching is off).
+//
+// Entries carry the time they were cached and expire when read past the
+// TTL in force then: the LRUs need no cleanup goroutine (golang-lru's
+// expirable LRU runs one that can never be stopped), and a new size or TTL
+// applies at once to what is cached (resize, setTTLs).
 //
 // The generation counter closes a race between a lookup that read storage
 // before a change and a change that evicted the hash before the lookup
@@ -29,40 +34,81 @@ type Credential struct {
 // storage and before evicting, and a lookup that sees the generation move
 // while it was reading storage drops what it just cached.
 type tokenCache struct {
-	pos *expirable.LRU[[32]byte, *Credential]
-	neg *expirable.LRU[[32]byte, struct{}] // nil when negative caching is disabled
-	gen atomic.Uint64
+	pos    *lru.Cache[[32]byte, cachedCredential]
+	neg    *lru.Cache[[32]byte, int64] // when each hash was cached, unix nanoseconds
+	ttl    atomic.Int64                // nanoseconds
+	negTTL atomic.Int64                // nanoseconds; 0 or less: negative caching off
+	gen    atomic.Uint64
 }
 
+// cachedCredential is a positive entry and when it was cached.
+type cachedCredential struct {
+	cred  *Credential
+	added int64 // unix nanoseconds
+}
+
+// newTokenCache makes a cache of size entries in each LRU; size must be
+// positive.
 func newTokenCache(size int, ttl, negTTL time.Duration) *tokenCache {
-	c := &tokenCache{pos: expirable.NewLRU[[32]byte, *Credential](size, nil, ttl)}
-	if negTTL > 0 {
-		c.neg = expirable.NewLRU[[32]byte, struct{}](size, nil, negTTL)
-	}
+	pos, _ := lru.New[[32]byte, cachedCredential](size) // errors only for size <= 0
+	neg, _ := lru.New[[32]byte, int64](size)
+	c := &tokenCache{pos: pos, neg: neg}
+	c.setTTLs(ttl, negTTL)
 	return c
 }
 
+// resize bounds each LRU to size entries, evicting the oldest past it.
+func (c *tokenCache) resize(size int) {
+	c.pos.Resize(size)
+	c.neg.Resize(size)
+}
+
+// setTTLs sets how long entries are served, those already cached included.
+// Turning negative caching off forgets the negative entries.
+func (c *tokenCache) setTTLs(ttl, negTTL time.Duration) {
+	c.ttl.Store(int64(ttl))
+	c.negTTL.Store(int64(negTTL))
+	if negTTL <= 0 {
+		c.neg.Purge()
+	}
+}
+
+// fresh reports whether an entry cached at added is still within ttl.
+func fresh(added, ttl int64) bool { return time.Now().UnixNano()-added < ttl }
+
 // get returns the cached credential for the hash, if any.
 func (c *tokenCache) get(sum *[32]byte) (*Credential, bool) {
-	cred, ok := c.pos.Get(*sum)
+	entry, ok := c.pos.Get(*sum)
 	if !ok {
+		return nil, false
+	}
+	if !fresh(entry.added, c.ttl.Load()) {
+		c.pos.Remove(*sum) // at worst a fresher entry cached meanwhile: one more lookup
 		return nil, false
 	}
 	// The map lookup already matched the key; comparing again in constant
 	// time keeps the answer independent of any early-exit comparison.
-	if subtle.ConstantTimeCompare(cred.hash[:], sum[:]) != 1 {
+	if subtle.ConstantTimeCompare(entry.cred.hash[:], sum[:]) != 1 {
 		return nil, false
 	}
-	return cred, true
+	return entry.cred, true
 }
 
 // isNegative reports whether the hash is cached as unknown or revoked.
 func (c *tokenCache) isNegative(sum *[32]byte) bool {
-	if c.neg == nil {
+	ttl := c.negTTL.Load()
+	if ttl <= 0 {
 		return false
 	}
-	_, ok := c.neg.Get(*sum)
-	return ok
+	added, ok := c.neg.Get(*sum)
+	if !ok {
+		return false
+	}
+	if !fresh(added, ttl) {
+		c.neg.Remove(*sum)
+		return false
+	}
+	return true
 }
 
 // generation is read by a lookup before it reads storage.
@@ -70,7 +116,7 @@ func (c *tokenCache) generation() uint64 { return c.gen.Load() }
 
 // addPositive caches cred unless a change happened since gen was read.
 func (c *tokenCache) addPositive(sum *[32]byte, cred *Credential, gen uint64) {
-	c.pos.Add(*sum, cred)
+	c.pos.Add(*sum, cachedCredential{cred: cred, added: time.Now().UnixNano()})
 	if c.gen.Load() != gen {
 		c.pos.Remove(*sum)
 	}
@@ -79,10 +125,10 @@ func (c *tokenCache) addPositive(sum *[32]byte, cred *Credential, gen uint64) {
 // addNegative caches the hash as unknown unless a change happened since gen
 // was read.
 func (c *tokenCache) addNegative(sum *[32]byte, gen uint64) {
-	if c.neg == nil {
+	if c.negTTL.Load() <= 0 {
 		return
 	}
-	c.neg.Add(*sum, struct{}{})
+	c.neg.Add(*sum, time.Now().UnixNano())
 	if c.gen.Load() != gen {
 		c.neg.Remove(*sum)
 	}
@@ -93,18 +139,14 @@ func (c *tokenCache) addNegative(sum *[32]byte, gen uint64) {
 func (c *tokenCache) invalidate(sum *[32]byte) {
 	c.gen.Add(1)
 	c.pos.Remove(*sum)
-	if c.neg != nil {
-		c.neg.Remove(*sum)
-	}
+	c.neg.Remove(*sum)
 }
 
 // invalidateNegative forgets that the hash was unknown: it is now known.
 // A positive entry is left alone: it was read after the creation.
 func (c *tokenCache) invalidateNegative(sum *[32]byte) {
 	c.gen.Add(1)
-	if c.neg != nil {
-		c.neg.Remove(*sum)
-	}
+	c.neg.Remove(*sum)
 }
 
 // invalidateAll forgets every cached answer, as invalidate does for one.
@@ -113,12 +155,8 @@ func (c *tokenCache) invalidateAll() {
 	c.purge()
 }
 
-// purge empties both caches. The expirable LRU's cleanup goroutine cannot be
-// stopped and keeps the cache reachable, so a closed store releases its
-// entries this way.
+// purge empties both caches.
 func (c *tokenCache) purge() {
 	c.pos.Purge()
-	if c.neg != nil {
-		c.neg.Purge()
-	}
+	c.neg.Purge()
 }

@@ -3,6 +3,7 @@ package tokenstore
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -228,4 +229,124 @@ func TestAuthenticateCachedDoesNotAllocate(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("cached Authenticate+RecordUse allocates %.1f times per call", allocs)
 	}
+}
+
+// SetCache applies a new size and new TTLs to an open store, to the tokens
+// cached already, as a config reload needs.
+func TestSetCache(t *testing.T) {
+	const unknown = "glptt-ffffffffffffffffffffffffffffffffffffffff"
+	storage := newFaultyStorage(t)
+	s := newTestStore(t, storage, Config{CacheSize: 3, CacheTTL: time.Hour, NegativeCacheTTL: time.Hour})
+	var tokens []string
+	for range 3 {
+		_, token := mustCreate(t, s, CreateRequest{Project: "9", Description: "d"})
+		tokens = append(tokens, token)
+	}
+	loadsFor := func(tokens ...string) int64 {
+		t.Helper()
+		before := storage.loads.Load()
+		for _, token := range tokens {
+			if _, err := s.Authenticate(context.Background(), token); err != nil && !errors.Is(err, ErrNotFound) {
+				t.Fatal(err)
+			}
+		}
+		return storage.loads.Load() - before
+	}
+	loadsFor(tokens...)
+	loadsFor(unknown)
+	if n := loadsFor(append(tokens, unknown)...); n != 0 {
+		t.Fatalf("%d storage loads for cached tokens, want 0", n)
+	}
+
+	if err := s.SetCache(1, 0, 0); err != nil { // size 1, default TTLs
+		t.Fatal(err)
+	}
+	if n := loadsFor(tokens[2]); n != 0 {
+		t.Fatalf("the most recently used token was evicted (%d loads)", n)
+	}
+	if n := loadsFor(tokens[0], tokens[1]); n != 2 {
+		t.Fatalf("%d storage loads after shrinking the cache to one token, want 2", n)
+	}
+
+	if err := s.SetCache(10, 30*time.Millisecond, -1); err != nil { // negative caching off
+		t.Fatal(err)
+	}
+	if n := loadsFor(unknown, unknown); n != 2 {
+		t.Fatalf("%d storage loads for an unknown token with negative caching off, want 2", n)
+	}
+	loadsFor(tokens...)
+	time.Sleep(60 * time.Millisecond)
+	if n := loadsFor(tokens...); n != 3 {
+		t.Fatalf("%d storage loads after the new TTL passed, want 3", n)
+	}
+
+	for _, bad := range []struct {
+		size     int
+		ttl, neg time.Duration
+	}{{-1, 0, 0}, {0, -time.Second, 0}} {
+		if err := s.SetCache(bad.size, bad.ttl, bad.neg); err == nil {
+			t.Errorf("SetCache(%d, %s, %s) accepted", bad.size, bad.ttl, bad.neg)
+		}
+	}
+}
+
+// A closed store leaves no goroutine behind: stores are opened and closed
+// as configs change storage, for the life of the process.
+func TestClosedStoresLeaveNoGoroutine(t *testing.T) {
+	// certmagic's file locks refresh themselves in a goroutine that sees
+	// the lock gone only seconds after Unlock: in-process locks keep those
+	// out of the count.
+	storage := &inProcessLocks{Storage: newFaultyStorage(t)}
+	open := func() {
+		s, err := New(Config{Storage: storage, InstanceID: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open() // whatever starts once per process
+	before := runtime.NumGoroutine()
+	const stores = 20
+	for range stores {
+		open()
+	}
+	var after int
+	for range 50 { // goroutines of a closed store may take a moment to return
+		if after = runtime.NumGoroutine(); after <= before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%d goroutines after opening and closing %d stores, %d before", after, stores, before)
+}
+
+// inProcessLocks is a storage whose locks are in-process mutexes.
+type inProcessLocks struct {
+	certmagic.Storage
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+func (s *inProcessLocks) lock(name string) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.locks == nil {
+		s.locks = make(map[string]*sync.Mutex)
+	}
+	if s.locks[name] == nil {
+		s.locks[name] = new(sync.Mutex)
+	}
+	return s.locks[name]
+}
+
+func (s *inProcessLocks) Lock(_ context.Context, name string) error {
+	s.lock(name).Lock()
+	return nil
+}
+
+func (s *inProcessLocks) Unlock(_ context.Context, name string) error {
+	s.lock(name).Unlock()
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -132,7 +133,7 @@ type Store struct {
 	// shardLocks serialize the flush and the reads of each usage shard
 	// (see shardLock); the request path never takes them.
 	shardLocks  [shardLockCount]sync.Mutex
-	retireAfter time.Duration // how long an unused counter is kept: see retireIdleCounters
+	retireAfter atomic.Int64 // how long an unused counter is kept (nanoseconds): see retireIdleCounters
 
 	// idMu guards the instance name. Flushes and usage reads hold it for
 	// reading throughout, so a change of name never splits one.
@@ -163,10 +164,6 @@ func New(cfg Config) (*Store, error) {
 		return nil, errors.New("tokenstore: storage is required")
 	case cfg.InstanceID == "":
 		return nil, errors.New("tokenstore: instance ID is required")
-	case cfg.CacheSize < 0:
-		return nil, fmt.Errorf("tokenstore: cache size must not be negative, got %d", cfg.CacheSize)
-	case cfg.CacheTTL < 0:
-		return nil, fmt.Errorf("tokenstore: cache TTL must not be negative, got %s", cfg.CacheTTL)
 	case cfg.FlushInterval < 0:
 		return nil, fmt.Errorf("tokenstore: flush interval must not be negative, got %s", cfg.FlushInterval)
 	case cfg.ChangeRetention < 0:
@@ -174,14 +171,9 @@ func New(cfg Config) (*Store, error) {
 	case cfg.StorageTimeout < 0:
 		return nil, fmt.Errorf("tokenstore: storage timeout must not be negative, got %s", cfg.StorageTimeout)
 	}
-	if cfg.CacheSize == 0 {
-		cfg.CacheSize = DefaultCacheSize
-	}
-	if cfg.CacheTTL == 0 {
-		cfg.CacheTTL = DefaultCacheTTL
-	}
-	if cfg.NegativeCacheTTL == 0 {
-		cfg.NegativeCacheTTL = DefaultNegativeCacheTTL
+	cache, err := cacheSettingsOf(cfg.CacheSize, cfg.CacheTTL, cfg.NegativeCacheTTL)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = DefaultFlushInterval
@@ -224,7 +216,6 @@ func New(cfg Config) (*Store, error) {
 		logs:           newLogThrottle(errorLogInterval),
 		feed:           changeFeed{seen: make(map[string]time.Time)},
 		counters:       make(map[int64]*usageCounter),
-		retireAfter:    cfg.CacheTTL + time.Second,
 		process:        currentProcess(),
 		heartbeatEvery: cfg.heartbeatEvery,
 		staleAfter:     cfg.staleAfter,
@@ -235,7 +226,8 @@ func New(cfg Config) (*Store, error) {
 	if err := s.claimInstance(claimCtx); err != nil {
 		return nil, fmt.Errorf("tokenstore: taking an instance name: %w", err)
 	}
-	s.cache = newTokenCache(cfg.CacheSize, cfg.CacheTTL, cfg.NegativeCacheTTL)
+	s.cache = newTokenCache(cache.size, cache.ttl, cache.negativeTTL)
+	s.retireAfter.Store(int64(cache.retireAfter()))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopLoop = cancel
@@ -275,6 +267,59 @@ func (s *Store) Close() error {
 		}
 	})
 	return s.closeErr
+}
+
+// cacheSettings are a store's cache size and TTLs, defaults applied.
+type cacheSettings struct {
+	size             int
+	ttl, negativeTTL time.Duration
+}
+
+// cacheSettingsOf validates cache settings as Config gives them and
+// applies the defaults.
+func cacheSettingsOf(size int, ttl, negativeTTL time.Duration) (cacheSettings, error) {
+	switch {
+	case size < 0:
+		return cacheSettings{}, fmt.Errorf("tokenstore: cache size must not be negative, got %d", size)
+	case ttl < 0:
+		return cacheSettings{}, fmt.Errorf("tokenstore: cache TTL must not be negative, got %s", ttl)
+	}
+	c := cacheSettings{size: size, ttl: ttl, negativeTTL: negativeTTL}
+	if c.size == 0 {
+		c.size = DefaultCacheSize
+	}
+	if c.ttl == 0 {
+		c.ttl = DefaultCacheTTL
+	}
+	if c.negativeTTL == 0 {
+		c.negativeTTL = DefaultNegativeCacheTTL
+	}
+	return c, nil
+}
+
+// retireAfter is how long a usage counter no cache entry was handed out
+// for is kept: past the cache TTL, no cached credential can still hold it.
+func (c cacheSettings) retireAfter() time.Duration { return c.ttl + time.Second }
+
+// SetCache applies cache settings to the open store, as Config's CacheSize,
+// CacheTTL and NegativeCacheTTL (zero: the default): a smaller size evicts
+// the least recently used tokens at once, and the TTLs apply to the tokens
+// already cached. A config reload uses it, the store being kept across
+// reloads.
+func (s *Store) SetCache(size int, ttl, negativeTTL time.Duration) error {
+	cache, err := cacheSettingsOf(size, ttl, negativeTTL)
+	if err != nil {
+		return err
+	}
+	// The longer retirement first: a counter must outlive every cached
+	// credential that holds it, under the old TTL and the new one.
+	if after := int64(cache.retireAfter()); after > s.retireAfter.Load() {
+		s.retireAfter.Store(after)
+	}
+	s.cache.resize(cache.size)
+	s.cache.setTTLs(cache.ttl, cache.negativeTTL)
+	s.retireAfter.Store(int64(cache.retireAfter()))
+	return nil
 }
 
 // Destruct is Close, so that a *Store satisfies caddy.Destructor.

@@ -47,8 +47,8 @@ func TestNewConfig(t *testing.T) {
 				!off && s.pollInterval != DefaultChangePollInterval {
 				t.Fatalf("poll interval = %s for %s", s.pollInterval, tt.cfg.ChangePollInterval)
 			}
-			if (s.cache.neg == nil) != (tt.cfg.NegativeCacheTTL < 0) {
-				t.Fatalf("negative cache present = %v with TTL %v", s.cache.neg != nil, tt.cfg.NegativeCacheTTL)
+			if negativeOn := s.cache.negTTL.Load() > 0; negativeOn == (tt.cfg.NegativeCacheTTL < 0) {
+				t.Fatalf("negative caching on = %v with TTL %v", negativeOn, tt.cfg.NegativeCacheTTL)
 			}
 		})
 	}

@@ -89,7 +89,7 @@ func (s *Store) counter(id int64) *usageCounter {
 // the retirement finds the pending count retired and counts the use on the
 // live counter instead.
 func (s *Store) retireIdleCounters(now time.Time) {
-	idleSince := now.Add(-s.retireAfter).UnixNano()
+	idleSince := now.Add(-time.Duration(s.retireAfter.Load())).UnixNano()
 	s.countersMu.Lock()
 	defer s.countersMu.Unlock()
 	for id, u := range s.counters {
