@@ -98,10 +98,12 @@ type Handler struct {
 	// StorageRaw is where trigger tokens and usage are kept. Default:
 	// Caddy's configured storage. Handlers that use the same storage share
 	// their tokens, cache and usage counters: one token store, kept across
-	// reloads, with the settings of the handler that opened it (cache_size,
-	// cache_ttl, negative_cache_ttl, usage_flush_interval,
-	// change_poll_interval, storage_timeout) until Caddy restarts. A handler
-	// joining it with other values logs a warning naming them.
+	// reloads. The cache settings (cache_size, cache_ttl,
+	// negative_cache_ttl) of the last handler provisioned apply to it at
+	// once, so a reload changes them; usage_flush_interval,
+	// change_poll_interval and storage_timeout stay those of the handler
+	// that opened it until Caddy restarts, and a handler joining it with
+	// other values logs a warning naming them.
 	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=caddy.storage inline_key=module"`
 
 	// CacheSize is how many tokens are cached in memory. Default: 10000.
@@ -398,15 +400,22 @@ func (h *Handler) joinGateway(ctx caddy.Context, storage certmagic.Storage) erro
 	}
 	h.poolKey = key
 	h.gateway = value.(*gateway)
-	if diffs := h.gateway.settings.differences(settings); len(diffs) > 0 {
+	applied, notApplied, err := h.gateway.join(h)
+	if err != nil {
+		return fmt.Errorf("token store cache settings: %v", err)
+	}
+	if len(applied) > 0 {
+		h.logger.Info("token store cache settings applied",
+			zap.String("storage", h.gateway.key), zap.String("applied", describeChanges(applied, "was")))
+	}
+	if len(notApplied) > 0 {
 		// The store, shared with the other handlers on this storage and
 		// kept across reloads, goes on with the settings it was opened with.
 		h.logger.Warn("token store settings not applied: the store of this storage is already open "+
-			"(another trigger_gateway on the same storage, or a reload) and keeps its settings "+
+			"(another trigger_gateway on the same storage, or a reload) and keeps these settings "+
 			"until Caddy restarts; give every trigger_gateway on one storage the same settings",
-			zap.String("storage", h.gateway.key), zap.String("not_applied", strings.Join(diffs, ", ")))
+			zap.String("storage", h.gateway.key), zap.String("not_applied", describeChanges(notApplied, "in use")))
 	}
-	h.gateway.setAliases(h.aliases)
 	return h.joinRepeats(ctx)
 }
 
@@ -517,6 +526,7 @@ func (h *Handler) Cleanup() error {
 	if h.poolKey == "" {
 		return err
 	}
+	h.gateway.leave(h)
 	_, storeErr := gateways.Delete(h.poolKey)
 	h.poolKey = ""
 	return errors.Join(err, storeErr)

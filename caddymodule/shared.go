@@ -29,8 +29,13 @@ type gateway struct {
 	key     string
 	store   *tokenstore.Store
 	storage certmagic.Storage // the storage the store uses, for idempotency stores
-	// settings are those the store was opened with (see storeSettings).
-	settings storeSettings
+	// members are the provisioned handlers using the store, oldest first:
+	// the last one's aliases and cache settings are in force (see join).
+	// settings are the store's: those it was opened with, and the cache
+	// settings of the last member.
+	membersMu sync.Mutex
+	members   []*Handler
+	settings  storeSettings
 
 	mu      sync.RWMutex
 	aliases map[string]string // alias or canonical project -> canonical project
@@ -40,8 +45,45 @@ type gateway struct {
 // pending usage is flushed to storage.
 func (g *gateway) Destruct() error { return g.store.Close() }
 
-// setAliases replaces the alias table; the latest provisioned handler's
-// project blocks win, which is what a reload wants.
+// join makes h the member whose project aliases and cache settings are in
+// force: the latest provisioned handler wins, which is what a reload
+// wants. It returns the store settings h wanted that were applied, and
+// those an open store cannot take.
+func (g *gateway) join(h *Handler) (applied, notApplied []settingChange, err error) {
+	g.membersMu.Lock()
+	defer g.membersMu.Unlock()
+	applied, notApplied, err = g.applySettings(h.storeSettings())
+	if err != nil {
+		return nil, nil, err
+	}
+	g.members = append(g.members, h)
+	g.setAliases(h.aliases)
+	return applied, notApplied, nil
+}
+
+// leave removes h from the members. If h was the latest, its predecessor's
+// aliases and cache settings apply again: the handlers of a config whose
+// load failed are cleaned up while the running config goes on, and must
+// not leave their settings behind.
+func (g *gateway) leave(h *Handler) {
+	g.membersMu.Lock()
+	defer g.membersMu.Unlock()
+	i := slices.Index(g.members, h)
+	if i < 0 {
+		return
+	}
+	wasLatest := i == len(g.members)-1
+	g.members = slices.Delete(g.members, i, i+1)
+	if !wasLatest || len(g.members) == 0 {
+		return
+	}
+	latest := g.members[len(g.members)-1]
+	// Its settings were valid when it joined.
+	_, _, _ = g.applySettings(latest.storeSettings())
+	g.setAliases(latest.aliases)
+}
+
+// setAliases replaces the alias table.
 func (g *gateway) setAliases(aliases map[string]string) {
 	g.mu.Lock()
 	g.aliases = aliases

@@ -2,24 +2,64 @@ package integration
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 )
 
-// The token store of a storage is shared and kept across reloads, so its
-// settings stay those it was opened with: a reload that changes them says
-// so in the log, naming what is not applied, and a reload that keeps them
-// says nothing.
-func TestReloadWarnsOfStoreSettingsNotApplied(t *testing.T) {
+// The token store of a storage is shared and kept across reloads. A reload
+// applies the new cache settings to it at once, to the tokens already
+// cached; the settings an open store cannot change are named in a
+// warning. A reload that fails leaves the running config's settings in
+// force.
+func TestReloadAppliesCacheSettings(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t, config{})
-	notApplied := regexp.MustCompile(`token store settings not applied.*"not_applied":"cache_size 5 \(in use: 10000\), cache_ttl 30s \(in use: 1m0s\)"`)
-
-	g.reload(t, config{Gateway: "cache_size 5\ncache_ttl 30s"})
-	if n := len(g.logLines(t, notApplied)); n != 1 {
-		t.Fatalf("%d warnings naming the settings not applied after the reload, want 1", n)
+	a := g.addTrigger(t, addOpts{Project: "9", Description: "a", Owner: "alice"})
+	b := g.addTrigger(t, addOpts{Project: "9", Description: "b", Owner: "alice"})
+	misses := func() float64 {
+		return g.metricValue(t, "caddy_trigger_gateway_token_cache_total", "result", "miss")
 	}
-	g.reload(t, config{Gateway: "cache_size 10000"})
-	if n := len(g.logLines(t, regexp.MustCompile(`token store settings not applied`))); n != 1 {
-		t.Fatalf("a reload keeping the store's settings warned too (%d warnings)", n)
+	missesOf := func(triggers ...triggerObj) float64 {
+		t.Helper()
+		before := misses()
+		for _, tr := range triggers {
+			g.triggerOK(t, tr)
+		}
+		return misses() - before
+	}
+	missesOf(a, b)
+	if n := missesOf(a, b, a); n != 0 {
+		t.Fatalf("%v cache misses with both tokens cached, want 0", n)
+	}
+
+	g.reload(t, config{Gateway: "cache_size 1\ncache_ttl 30s"})
+	applied := regexp.MustCompile(`token store cache settings applied.*"applied":"cache_size 1 \(was: 10000\), cache_ttl 30s \(was: 1m0s\)"`)
+	if n := len(g.logLines(t, applied)); n != 1 {
+		t.Fatalf("%d log lines naming the cache settings applied by the reload, want 1", n)
+	}
+	// One token fits: b, a and b again each evict the other.
+	if n := missesOf(b, a, b); n != 3 {
+		t.Fatalf("%v cache misses alternating two tokens in a cache of one, want 3", n)
+	}
+
+	g.reload(t, config{Gateway: "cache_size 1\ncache_ttl 30s\nusage_flush_interval 3s"})
+	notApplied := regexp.MustCompile(`token store settings not applied.*"not_applied":"usage_flush_interval 3s \(in use: 10s\)"`)
+	if n := len(g.logLines(t, notApplied)); n != 1 {
+		t.Fatalf("%d warnings naming the settings not applied, want 1", n)
+	}
+
+	// A config whose reverse_proxy cannot provision: the reload fails after
+	// the gateway of the new config joined the store with cache_size 10000.
+	g.writeCaddyfile(config{Gateway: "cache_size 10000", Proxy: "transport http {\n\t\ttls_client_auth " +
+		g.dir + "/missing-cert.pem " + g.dir + "/missing-key.pem\n\t}"})
+	res := g.cli(t, "reload", "--config", g.caddyfile, "--adapter", "caddyfile", "--address", g.adminAddr())
+	if res.ExitCode == 0 {
+		t.Fatal("the reload with a client certificate that does not exist succeeded")
+	}
+	if !strings.Contains(res.Stderr, "missing-cert.pem") {
+		t.Fatalf("the reload failed for another reason: %s", res.Stderr)
+	}
+	if n := missesOf(a, b, a); n != 3 {
+		t.Fatalf("%v cache misses after the failed reload, want 3: the running config's cache_size 1 must be in force", n)
 	}
 }
