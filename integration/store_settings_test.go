@@ -63,3 +63,36 @@ func TestReloadAppliesCacheSettings(t *testing.T) {
 		t.Fatalf("%v cache misses after the failed reload, want 3: the running config's cache_size 1 must be in force", n)
 	}
 }
+
+// The admin API and the CLI resolve project aliases through the shared
+// store, which takes them from the latest config loaded: a reload that
+// fails must leave the running config's aliases in force.
+func TestFailedReloadKeepsRunningAliases(t *testing.T) {
+	t.Parallel()
+	running := config{Gateway: "project 9 {\n\t\talias group/running\n\t}"}
+	g := newGateway(t, running)
+	tr := g.addTrigger(t, addOpts{Project: "9", Description: "aliased", Owner: "alice"})
+	listed := func(project string) bool {
+		t.Helper()
+		for _, got := range g.listTriggers(t, project) {
+			if got.ID == tr.ID {
+				return true
+			}
+		}
+		return false
+	}
+	if !listed("group/running") {
+		t.Fatal("caddy trigger list --project group/running does not list project 9's trigger")
+	}
+
+	failing := config{Gateway: "project 9 {\n\t\talias group/failed\n\t}", Proxy: "transport http {\n\t\ttls_client_auth " +
+		g.dir + "/missing-cert.pem " + g.dir + "/missing-key.pem\n\t}"}
+	g.writeCaddyfile(failing)
+	if res := g.cli(t, "reload", "--config", g.caddyfile, "--adapter", "caddyfile", "--address", g.adminAddr()); res.ExitCode == 0 {
+		t.Fatal("the reload with a client certificate that does not exist succeeded")
+	}
+	if !listed("group/running") || listed("group/failed") {
+		t.Errorf("after the failed reload: listed under group/running %v, under group/failed %v; want the running config's alias only",
+			listed("group/running"), listed("group/failed"))
+	}
+}
