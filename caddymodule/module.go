@@ -98,12 +98,12 @@ type Handler struct {
 	// StorageRaw is where trigger tokens and usage are kept. Default:
 	// Caddy's configured storage. Handlers that use the same storage share
 	// their tokens, cache and usage counters: one token store, kept across
-	// reloads. The cache settings (cache_size, cache_ttl,
-	// negative_cache_ttl) of the last handler provisioned apply to it at
-	// once, so a reload changes them; usage_flush_interval,
-	// change_poll_interval and storage_timeout stay those of the handler
-	// that opened it until Caddy restarts, and a handler joining it with
-	// other values logs a warning naming them.
+	// reloads. The store settings (cache_size, cache_ttl,
+	// negative_cache_ttl, usage_flush_interval, change_poll_interval,
+	// storage_timeout) of the last handler provisioned apply to it, so a
+	// reload changes them, and a reload that fails leaves the running
+	// config's; only turning the change feed on or off (a negative
+	// change_poll_interval) waits for a restart, with a warning.
 	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=caddy.storage inline_key=module"`
 
 	// CacheSize is how many tokens are cached in memory. Default: 10000.
@@ -402,18 +402,19 @@ func (h *Handler) joinGateway(ctx caddy.Context, storage certmagic.Storage) erro
 	h.gateway = value.(*gateway)
 	applied, notApplied, err := h.gateway.join(h)
 	if err != nil {
-		return fmt.Errorf("token store cache settings: %v", err)
+		return fmt.Errorf("token store settings: %v", err)
 	}
 	if len(applied) > 0 {
-		h.logger.Info("token store cache settings applied",
+		h.logger.Info("token store settings applied",
 			zap.String("storage", h.gateway.key), zap.String("applied", describeChanges(applied, "was")))
 	}
 	if len(notApplied) > 0 {
 		// The store, shared with the other handlers on this storage and
-		// kept across reloads, goes on with the settings it was opened with.
+		// kept across reloads, reads the change feed or not as it did
+		// when it opened.
 		h.logger.Warn("token store settings not applied: the store of this storage is already open "+
-			"(another trigger_gateway on the same storage, or a reload) and keeps these settings "+
-			"until Caddy restarts; give every trigger_gateway on one storage the same settings",
+			"(another trigger_gateway on the same storage, or a reload), and its change feed cannot be "+
+			"turned on or off until Caddy restarts",
 			zap.String("storage", h.gateway.key), zap.String("not_applied", describeChanges(notApplied, "in use")))
 	}
 	return h.joinRepeats(ctx)

@@ -10,8 +10,8 @@ import (
 
 // storeSettings are the settings of the token store itself. Handlers that
 // use one storage share one store, kept across reloads until no handler
-// uses it any more: the cache settings of the last handler provisioned
-// apply to it, the others stay those of the handler that opened it.
+// uses it any more: the settings of the last handler provisioned apply to
+// it (see applySettings).
 type storeSettings struct {
 	cacheSize          int
 	cacheTTL           time.Duration
@@ -46,15 +46,14 @@ type settingChange struct {
 	wanted, inUse any
 }
 
-// cacheSetting reports whether an open store takes the setting
-// (tokenstore.Store.SetCache); the others hold until the store is opened
-// anew.
-func (c settingChange) cacheSetting() bool {
-	switch c.name {
-	case "cache_size", "cache_ttl", "negative_cache_ttl":
-		return true
+// live reports whether an open store takes the change: every setting
+// does (tokenstore.Store.SetCache and SetTiming) but for turning the
+// change feed on or off, which holds until the store is opened anew.
+func (c settingChange) live() bool {
+	if c.name == "change_poll_interval" {
+		return (c.wanted.(time.Duration) > 0) == (c.inUse.(time.Duration) > 0)
 	}
-	return false
+	return true
 }
 
 // changes lists the settings of want that the running store (s) does not
@@ -86,23 +85,31 @@ func describeChanges(changes []settingChange, note string) string {
 
 // applySettings brings the shared store to want as far as an open store
 // can change: the cache's size and TTLs apply at once, to the tokens
-// cached already; the other changes are returned, to be reported. The
-// caller holds g.membersMu.
+// cached already, the intervals from their next tick, the storage timeout
+// to the operations that follow. What it cannot change is returned, to be
+// reported. The caller holds g.membersMu.
 func (g *gateway) applySettings(want storeSettings) (applied, notApplied []settingChange, err error) {
+	next := want
 	for _, c := range g.settings.changes(want) {
-		if c.cacheSetting() {
+		if c.live() {
 			applied = append(applied, c)
-		} else {
-			notApplied = append(notApplied, c)
+			continue
 		}
+		notApplied = append(notApplied, c)
+		next.changePollInterval = g.settings.changePollInterval
 	}
 	if len(applied) == 0 {
 		return nil, notApplied, nil
 	}
-	if err := g.store.SetCache(want.cacheSize, want.cacheTTL, want.negativeCacheTTL); err != nil {
+	// Each setter changes all or nothing; if the second refuses, the first
+	// is undone, so that a handler refused here leaves the store as it was.
+	if err := g.store.SetTiming(next.usageFlushInterval, next.changePollInterval, next.storageTimeout); err != nil {
 		return nil, nil, err
 	}
-	g.settings.cacheSize, g.settings.cacheTTL, g.settings.negativeCacheTTL =
-		want.cacheSize, want.cacheTTL, want.negativeCacheTTL
+	if err := g.store.SetCache(next.cacheSize, next.cacheTTL, next.negativeCacheTTL); err != nil {
+		_ = g.store.SetTiming(g.settings.usageFlushInterval, g.settings.changePollInterval, g.settings.storageTimeout)
+		return nil, nil, err
+	}
+	g.settings = next
 	return applied, notApplied, nil
 }

@@ -14,9 +14,9 @@ func TestStoreSettingsChanges(t *testing.T) {
 	inUse := defaults.storeSettings()
 
 	cases := []struct {
-		name         string
-		handler      Handler
-		cache, fixed string // the changes an open store takes, and the others
+		name        string
+		handler     Handler
+		live, fixed string // the changes an open store takes, and the others
 	}{
 		{"defaults", Handler{}, "", ""},
 		{"defaults spelled out", Handler{CacheSize: 10000, ChangePollInterval: caddy.Duration(500 * time.Millisecond),
@@ -24,24 +24,25 @@ func TestStoreSettingsChanges(t *testing.T) {
 		{"every store setting", Handler{CacheSize: 5, CacheTTL: caddy.Duration(time.Second),
 			NegativeCacheTTL: caddy.Duration(2 * time.Second), UsageFlushInterval: caddy.Duration(3 * time.Second),
 			ChangePollInterval: caddy.Duration(time.Second), StorageTimeout: caddy.Duration(5 * time.Second)},
-			"cache_size 5 (was: 10000), cache_ttl 1s (was: 1m0s), negative_cache_ttl 2s (was: 10s)",
-			"usage_flush_interval 3s (was: 10s), change_poll_interval 1s (was: 500ms), storage_timeout 5s (was: 2s)"},
+			"cache_size 5 (was: 10000), cache_ttl 1s (was: 1m0s), negative_cache_ttl 2s (was: 10s), " +
+				"usage_flush_interval 3s (was: 10s), change_poll_interval 1s (was: 500ms), storage_timeout 5s (was: 2s)", ""},
+		{"the change feed turned off", Handler{ChangePollInterval: caddy.Duration(-1)}, "", "change_poll_interval -1ns (was: 500ms)"},
 		{"handler settings are not store settings", Handler{MaxBody: 5, FailedAuthLimit: 3}, "", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := tc.handler
 			h.applyDefaults()
-			var cache, fixed []settingChange
+			var live, fixed []settingChange
 			for _, c := range inUse.changes(h.storeSettings()) {
-				if c.cacheSetting() {
-					cache = append(cache, c)
+				if c.live() {
+					live = append(live, c)
 				} else {
 					fixed = append(fixed, c)
 				}
 			}
-			if got := describeChanges(cache, "was"); got != tc.cache {
-				t.Errorf("cache changes %q, want %q", got, tc.cache)
+			if got := describeChanges(live, "was"); got != tc.live {
+				t.Errorf("changes an open store takes %q, want %q", got, tc.live)
 			}
 			if got := describeChanges(fixed, "was"); got != tc.fixed {
 				t.Errorf("other changes %q, want %q", got, tc.fixed)

@@ -7,11 +7,11 @@ import (
 )
 
 // The token store of a storage is shared and kept across reloads. A reload
-// applies the new cache settings to it at once, to the tokens already
-// cached; the settings an open store cannot change are named in a
-// warning. A reload that fails leaves the running config's settings in
-// force.
-func TestReloadAppliesCacheSettings(t *testing.T) {
+// applies the new store settings to it, the cache's to the tokens already
+// cached; turning the change feed off, which an open store cannot do, is
+// named in a warning. A reload that fails leaves the running config's
+// settings in force.
+func TestReloadAppliesStoreSettings(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t, config{})
 	a := g.addTrigger(t, addOpts{Project: "9", Description: "a", Owner: "alice"})
@@ -33,7 +33,7 @@ func TestReloadAppliesCacheSettings(t *testing.T) {
 	}
 
 	g.reload(t, config{Gateway: "cache_size 1\ncache_ttl 30s"})
-	applied := regexp.MustCompile(`token store cache settings applied.*"applied":"cache_size 1 \(was: 10000\), cache_ttl 30s \(was: 1m0s\)"`)
+	applied := regexp.MustCompile(`token store settings applied.*"applied":"cache_size 1 \(was: 10000\), cache_ttl 30s \(was: 1m0s\)"`)
 	if n := len(g.logLines(t, applied)); n != 1 {
 		t.Fatalf("%d log lines naming the cache settings applied by the reload, want 1", n)
 	}
@@ -42,10 +42,14 @@ func TestReloadAppliesCacheSettings(t *testing.T) {
 		t.Fatalf("%v cache misses alternating two tokens in a cache of one, want 3", n)
 	}
 
-	g.reload(t, config{Gateway: "cache_size 1\ncache_ttl 30s\nusage_flush_interval 3s"})
-	notApplied := regexp.MustCompile(`token store settings not applied.*"not_applied":"usage_flush_interval 3s \(in use: 10s\)"`)
+	g.reload(t, config{Gateway: "cache_size 1\ncache_ttl 30s\nusage_flush_interval 3s\nchange_poll_interval -1s"})
+	flushApplied := regexp.MustCompile(`token store settings applied.*"applied":"usage_flush_interval 3s \(was: 10s\)"`)
+	if n := len(g.logLines(t, flushApplied)); n != 1 {
+		t.Fatalf("%d log lines naming usage_flush_interval as applied, want 1", n)
+	}
+	notApplied := regexp.MustCompile(`token store settings not applied.*"not_applied":"change_poll_interval -1s \(in use: 500ms\)"`)
 	if n := len(g.logLines(t, notApplied)); n != 1 {
-		t.Fatalf("%d warnings naming the settings not applied, want 1", n)
+		t.Fatalf("%d warnings naming the change feed turned off as not applied, want 1", n)
 	}
 
 	// A config whose reverse_proxy cannot provision: the reload fails after

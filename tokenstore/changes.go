@@ -242,14 +242,7 @@ func (s *Store) prune(ctx context.Context, keys []string) error {
 // changeLoop polls the feed until Close.
 func (s *Store) changeLoop(ctx context.Context) {
 	defer s.loops.Done()
-	ticker := time.NewTicker(s.pollInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			_ = s.pollChanges(ctx) // reported inside; retried next tick
-		}
-	}
+	s.pollEvery.every(ctx.Done(), func() {
+		_ = s.pollChanges(ctx) // reported inside; retried next tick
+	})
 }

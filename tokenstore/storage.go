@@ -3,6 +3,7 @@ package tokenstore
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -25,15 +26,19 @@ type StorageObserver interface {
 // a later one to the same key and undo it.
 type observedStorage struct {
 	certmagic.Storage
-	timeout time.Duration
-	obs     StorageObserver // nil: durations are not reported
+	limit atomic.Int64    // the timeout, in nanoseconds: see timeout
+	obs   StorageObserver // nil: durations are not reported
 }
 
 func newObservedStorage(storage certmagic.Storage, timeout time.Duration, obs Observer) *observedStorage {
-	o := &observedStorage{Storage: storage, timeout: timeout}
+	o := &observedStorage{Storage: storage}
+	o.limit.Store(int64(timeout))
 	o.obs, _ = obs.(StorageObserver)
 	return o
 }
+
+// timeout bounds each operation; a reload may change it (SetTiming).
+func (o *observedStorage) timeout() time.Duration { return time.Duration(o.limit.Load()) }
 
 func (o *observedStorage) observe(op string, start time.Time) {
 	if o.obs != nil {
@@ -91,7 +96,7 @@ const probeDir = keyPrefix + "/probe"
 // key the listing cannot confirm is an error.
 func (o *observedStorage) Load(ctx context.Context, key string) ([]byte, error) {
 	defer o.observe("load", time.Now())
-	return boundedRead(ctx, o.timeout, func(ctx context.Context) ([]byte, error) {
+	return boundedRead(ctx, o.timeout(), func(ctx context.Context) ([]byte, error) {
 		data, err := o.Storage.Load(ctx, key)
 		if !isNotExist(err) {
 			return data, err
@@ -105,21 +110,21 @@ func (o *observedStorage) Load(ctx context.Context, key string) ([]byte, error) 
 
 func (o *observedStorage) List(ctx context.Context, prefix string, recursive bool) ([]string, error) {
 	defer o.observe("list", time.Now())
-	return boundedRead(ctx, o.timeout, func(ctx context.Context) ([]string, error) {
+	return boundedRead(ctx, o.timeout(), func(ctx context.Context) ([]string, error) {
 		return o.Storage.List(ctx, prefix, recursive)
 	})
 }
 
 func (o *observedStorage) Stat(ctx context.Context, key string) (certmagic.KeyInfo, error) {
 	defer o.observe("stat", time.Now())
-	return boundedRead(ctx, o.timeout, func(ctx context.Context) (certmagic.KeyInfo, error) {
+	return boundedRead(ctx, o.timeout(), func(ctx context.Context) (certmagic.KeyInfo, error) {
 		return o.Storage.Stat(ctx, key)
 	})
 }
 
 func (o *observedStorage) Exists(ctx context.Context, key string) bool {
 	defer o.observe("exists", time.Now())
-	ok, err := boundedRead(ctx, o.timeout, func(ctx context.Context) (bool, error) {
+	ok, err := boundedRead(ctx, o.timeout(), func(ctx context.Context) (bool, error) {
 		return o.Storage.Exists(ctx, key), nil
 	})
 	return err == nil && ok
@@ -127,14 +132,14 @@ func (o *observedStorage) Exists(ctx context.Context, key string) bool {
 
 func (o *observedStorage) Store(ctx context.Context, key string, value []byte) error {
 	defer o.observe("store", time.Now())
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	ctx, cancel := context.WithTimeout(ctx, o.timeout())
 	defer cancel()
 	return o.Storage.Store(ctx, key, value)
 }
 
 func (o *observedStorage) Delete(ctx context.Context, key string) error {
 	defer o.observe("delete", time.Now())
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	ctx, cancel := context.WithTimeout(ctx, o.timeout())
 	defer cancel()
 	return o.Storage.Delete(ctx, key)
 }

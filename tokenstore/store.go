@@ -114,16 +114,16 @@ type Config struct {
 // Store is the token store. It is safe for concurrent use. Create one with
 // New and release it with Close.
 type Store struct {
-	storage      certmagic.Storage
-	base         string // Config.InstanceID
-	logger       *zap.Logger
-	observer     Observer
-	now          func() time.Time
-	interval     time.Duration
-	pollInterval time.Duration
-	retention    time.Duration
-	onClose      func()
-	logs         *logThrottle
+	storage    *observedStorage
+	base       string // Config.InstanceID
+	logger     *zap.Logger
+	observer   Observer
+	now        func() time.Time
+	flushEvery *period // Config.FlushInterval
+	pollEvery  *period // Config.ChangePollInterval; negative: the feed is not read
+	retention  time.Duration
+	onClose    func()
+	logs       *logThrottle
 
 	cache *tokenCache
 	feed  changeFeed
@@ -164,28 +164,20 @@ func New(cfg Config) (*Store, error) {
 		return nil, errors.New("tokenstore: storage is required")
 	case cfg.InstanceID == "":
 		return nil, errors.New("tokenstore: instance ID is required")
-	case cfg.FlushInterval < 0:
-		return nil, fmt.Errorf("tokenstore: flush interval must not be negative, got %s", cfg.FlushInterval)
 	case cfg.ChangeRetention < 0:
 		return nil, fmt.Errorf("tokenstore: change retention must not be negative, got %s", cfg.ChangeRetention)
-	case cfg.StorageTimeout < 0:
-		return nil, fmt.Errorf("tokenstore: storage timeout must not be negative, got %s", cfg.StorageTimeout)
 	}
 	cache, err := cacheSettingsOf(cfg.CacheSize, cfg.CacheTTL, cfg.NegativeCacheTTL)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.FlushInterval == 0 {
-		cfg.FlushInterval = DefaultFlushInterval
+	timing, err := timingOf(cfg.FlushInterval, cfg.ChangePollInterval, cfg.StorageTimeout)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.ChangePollInterval == 0 {
-		cfg.ChangePollInterval = DefaultChangePollInterval
-	}
+	cfg.FlushInterval, cfg.ChangePollInterval, cfg.StorageTimeout = timing.flush, timing.poll, timing.storageTimeout
 	if cfg.ChangeRetention == 0 {
 		cfg.ChangeRetention = DefaultChangeRetention
-	}
-	if cfg.StorageTimeout == 0 {
-		cfg.StorageTimeout = DefaultStorageTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -209,8 +201,8 @@ func New(cfg Config) (*Store, error) {
 		logger:         cfg.Logger,
 		observer:       cfg.Observer,
 		now:            cfg.Now,
-		interval:       cfg.FlushInterval,
-		pollInterval:   cfg.ChangePollInterval,
+		flushEvery:     newPeriod(cfg.FlushInterval),
+		pollEvery:      newPeriod(cfg.ChangePollInterval),
 		retention:      cfg.ChangeRetention,
 		onClose:        cfg.OnClose,
 		logs:           newLogThrottle(errorLogInterval),
@@ -234,7 +226,7 @@ func New(cfg Config) (*Store, error) {
 	s.loops.Add(2)
 	go s.flushLoop(ctx)
 	go s.heartbeatLoop(ctx)
-	if s.pollInterval > 0 {
+	if s.pollEvery.get() > 0 {
 		// The first read only learns which entries exist (the cache is
 		// empty); if it fails, the first one that succeeds does.
 		_ = s.pollChanges(ctx)
@@ -319,6 +311,58 @@ func (s *Store) SetCache(size int, ttl, negativeTTL time.Duration) error {
 	s.cache.resize(cache.size)
 	s.cache.setTTLs(cache.ttl, cache.negativeTTL)
 	s.retireAfter.Store(int64(cache.retireAfter()))
+	return nil
+}
+
+// timing are a store's intervals and storage timeout, defaults applied.
+type timing struct {
+	flush, poll, storageTimeout time.Duration
+}
+
+// timingOf validates Config's FlushInterval, ChangePollInterval and
+// StorageTimeout and applies the defaults.
+func timingOf(flush, poll, storageTimeout time.Duration) (timing, error) {
+	switch {
+	case flush < 0:
+		return timing{}, fmt.Errorf("tokenstore: flush interval must not be negative, got %s", flush)
+	case storageTimeout < 0:
+		return timing{}, fmt.Errorf("tokenstore: storage timeout must not be negative, got %s", storageTimeout)
+	}
+	t := timing{flush: flush, poll: poll, storageTimeout: storageTimeout}
+	if t.flush == 0 {
+		t.flush = DefaultFlushInterval
+	}
+	if t.poll == 0 {
+		t.poll = DefaultChangePollInterval
+	}
+	if t.storageTimeout == 0 {
+		t.storageTimeout = DefaultStorageTimeout
+	}
+	return t, nil
+}
+
+// ErrChangeFeedSwitch refuses to turn the change feed on or off in an open
+// store (SetTiming): whether it is read is decided when the store opens.
+var ErrChangeFeedSwitch = errors.New("tokenstore: the change feed cannot be turned on or off in an open store")
+
+// SetTiming applies Config's FlushInterval, ChangePollInterval and
+// StorageTimeout (zero: the default) to the open store: the flush and the
+// reading of the change feed take their new interval from their next tick,
+// storage operations started afterwards the new timeout. A
+// ChangePollInterval that would turn the feed on or off is refused with
+// ErrChangeFeedSwitch, and nothing is changed. A config reload uses it,
+// the store being kept across reloads.
+func (s *Store) SetTiming(flush, poll, storageTimeout time.Duration) error {
+	t, err := timingOf(flush, poll, storageTimeout)
+	if err != nil {
+		return err
+	}
+	if (t.poll > 0) != (s.pollEvery.get() > 0) {
+		return ErrChangeFeedSwitch
+	}
+	s.flushEvery.set(t.flush)
+	s.pollEvery.set(t.poll)
+	s.storage.limit.Store(int64(t.storageTimeout))
 	return nil
 }
 

@@ -39,13 +39,13 @@ func TestNewConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			if s.interval != DefaultFlushInterval || s.logger == nil || s.observer == nil || s.now == nil ||
-				s.retention != DefaultChangeRetention || s.storage.(*observedStorage).timeout != DefaultStorageTimeout {
+			if s.flushEvery.get() != DefaultFlushInterval || s.logger == nil || s.observer == nil || s.now == nil ||
+				s.retention != DefaultChangeRetention || s.storage.timeout() != DefaultStorageTimeout {
 				t.Fatalf("defaults not applied: %+v", s)
 			}
-			if off := tt.cfg.ChangePollInterval < 0; off != (s.pollInterval < 0) ||
-				!off && s.pollInterval != DefaultChangePollInterval {
-				t.Fatalf("poll interval = %s for %s", s.pollInterval, tt.cfg.ChangePollInterval)
+			if off := tt.cfg.ChangePollInterval < 0; off != (s.pollEvery.get() < 0) ||
+				!off && s.pollEvery.get() != DefaultChangePollInterval {
+				t.Fatalf("poll interval = %s for %s", s.pollEvery.get(), tt.cfg.ChangePollInterval)
 			}
 			if negativeOn := s.cache.negTTL.Load() > 0; negativeOn == (tt.cfg.NegativeCacheTTL < 0) {
 				t.Fatalf("negative caching on = %v with TTL %v", negativeOn, tt.cfg.NegativeCacheTTL)

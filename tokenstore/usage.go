@@ -131,15 +131,8 @@ func (s *Store) dropCounter(id int64) *usageCounter {
 // flushLoop flushes pending usage every interval until Close.
 func (s *Store) flushLoop(ctx context.Context) {
 	defer s.loops.Done()
-	ticker := time.NewTicker(s.interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			// Failures are reported per trigger inside Flush and retried next tick.
-			_ = s.Flush(ctx)
-		}
-	}
+	s.flushEvery.every(ctx.Done(), func() {
+		// Failures are reported per trigger inside Flush and retried next tick.
+		_ = s.Flush(ctx)
+	})
 }
