@@ -176,9 +176,7 @@ func New(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	cfg.FlushInterval, cfg.ChangePollInterval, cfg.StorageTimeout = timing.flush, timing.poll, timing.storageTimeout
-	if cfg.ChangeRetention == 0 {
-		cfg.ChangeRetention = DefaultChangeRetention
-	}
+	cfg.ChangeRetention = orDefault(cfg.ChangeRetention, DefaultChangeRetention)
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -276,17 +274,20 @@ func cacheSettingsOf(size int, ttl, negativeTTL time.Duration) (cacheSettings, e
 	case ttl < 0:
 		return cacheSettings{}, fmt.Errorf("tokenstore: cache TTL must not be negative, got %s", ttl)
 	}
-	c := cacheSettings{size: size, ttl: ttl, negativeTTL: negativeTTL}
-	if c.size == 0 {
-		c.size = DefaultCacheSize
+	return cacheSettings{
+		size:        orDefault(size, DefaultCacheSize),
+		ttl:         orDefault(ttl, DefaultCacheTTL),
+		negativeTTL: orDefault(negativeTTL, DefaultNegativeCacheTTL),
+	}, nil
+}
+
+// orDefault is v, or def when v is zero (Config's "zero means the default").
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
 	}
-	if c.ttl == 0 {
-		c.ttl = DefaultCacheTTL
-	}
-	if c.negativeTTL == 0 {
-		c.negativeTTL = DefaultNegativeCacheTTL
-	}
-	return c, nil
+	return v
 }
 
 // retireAfter is how long a usage counter no cache entry was handed out
@@ -328,17 +329,11 @@ func timingOf(flush, poll, storageTimeout time.Duration) (timing, error) {
 	case storageTimeout < 0:
 		return timing{}, fmt.Errorf("tokenstore: storage timeout must not be negative, got %s", storageTimeout)
 	}
-	t := timing{flush: flush, poll: poll, storageTimeout: storageTimeout}
-	if t.flush == 0 {
-		t.flush = DefaultFlushInterval
-	}
-	if t.poll == 0 {
-		t.poll = DefaultChangePollInterval
-	}
-	if t.storageTimeout == 0 {
-		t.storageTimeout = DefaultStorageTimeout
-	}
-	return t, nil
+	return timing{
+		flush:          orDefault(flush, DefaultFlushInterval),
+		poll:           orDefault(poll, DefaultChangePollInterval),
+		storageTimeout: orDefault(storageTimeout, DefaultStorageTimeout),
+	}, nil
 }
 
 // ErrChangeFeedSwitch refuses to turn the change feed on or off in an open
