@@ -10,31 +10,18 @@ import (
 	"time"
 )
 
-// accessLogURIs returns the request URIs of the access log's lines, waiting
-// until it has at least n of them.
+// accessLogURIs returns the request URIs of the access log's entries,
+// waiting until it has at least n of them.
 func (g *gateway) accessLogURIs(t *testing.T, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var uris []string
-		data, _ := os.ReadFile(g.accessLog())
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
-		for sc.Scan() {
-			var line struct {
-				Request struct {
-					URI string `json:"uri"`
-				} `json:"request"`
-			}
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Request.URI != "" {
-				uris = append(uris, line.Request.URI)
-			}
+	var uris []string
+	for _, entry := range g.accessLogEntries(t, n) {
+		request, _ := entry["request"].(map[string]any)
+		if uri, _ := request["uri"].(string); uri != "" {
+			uris = append(uris, uri)
 		}
-		if len(uris) >= n || time.Now().After(deadline) {
-			return uris
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
+	return uris
 }
 
 // The documented log filter against the real binary: the access log shows
