@@ -1,9 +1,7 @@
 package tokenstore
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 )
@@ -93,13 +91,4 @@ type TriggerUsage struct {
 	Trigger *Trigger
 	// Usage is the trigger's usage.
 	Usage Usage
-}
-
-// decodeTrigger parses a stored trigger record.
-func decodeTrigger(data []byte) (*Trigger, error) {
-	var t Trigger
-	if err := json.Unmarshal(data, &t); err != nil {
-		return nil, fmt.Errorf("decoding trigger record: %w", err)
-	}
-	return &t, nil
 }
