@@ -23,6 +23,11 @@
 # Cases, each against the same upstream (integration/bench/upstream):
 #   a  plain reverse_proxy, the same form request as (b)
 #   b  the gateway, one valid token (cached after its first use)
+#   ar (a) at a steady pace (PACE_MS=10: each connection waits 10 ms after
+#      every response), about a third of what the machine can serve
+#   br (b) at the same pace: against (ar), the latency each request adds
+#      when the machine is not saturated (at saturation, with wrk's closed
+#      loop, a lower throughput alone lengthens every connection's queue)
 #   am plain reverse_proxy, the same trigger as a multipart/form-data body,
 #      as curl --form sends it (GitLab's documented call)
 #   bm (b) with (am)'s multipart request
@@ -293,6 +298,19 @@ paired() {
 		}'
 }
 
+# p99_added CASE BASE: the case's p99 minus its baseline's, in ms, round
+# by round: "median min max".
+p99_added() {
+	local ms='function ms(v) { if (v ~ /us$/) return substr(v, 1, length(v)-2) / 1000; if (v ~ /ms$/) return substr(v, 1, length(v)-2) + 0; if (v ~ /s$/) return substr(v, 1, length(v)-1) * 1000; return v }'
+	paste <(awk "$ms"' /^ +99%/ { print ms($2) }' "$run/$1.wrk") <(awk "$ms"' /^ +99%/ { print ms($2) }' "$run/$2.wrk") |
+		awk '{ r[NR] = $1 - $2 }
+		END {
+			for (i = 2; i <= NR; i++) for (j = i; j > 1 && r[j-1] > r[j]; j--) { t = r[j]; r[j] = r[j-1]; r[j-1] = t }
+			m = NR % 2 ? r[(NR+1)/2] : (r[NR/2] + r[NR/2+1]) / 2
+			printf "%+.3f %+.3f %+.3f\n", m, r[1], r[NR]
+		}'
+}
+
 # cache_misses NAME: "hits misses" summed over the case's runs.
 cache_misses() {
 	awk -v n="$1" '$1 == n { h += $2; m += $3 } END { printf "%d %d\n", h, m }' "$run/cache.txt"
@@ -324,6 +342,8 @@ load() {
 		# a round (see paired) compare cases measured minutes apart at most.
 		case_in_fresh_caddy a "$plain$path" "$lua_dir/form.lua"
 		case_in_fresh_caddy b "$gw$path" "$lua_dir/form.lua"
+		PACE_MS=10 case_in_fresh_caddy ar "$plain$path" "$lua_dir/form.lua"
+		PACE_MS=10 case_in_fresh_caddy br "$gw$path" "$lua_dir/form.lua"
 		case_in_fresh_caddy am "$plain$path" "$lua_dir/multipart.lua"
 		case_in_fresh_caddy bm "$gw$path" "$lua_dir/multipart.lua"
 		case_in_fresh_caddy c "$gw$path" "$lua_dir/invalid.lua"
@@ -344,7 +364,7 @@ load() {
 		echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 		local base_rps base_p99 name rps p50 p99 bad rss
 		read -r base_rps _ base_p99 _ < <(summary a)
-		for name in a b am bm al bl c c2 d d2 ad e ae; do
+		for name in a b ar br am bm al bl c c2 d d2 ad e ae; do
 			read -r rps p50 p99 bad < <(summary "$name")
 			rss="$(sort -n "$run/$name.rss" | tail -n 1 | awk '{ printf "%.0f MiB", $1 / 1024 }')"
 			awk -v n="$name" -v r="$rps" -v p50="$p50" -v p99="$p99" -v bad="$bad" -v br="$base_rps" -v bp="$base_p99" -v rss="$rss" \
@@ -360,13 +380,18 @@ load() {
 		read -r e_rps _ < <(summary e)
 		read -r ae_rps _ < <(summary ae)
 		echo "Against their own baselines: d $(ratio "$d_rps" "$ad_rps") and d2 $(ratio "$d2_rps" "$ad_rps") of ad; e $(ratio "$e_rps" "$ae_rps") of ae; bl $(ratio "$bl_rps" "$al_rps") of al."
+		local ar_p50 ar_p99 br_p50 br_p99
+		read -r _ ar_p50 ar_p99 _ < <(summary ar)
+		read -r _ br_p50 br_p99 _ < <(summary br)
+		echo
+		echo "At a steady pace (ar, br): the gateway adds $(awk -v x="$br_p50" -v y="$ar_p50" 'BEGIN { printf "%+.3f", x - y }') ms at p50 and $(awk -v x="$br_p99" -v y="$ar_p99" 'BEGIN { printf "%+.3f", x - y }') ms at p99 (medians of the rounds); round by round, br's p99 minus ar's: $(p99_added br ar | awk '{ printf "median %s ms, %s to %s ms", $1, $2, $3 }'); b's minus a's at saturation: $(p99_added b a | awk '{ printf "median %s ms, %s to %s ms", $1, $2, $3 }')."
 		echo
 		echo "Round by round, each case's throughput over its baseline's (median, min-max over the rounds):"
 		echo
 		echo "| case | baseline | ratio | min | max |"
 		echo "| --- | --- | ---: | ---: | ---: |"
 		local pair med lo hi
-		for pair in b:a bm:am c:a c2:a d:ad d:a d2:ad bl:al e:ae; do
+		for pair in b:a br:ar bm:am c:a c2:a d:ad d:a d2:ad bl:al e:ae; do
 			read -r med lo hi < <(paired "${pair%%:*}" "${pair##*:}")
 			echo "| ${pair%%:*} | ${pair##*:} | $med | $lo | $hi |"
 		done
