@@ -102,3 +102,26 @@ func BenchmarkFlush(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAuthenticateMiss is a token cache miss: two valid tokens in
+// turn with a cache of one, so that each lookup reads and decodes the
+// token's record from the file system storage (in the page cache).
+func BenchmarkAuthenticateMiss(b *testing.B) {
+	s := newTestStore(b, &certmagic.FileStorage{Path: b.TempDir()}, Config{Observer: &countingObserver{}, CacheSize: 1})
+	var tokens [2]string
+	for i := range tokens {
+		_, tokens[i] = mustCreate(b, s, CreateRequest{Project: "9", Description: "bench", Owner: "bench"})
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := s.Authenticate(ctx, tokens[i%2]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	if hits := s.observer.(*countingObserver).hits.Load(); hits > 0 {
+		b.Fatalf("%d cache hits, want none", hits)
+	}
+}
