@@ -24,7 +24,7 @@
 #   a  plain reverse_proxy, the same form request as (b)
 #   b  the gateway, one valid token (cached after its first use)
 #   ar (a) at a steady pace (PACE_MS=10: each connection waits 10 ms after
-#      every response), about a third of what the machine can serve
+#      every response), about a quarter of what the machine can serve
 #   br (b) at the same pace: against (ar), the latency each request adds
 #      when the machine is not saturated (at saturation, with wrk's closed
 #      loop, a lower throughput alone lengthens every connection's queue)
