@@ -66,7 +66,7 @@ coordinator_deadline_only() {
 	corpus_of "$1" "$2" | cmp -s - "$tmp/corpus-before"
 }
 
-# corpus_of DIR TARGET lists the target's committed corpus (none is empty).
+# corpus_of DIR TARGET lists the files of the target's corpus folder, if any.
 corpus_of() {
 	if [ -d "$1/testdata/fuzz/$2" ]; then
 		ls "$1/testdata/fuzz/$2"
