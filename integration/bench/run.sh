@@ -216,20 +216,26 @@ wrk_case() {
 	tail -n 4 "$run/$name.wrk" >&2
 }
 
+# awk_functions for the awk programs below: ms(v) turns one of wrk's
+# latencies (812.00us, 2.95ms, 1.28s) into milliseconds; median(a, n) sorts
+# a[1..n] in place and returns their median.
+awk_functions='
+function ms(v) {
+	if (v ~ /us$/) return substr(v, 1, length(v)-2) / 1000
+	if (v ~ /ms$/) return substr(v, 1, length(v)-2) + 0
+	if (v ~ /s$/) return substr(v, 1, length(v)-1) * 1000
+	return v
+}
+function median(a, n,    i, j, t) {
+	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+}
+'
+
 # summary NAME: "rps p50_ms p99_ms non2xx", the median of each over the
 # case's runs (non2xx summed).
 summary() {
-	awk '
-	function ms(v) {
-		if (v ~ /us$/) return substr(v, 1, length(v)-2) / 1000
-		if (v ~ /ms$/) return substr(v, 1, length(v)-2) + 0
-		if (v ~ /s$/) return substr(v, 1, length(v)-1) * 1000
-		return v
-	}
-	function median(a, n,    i, j, t) {
-		for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
-		return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
-	}
+	awk "$awk_functions"'
 	/^ +50%/ { p50[++n50] = ms($2) }
 	/^ +99%/ { p99[++n99] = ms($2) }
 	/^Requests\/sec:/ { rps[++nr] = $2 }
@@ -286,29 +292,32 @@ case_in_fresh_caddy() {
 	wait "$caddy_pid" 2>/dev/null || true
 }
 
+# per_round NAME PATTERN VALUE: VALUE (an awk expression) of each line of
+# the case's wrk output that matches PATTERN, one a line: one a round.
+per_round() {
+	awk "$awk_functions $2"' { print '"$3"' }' "$run/$1.wrk"
+}
+
+# spread FORMAT: "median min max" of the numbers on standard input, each
+# printed with FORMAT.
+spread() {
+	awk -v f="$1" "$awk_functions"'
+	{ r[NR] = $1 }
+	END { m = median(r, NR); printf f " " f " " f "\n", m, r[1], r[NR] }'
+}
+
 # paired CASE BASE: the case's throughput over its baseline's, round by
 # round: "median min max" of those ratios.
 paired() {
-	paste <(awk '/^Requests\/sec:/ { print $2 }' "$run/$1.wrk") <(awk '/^Requests\/sec:/ { print $2 }' "$run/$2.wrk") |
-		awk '{ r[NR] = $1 / $2 }
-		END {
-			for (i = 2; i <= NR; i++) for (j = i; j > 1 && r[j-1] > r[j]; j--) { t = r[j]; r[j] = r[j-1]; r[j-1] = t }
-			m = NR % 2 ? r[(NR+1)/2] : (r[NR/2] + r[NR/2+1]) / 2
-			printf "%.2f %.2f %.2f\n", m, r[1], r[NR]
-		}'
+	paste <(per_round "$1" '/^Requests\/sec:/' '$2') <(per_round "$2" '/^Requests\/sec:/' '$2') |
+		awk '{ print $1 / $2 }' | spread '%.2f'
 }
 
 # p99_added CASE BASE: the case's p99 minus its baseline's, in ms, round
 # by round: "median min max".
 p99_added() {
-	local ms='function ms(v) { if (v ~ /us$/) return substr(v, 1, length(v)-2) / 1000; if (v ~ /ms$/) return substr(v, 1, length(v)-2) + 0; if (v ~ /s$/) return substr(v, 1, length(v)-1) * 1000; return v }'
-	paste <(awk "$ms"' /^ +99%/ { print ms($2) }' "$run/$1.wrk") <(awk "$ms"' /^ +99%/ { print ms($2) }' "$run/$2.wrk") |
-		awk '{ r[NR] = $1 - $2 }
-		END {
-			for (i = 2; i <= NR; i++) for (j = i; j > 1 && r[j-1] > r[j]; j--) { t = r[j]; r[j] = r[j-1]; r[j-1] = t }
-			m = NR % 2 ? r[(NR+1)/2] : (r[NR/2] + r[NR/2+1]) / 2
-			printf "%+.3f %+.3f %+.3f\n", m, r[1], r[NR]
-		}'
+	paste <(per_round "$1" '/^ +99%/' 'ms($2)') <(per_round "$2" '/^ +99%/' 'ms($2)') |
+		awk '{ print $1 - $2 }' | spread '%+.3f'
 }
 
 # cache_misses NAME: "hits misses" summed over the case's runs.
