@@ -49,6 +49,12 @@ func splitSimpleMultipart(fields []formField, body []byte, boundary string) ([]f
 		if !ok {
 			return fields, false
 		}
+		if _, opens := cutBoundary(rest, boundary); opens {
+			// mime/multipart takes "--boundary" right after the headers as
+			// the delimiter of an empty value (the CRLF before it is the
+			// headers' own), then judges what follows; leave that to it.
+			return fields, false
+		}
 		value, after, ok := cutBeforeDelimiter(rest, boundary)
 		if !ok {
 			return fields, false

@@ -23,6 +23,10 @@ func TestSplitSimpleMultipart(t *testing.T) {
 		// the value; this path leaves such a rare body to it.
 		{"boundary text in a value", part("ref", "x\r\n--XyZZ") + "--" + b + "--", nil},
 		{"empty value", part("ref", "") + "--" + b + "--", []string{"ref="}},
+		// With no CRLF between the headers and the boundary, mime/multipart
+		// still reads an empty value, and then judges the boundary's padding.
+		{"boundary right after the headers", "--" + b + "\r\nContent-Disposition: form-data; name=\"ref\"\r\n\r\n--" + b + " \r\n--" + b + "--", nil},
+		{"value opens with boundary text", part("ref", "--"+b+"Z") + "--" + b + "--", nil},
 		{"no parts", "--" + b + "--", []string{}},
 		{"epilogue", curl + "more", nil},
 		{"preamble", "hello\r\n" + curl, nil},
