@@ -398,13 +398,24 @@ func (s *Store) authenticateFromStorage(ctx context.Context, sum *[32]byte) (*Cr
 		s.storageError(ctx, "load", err)
 		return nil, fmt.Errorf("%w: loading token record: %w", ErrUnavailable, err)
 	}
+	cred, err := s.cacheRecord(sum, data, gen)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		s.storageError(ctx, "load", err)
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return cred, err
+}
+
+// cacheRecord decodes the token record stored under the hash and caches
+// the answer it gives, unless a change happened since gen was read. Its
+// errors other than ErrNotFound are about the record: the answer is unknown.
+func (s *Store) cacheRecord(sum *[32]byte, data []byte, gen uint64) (*Credential, error) {
 	t, err := decodeTrigger(data)
 	if err == nil && !hashMatches(t.TokenHash, sum) {
 		err = errors.New("token record does not match its key")
 	}
 	if err != nil {
-		s.storageError(ctx, "load", err)
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, err
 	}
 	if t.RevokedAt != nil {
 		s.cache.addNegative(sum, gen)
