@@ -17,6 +17,9 @@ type Credential struct {
 
 	counter *usageCounter
 	hash    [32]byte
+	// record is what Trigger points to: a cached token is one object for
+	// the garbage collector to mark, not two.
+	record Trigger
 }
 
 // tokenCache holds the answers of recent lookups, keyed by token hash: a

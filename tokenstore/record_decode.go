@@ -14,14 +14,25 @@ import (
 // encoding/json, which stays the reference for what a record means
 // (FuzzDecodeTrigger holds the two to the same result).
 func decodeTrigger(data []byte) (*Trigger, error) {
-	if t, ok := readWrittenTrigger(data); ok {
-		return t, nil
+	t := new(Trigger)
+	if err := decodeTriggerInto(t, data); err != nil {
+		return nil, err
 	}
-	var t Trigger
-	if err := json.Unmarshal(data, &t); err != nil {
-		return nil, fmt.Errorf("decoding trigger record: %w", err)
+	return t, nil
+}
+
+// decodeTriggerInto is decodeTrigger into a record the caller allocated
+// (a cached credential holds its record, one allocation for both). t must
+// be zero; on error its content means nothing.
+func decodeTriggerInto(t *Trigger, data []byte) error {
+	if readWrittenTrigger(t, data) {
+		return nil
 	}
-	return &t, nil
+	*t = Trigger{} // whatever the fast path read before it gave up
+	if err := json.Unmarshal(data, t); err != nil {
+		return fmt.Errorf("decoding trigger record: %w", err)
+	}
+	return nil
 }
 
 // Members of a record, one bit each, so that a repeated member (which
@@ -40,35 +51,34 @@ const (
 	memberRevokedAt
 )
 
-// readWrittenTrigger reads a record of exactly the shape json.Marshal
-// gives a Trigger. ok is false for anything else, valid JSON or not: the
-// caller then lets encoding/json decide.
-func readWrittenTrigger(data []byte) (t *Trigger, ok bool) {
+// readWrittenTrigger reads into t a record of exactly the shape
+// json.Marshal gives a Trigger. It reports false for anything else, valid
+// JSON or not: the caller then lets encoding/json decide.
+func readWrittenTrigger(t *Trigger, data []byte) bool {
 	// One string for the whole record: the fields are slices of it, one
 	// allocation instead of one per field.
 	r := recordReader{s: string(data)}
-	t = new(Trigger)
 	if !r.skip('{') {
-		return nil, false
+		return false
 	}
 	var seen int
 	for first := true; ; first = false {
 		if r.skip('}') {
 			if first || r.i != len(r.s) {
-				return nil, false // "{}" is left to encoding/json too
+				return false // "{}" is left to encoding/json too
 			}
-			return t, true
+			return true
 		}
 		if !first && !r.skip(',') {
-			return nil, false
+			return false
 		}
 		name, okName := r.plainString()
 		if !okName || !r.skip(':') {
-			return nil, false
+			return false
 		}
 		bit, okValue := r.member(t, name)
 		if !okValue || seen&bit != 0 {
-			return nil, false
+			return false
 		}
 		seen |= bit
 	}

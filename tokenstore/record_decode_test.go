@@ -56,7 +56,7 @@ func TestDecodeTriggerWrittenRecords(t *testing.T) {
 			if !reflect.DeepEqual(*got, want) {
 				t.Fatalf("decodeTrigger(%s) = %+v, encoding/json reads %+v", data, *got, want)
 			}
-			_, fast := readWrittenTrigger(data)
+			fast := readWrittenTrigger(new(Trigger), data)
 			if wantFast := name != "quotes are escaped"; fast != wantFast {
 				t.Errorf("fast path taken: %v, want %v, for %s", fast, wantFast, data)
 			}
@@ -106,7 +106,7 @@ func TestDecodeTriggerLeavesTheRestToEncodingJSON(t *testing.T) {
 			if (wantErr != nil) != tt.wantErr {
 				t.Fatalf("encoding/json: %v, the table says error %v", wantErr, tt.wantErr)
 			}
-			if _, fast := readWrittenTrigger(data); fast {
+			if fast := readWrittenTrigger(new(Trigger), data); fast {
 				t.Errorf("%s took the fast path", data)
 			}
 			got, err := decodeTrigger(data)

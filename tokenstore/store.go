@@ -410,7 +410,9 @@ func (s *Store) authenticateFromStorage(ctx context.Context, sum *[32]byte) (*Cr
 // the answer it gives, unless a change happened since gen was read. Its
 // errors other than ErrNotFound are about the record: the answer is unknown.
 func (s *Store) cacheRecord(sum *[32]byte, data []byte, gen uint64) (*Credential, error) {
-	t, err := decodeTrigger(data)
+	cred := &Credential{hash: *sum}
+	t := &cred.record
+	err := decodeTriggerInto(t, data)
 	if err == nil && !hashMatches(t.TokenHash, sum) {
 		err = errors.New("token record does not match its key")
 	}
@@ -421,7 +423,7 @@ func (s *Store) cacheRecord(sum *[32]byte, data []byte, gen uint64) (*Credential
 		s.cache.addNegative(sum, gen)
 		return nil, ErrNotFound
 	}
-	cred := &Credential{Trigger: t, counter: s.counter(t.ID), hash: *sum}
+	cred.Trigger, cred.counter = t, s.counter(t.ID)
 	s.cache.addPositive(sum, cred, gen)
 	return cred, nil
 }
