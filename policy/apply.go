@@ -19,8 +19,10 @@ const (
 	patternMismatch
 )
 
-// Apply checks the caller's variables and returns the variables to forward,
-// in a new map (vars is left untouched), with the rules that changed them,
+// Apply checks the caller's variables and returns the variables to forward
+// (vars itself when no rule rewrites variables, else a new map: vars is
+// never modified, and callers must not modify what is returned), with the
+// rules that changed them,
 // for the explain endpoint: "renamed DEPLOY_ENV to ENVIRONMENT",
 // "default LOG_LEVEL", "set BUILD_BY" (names only, never values).
 //
@@ -52,6 +54,9 @@ func (p *VariablePolicy) Apply(vars map[string]string) (out map[string]string, a
 	}
 	if result != passed {
 		return nil, nil, p.violation(failed, result)
+	}
+	if len(p.renames)+len(p.defaults)+len(p.sets) == 0 {
+		return vars, nil, nil // nothing to rewrite: no copy on the request path
 	}
 	return p.transform(vars)
 }
