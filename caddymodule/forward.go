@@ -29,6 +29,26 @@ const (
 	headerJobToken = "Job-Token"
 )
 
+// Request headers the request path reads, in canonical form: see
+// headerValue.
+const (
+	headerContentType    = "Content-Type"
+	headerGitlabEvent    = "X-Gitlab-Event"
+	headerIdempotencyKey = "Idempotency-Key"
+	headerGitlabEventID  = "X-Gitlab-Event-Uuid" // GitLab sends X-Gitlab-Event-UUID
+	headerGithubDelivery = "X-Github-Delivery"   // GitHub sends X-GitHub-Delivery
+)
+
+// headerValue is Header.Get for a name already in canonical form: Go's
+// servers (HTTP/1, 2 and 3) store request headers under canonical names,
+// and Header.Get would canonicalize the name again on every call.
+func headerValue(header http.Header, canonicalName string) string {
+	if values := header[canonicalName]; len(values) > 0 {
+		return values[0]
+	}
+	return ""
+}
+
 // forward rewrites r in place into the canonical trigger request: whatever
 // form the caller used, the next handler sees POST {prefix}/projects/{id}/
 // trigger/pipeline with a JSON body, and nothing of the caller's token in

@@ -106,15 +106,12 @@ func (h *Handler) leaveRepeats() error {
 // caller's Idempotency-Key, or a webhook's delivery ID. Keys are scoped to
 // the project so two projects never share one.
 func idempotencyKey(r *http.Request, project string) (string, *triggerapi.Error) {
-	// The names are in canonical form (X-Gitlab-Event-Uuid, not GitLab's
-	// spelling X-Gitlab-Event-UUID): Header.Get would otherwise allocate a
-	// canonical copy of each name on every request.
 	for _, source := range [...]struct{ header, name string }{
-		{"Idempotency-Key", idempotency.SourceHeader},
-		{"X-Gitlab-Event-Uuid", idempotency.SourceGitLab},
-		{"X-Github-Delivery", idempotency.SourceGitHub},
+		{headerIdempotencyKey, idempotency.SourceHeader},
+		{headerGitlabEventID, idempotency.SourceGitLab},
+		{headerGithubDelivery, idempotency.SourceGitHub},
 	} {
-		value := r.Header.Get(source.header)
+		value := headerValue(r.Header, source.header)
 		if value == "" {
 			continue
 		}

@@ -136,7 +136,7 @@ func (h *Handler) decideTrigger(r *http.Request, d *decision) *triggerapi.Error 
 	if r.Method != d.route.Kind.Method() {
 		return triggerapi.ErrMethod
 	}
-	if r.Header.Get("X-Gitlab-Event") == "Pipeline Hook" {
+	if headerValue(r.Header, headerGitlabEvent) == "Pipeline Hook" {
 		return triggerapi.ErrPipelineHook
 	}
 
@@ -148,7 +148,7 @@ func (h *Handler) decideTrigger(r *http.Request, d *decision) *triggerapi.Error 
 	if refusal := h.checkWebhook(r, d, buf.Bytes()); refusal != nil {
 		return refusal
 	}
-	req, refusal := triggerapi.Parse(d.route, r.Header.Get("Content-Type"), r.URL.RawQuery, buf.Bytes())
+	req, refusal := triggerapi.Parse(d.route, headerValue(r.Header, headerContentType), r.URL.RawQuery, buf.Bytes())
 	if refusal != nil {
 		return refusal
 	}
