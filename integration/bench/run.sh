@@ -7,6 +7,10 @@
 #   integration/bench/run.sh            the load cases (a)-(e), then a table
 #   integration/bench/run.sh memory     peak RSS of Caddy with 100,000 and
 #                                       1,000,000 tokens in storage
+#   integration/bench/run.sh pair       (a) and (b) alone, in turn, PAIRS
+#                                       times (default 10): the median of
+#                                       many adjacent pairs, for a machine
+#                                       whose speed drifts between runs
 #
 # Settings (environment): DURATION (wrk's -d, default 30s: longer than the
 # default usage_flush_interval, so that every case pays for its flushes), ROUNDS (default
@@ -16,7 +20,7 @@
 # baseline, and the ratios of the two are given round by round), CONNECTIONS
 # (default 32), THREADS (default 1: wrk, Caddy and the upstream share the
 # machine's cores), TOKENS (default 100000), MEMORY_TOKENS (default
-# "100000 1000000"), STORAGE_IN (memory or disk, see below; the memory
+# "100000 1000000"), PAIRS (default 10), STORAGE_IN (memory or disk, see below; the memory
 # mode's storage always stays on disk), SKIP_BUILD=1 to use ./caddy as it
 # is.
 #
@@ -70,6 +74,7 @@ CONNECTIONS="${CONNECTIONS:-32}"
 THREADS="${THREADS:-1}"
 TOKENS="${TOKENS:-100000}"
 MEMORY_TOKENS="${MEMORY_TOKENS:-100000 1000000}"
+PAIRS="${PAIRS:-10}"
 STORAGE_IN="${STORAGE_IN:-memory}"
 mode="${1:-load}"
 case "$STORAGE_IN" in
@@ -148,7 +153,8 @@ storage_in_memory() {
 
 up_port="$(free_port)"
 "$run/bin/upstream" -listen "127.0.0.1:$up_port" 2>"$run/upstream.log" &
-pids+=($!)
+up_pid=$!
+pids+=("$up_pid")
 wait_port "$up_port"
 
 admin_port="$(free_port)"
@@ -285,11 +291,30 @@ case_in_fresh_caddy() {
 	local hits0 misses0
 	hits0="$(metric caddy_trigger_gateway_token_cache_total '{result="hit"}')"
 	misses0="$(metric caddy_trigger_gateway_token_cache_total '{result="miss"}')"
+	local cpu0
+	cpu0="$(cpu_ticks)"
 	wrk_case "$name" "$url" "$script"
+	echo "$cpu0 $(cpu_ticks)" >>"$run/$name.cpu"
 	echo "$name $(($(metric caddy_trigger_gateway_token_cache_total '{result="hit"}') - ${hits0:-0})) $(($(metric caddy_trigger_gateway_token_cache_total '{result="miss"}') - ${misses0:-0}))" >>"$run/cache.txt"
 	awk '/VmHWM/ { print $2 }' "/proc/$caddy_pid/status" >>"$run/$name.rss"
 	kill -9 "$caddy_pid" 2>/dev/null || true
 	wait "$caddy_pid" 2>/dev/null || true
+}
+
+# cpu_ticks: "caddy upstream", the CPU time each process has used so far,
+# in clock ticks.
+cpu_ticks() {
+	echo "$(awk '{ print $14 + $15 }' "/proc/$caddy_pid/stat") $(awk '{ print $14 + $15 }' "/proc/$up_pid/stat")"
+}
+
+# cpu_per_request NAME: "caddy upstream", the CPU microseconds each process
+# spent per request of the case (the median of the rounds): where the
+# throughput goes, whichever way the machine's speed drifts.
+cpu_per_request() {
+	paste "$run/$1.cpu" <(per_round "$1" '/ requests in /' '$1') |
+		awk -v tick="$(getconf CLK_TCK)" "$awk_functions"'
+		{ c[NR] = ($3 - $1) / tick / $5 * 1e6; u[NR] = ($4 - $2) / tick / $5 * 1e6 }
+		END { printf "%.0f %.0f\n", median(c, NR), median(u, NR) }'
 }
 
 # per_round NAME PATTERN VALUE: VALUE (an awk expression) of each line of
@@ -328,7 +353,9 @@ cache_misses() {
 # ratio X Y: X / Y with two decimals.
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN { printf "%.2f", x / y }'; }
 
-load() {
+# prepare_storage: the storage the cases run on (storage_data) and the
+# tokens wrk sends (TOKEN, TOKENS_FILE).
+prepare_storage() {
 	local dir tokens valid
 	dir="$(storage_for "$TOKENS")"
 	tokens="$dir/tokens.txt"
@@ -340,11 +367,14 @@ load() {
 		echo "reading the storage once (OS page cache)..." >&2
 		find "$dir/data" -type f -print0 | xargs -0 cat >/dev/null
 	fi
+	export TOKEN="$valid" TOKENS_FILE="$tokens"
+}
 
+load() {
+	prepare_storage
 	local path="/api/v4/projects/9/trigger/pipeline" hook="/api/v4/projects/9/ref/main/trigger/pipeline"
 	local plain="http://127.0.0.1:$plain_port" gw="http://127.0.0.1:$gw_port" limited="http://127.0.0.1:$limited_port"
 	local round
-	export TOKEN="$valid" TOKENS_FILE="$tokens"
 	for round in $(seq "$ROUNDS"); do
 		echo "--- round $round/$ROUNDS" >&2
 		# Each case runs right after its baseline, so that the ratios of
@@ -369,15 +399,16 @@ load() {
 	{
 		echo "Load run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, median of $ROUNDS rounds, each case in a freshly started Caddy, $TOKENS tokens in storage (file_system, in $STORAGE_IN)"
 		echo
-		echo "| case | requests/s | p50 ms | p99 ms | non-2xx | throughput vs (a) | p99 vs (a) | peak RSS |"
-		echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-		local base_rps base_p99 name rps p50 p99 bad rss
+		echo "| case | requests/s | p50 ms | p99 ms | non-2xx | throughput vs (a) | p99 vs (a) | peak RSS | CPU µs/request: Caddy, upstream |"
+		echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+		local base_rps base_p99 name rps p50 p99 bad rss caddy_us up_us
 		read -r base_rps _ base_p99 _ < <(summary a)
 		for name in a b ar br am bm al bl c c2 d d2 ad e ae; do
 			read -r rps p50 p99 bad < <(summary "$name")
 			rss="$(sort -n "$run/$name.rss" | tail -n 1 | awk '{ printf "%.0f MiB", $1 / 1024 }')"
-			awk -v n="$name" -v r="$rps" -v p50="$p50" -v p99="$p99" -v bad="$bad" -v br="$base_rps" -v bp="$base_p99" -v rss="$rss" \
-				'BEGIN { printf "| %s | %.0f | %.3f | %.3f | %d | %.2f | %+.3f ms | %s |\n", n, r, p50, p99, bad, r / br, p99 - bp, rss }'
+			read -r caddy_us up_us < <(cpu_per_request "$name")
+			awk -v n="$name" -v r="$rps" -v p50="$p50" -v p99="$p99" -v bad="$bad" -v br="$base_rps" -v bp="$base_p99" -v rss="$rss" -v cu="$caddy_us" -v uu="$up_us" \
+				'BEGIN { printf "| %s | %.0f | %.3f | %.3f | %d | %.2f | %+.3f ms | %s | %d, %d |\n", n, r, p50, p99, bad, r / br, p99 - bp, rss, cu, uu }'
 		done
 		echo
 		local d_rps d2_rps ad_rps e_rps ae_rps al_rps bl_rps hits misses
@@ -433,11 +464,37 @@ memory() {
 	done
 }
 
+# pair: (a) and (b) alone, in turn, each in a freshly started Caddy,
+# PAIRS times. This VM's speed drifts by 10 to 20% from one minute to the
+# next (the same case, minutes apart); the median of many adjacent pairs
+# weighs that drift less than three rounds of every case do.
+pair() {
+	prepare_storage
+	local path="/api/v4/projects/9/trigger/pipeline" round
+	for round in $(seq "$PAIRS"); do
+		echo "--- pair $round/$PAIRS" >&2
+		case_in_fresh_caddy a "http://127.0.0.1:$plain_port$path" "$lua_dir/form.lua"
+		case_in_fresh_caddy b "http://127.0.0.1:$gw_port$path" "$lua_dir/form.lua"
+	done
+	local med lo hi a_caddy a_up b_caddy b_up
+	read -r med lo hi < <(paired b a)
+	read -r a_caddy a_up < <(cpu_per_request a)
+	read -r b_caddy b_up < <(cpu_per_request b)
+	{
+		echo "Pairs run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $PAIRS pairs of (a) then (b), each in a freshly started Caddy"
+		echo
+		echo "(b)'s throughput over (a)'s, pair by pair: median $med, $lo to $hi."
+		echo "p99 added, b's minus a's, pair by pair: $(p99_added b a | awk '{ printf "median %s ms, %s to %s ms", $1, $2, $3 }')."
+		echo "CPU per request (medians): Caddy $a_caddy µs in (a), $b_caddy µs in (b); the upstream $a_up µs and $b_up µs."
+	} | tee "$run/pair.md"
+}
+
 case "$mode" in
 load) load ;;
 memory) memory ;;
+pair) pair ;;
 *)
-	echo "usage: $0 [load|memory]" >&2
+	echo "usage: $0 [load|memory|pair]" >&2
 	exit 2
 	;;
 esac
