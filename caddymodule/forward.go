@@ -39,6 +39,16 @@ const (
 	headerGithubDelivery = "X-Github-Delivery"   // GitHub sends X-GitHub-Delivery
 )
 
+// Request headers the forwarded request must not carry, in canonical form:
+// removed with delete, as Header.Del would after canonicalizing each name.
+const (
+	headerContentEncoding  = "Content-Encoding"
+	headerTransferEncoding = "Transfer-Encoding"
+	headerPrivateToken     = "Private-Token"
+	headerGitlabToken      = "X-Gitlab-Token"
+	headerHubSignature     = "X-Hub-Signature-256"
+)
+
 // headerValue is Header.Get for a name already in canonical form: Go's
 // servers (HTTP/1, 2 and 3) store request headers under canonical names,
 // and Header.Get would canonicalize the name again on every call.
@@ -66,10 +76,10 @@ func (h *Handler) forward(r *http.Request, d *decision) {
 
 	header := r.Header
 	h.dropCallerCredentials(header)
-	header.Del("Content-Encoding")
-	header.Del("Transfer-Encoding")
+	delete(header, headerContentEncoding)
+	delete(header, headerTransferEncoding)
 	values := newHeaderValues(2 + decisionHeaderCount)
-	values.set(header, "Content-Type", "application/json")
+	values.set(header, headerContentType, "application/json")
 	values.set(header, "Content-Length", strconv.Itoa(len(d.body)))
 	setDecisionHeaders(header, d, values)
 }
@@ -141,8 +151,8 @@ func (h *Handler) forwardArtifacts(r *http.Request, d *decision) {
 // token, a GitLab access token (scripts send PRIVATE-TOKEN on every call),
 // and a bearer token that is one of the gateway's management tokens.
 func (h *Handler) dropCallerCredentials(header http.Header) {
-	header.Del(headerJobToken)
-	header.Del("Private-Token")
+	delete(header, headerJobToken)
+	delete(header, headerPrivateToken)
 	if len(h.management) > 0 {
 		if token, ok := bearerToken(header.Get("Authorization")); ok && h.managementCredential(token) != nil {
 			header.Del("Authorization")
@@ -162,8 +172,8 @@ func setURL(r *http.Request, path, rawPath, rawQuery string) {
 // speak for the gateway: any X-Trigger-* header they sent is dropped first.
 // So are the webhook secret and signature, meant for the gateway alone.
 func setDecisionHeaders(header http.Header, d *decision, values *headerValues) {
-	header.Del("X-Gitlab-Token")
-	header.Del("X-Hub-Signature-256")
+	delete(header, headerGitlabToken)
+	delete(header, headerHubSignature)
 	for name := range header {
 		if strings.HasPrefix(name, headerPrefix) {
 			delete(header, name)

@@ -5,12 +5,16 @@ import (
 	"testing"
 )
 
-// headerValue reads request headers by canonical name without
-// canonicalizing: each name it is given must be canonical, or a header the
-// server stored under its canonical name would never be found.
-func TestHeaderValueNamesAreCanonical(t *testing.T) {
+// The request path reads, deletes and sets headers by canonical name
+// without canonicalizing: each name must be canonical, or a header the
+// server stored under its canonical name would be missed, or one set
+// would reach the upstream twice.
+func TestHeaderNamesAreCanonical(t *testing.T) {
 	for _, name := range []string{
 		headerContentType, headerGitlabEvent, headerIdempotencyKey, headerGitlabEventID, headerGithubDelivery,
+		headerContentEncoding, headerTransferEncoding, headerPrivateToken, headerGitlabToken, headerHubSignature,
+		headerJobToken, headerSource, headerID, headerTokenPrefix,
+		headerSourceProject, headerSourceProjectPath, headerSourcePipeline, headerSourceJob,
 	} {
 		if canonical := http.CanonicalHeaderKey(name); canonical != name {
 			t.Errorf("%q is not canonical (%q)", name, canonical)
