@@ -29,10 +29,11 @@ const (
 	headerJobToken = "Job-Token"
 )
 
-// Request headers the request path reads, in canonical form: see
+// Request headers the request path reads or sets, in canonical form: see
 // headerValue.
 const (
 	headerContentType    = "Content-Type"
+	headerContentLength  = "Content-Length"
 	headerGitlabEvent    = "X-Gitlab-Event"
 	headerIdempotencyKey = "Idempotency-Key"
 	headerGitlabEventID  = "X-Gitlab-Event-Uuid" // GitLab sends X-Gitlab-Event-UUID
@@ -80,7 +81,7 @@ func (h *Handler) forward(r *http.Request, d *decision) {
 	delete(header, headerTransferEncoding)
 	values := newHeaderValues(2 + decisionHeaderCount)
 	values.set(header, headerContentType, "application/json")
-	values.set(header, "Content-Length", strconv.Itoa(len(d.body)))
+	values.set(header, headerContentLength, strconv.Itoa(len(d.body)))
 	setDecisionHeaders(header, d, values)
 }
 

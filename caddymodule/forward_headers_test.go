@@ -11,7 +11,7 @@ import (
 // would reach the upstream twice.
 func TestHeaderNamesAreCanonical(t *testing.T) {
 	for _, name := range []string{
-		headerContentType, headerGitlabEvent, headerIdempotencyKey, headerGitlabEventID, headerGithubDelivery,
+		headerContentType, headerContentLength, headerGitlabEvent, headerIdempotencyKey, headerGitlabEventID, headerGithubDelivery,
 		headerContentEncoding, headerTransferEncoding, headerPrivateToken, headerGitlabToken, headerHubSignature,
 		headerJobToken, headerSource, headerID, headerTokenPrefix,
 		headerSourceProject, headerSourceProjectPath, headerSourcePipeline, headerSourceJob,

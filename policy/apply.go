@@ -19,12 +19,12 @@ const (
 	patternMismatch
 )
 
-// Apply checks the caller's variables and returns the variables to forward
-// (vars itself when no rule rewrites variables, else a new map: vars is
-// never modified, and callers must not modify what is returned), with the
-// rules that changed them,
-// for the explain endpoint: "renamed DEPLOY_ENV to ENVIRONMENT",
-// "default LOG_LEVEL", "set BUILD_BY" (names only, never values).
+// Apply checks the caller's variables and returns the variables to forward,
+// with the rules that changed them, for the explain endpoint: "renamed
+// DEPLOY_ENV to ENVIRONMENT", "default LOG_LEVEL", "set BUILD_BY" (names
+// only, never values). The variables to forward are vars itself when no
+// rule rewrites variables, else a new map: vars is never modified, and
+// callers must not modify what is returned.
 //
 // The caller's variables are checked first: their count, then each name in
 // sorted order against, in turn, the value size limit, name validity, the
