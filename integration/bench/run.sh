@@ -7,10 +7,11 @@
 #   integration/bench/run.sh            the load cases (a)-(e), then a table
 #   integration/bench/run.sh memory     peak RSS of Caddy with 100,000 and
 #                                       1,000,000 tokens in storage
-#   integration/bench/run.sh pair       (a) and (b) alone, in turn, PAIRS
-#                                       times (default 10): the median of
-#                                       many adjacent pairs, for a machine
-#                                       whose speed drifts between runs
+#   integration/bench/run.sh pair       (a), (ac) and (b) alone, in turn,
+#                                       PAIRS times (default 10): the median
+#                                       of many adjacent pairs, for a
+#                                       machine whose speed drifts between
+#                                       runs
 #
 # Settings (environment): DURATION (wrk's -d, default 30s: longer than the
 # default usage_flush_interval, so that every case pays for its flushes), ROUNDS (default
@@ -26,6 +27,11 @@
 #
 # Cases, each against the same upstream (integration/bench/upstream):
 #   a  plain reverse_proxy, the same form request as (b)
+#   ac plain reverse_proxy, sent the very request (b) forwards: (b)'s JSON
+#      body and the three X-Trigger-* headers (contract §5). What the
+#      upstream and the proxy pay for the canonical request, without the
+#      gateway: (b) can get no nearer to (a) than (ac) is. (Caddy also
+#      reads those headers from wrk here, which (b) does not.)
 #   b  the gateway, one valid token (cached after its first use)
 #   ar (a) at a steady pace (PACE_MS=10: each connection waits 10 ms after
 #      every response), about a quarter of what the machine can serve
@@ -380,6 +386,7 @@ load() {
 		# Each case runs right after its baseline, so that the ratios of
 		# a round (see paired) compare cases measured minutes apart at most.
 		case_in_fresh_caddy a "$plain$path" "$lua_dir/form.lua"
+		case_in_fresh_caddy ac "$plain$path" "$lua_dir/canonical.lua"
 		case_in_fresh_caddy b "$gw$path" "$lua_dir/form.lua"
 		PACE_MS=10 case_in_fresh_caddy ar "$plain$path" "$lua_dir/form.lua"
 		PACE_MS=10 case_in_fresh_caddy br "$gw$path" "$lua_dir/form.lua"
@@ -403,7 +410,7 @@ load() {
 		echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 		local base_rps base_p99 name rps p50 p99 bad rss caddy_us up_us
 		read -r base_rps _ base_p99 _ < <(summary a)
-		for name in a b ar br am bm al bl c c2 d d2 ad e ae; do
+		for name in a ac b ar br am bm al bl c c2 d d2 ad e ae; do
 			read -r rps p50 p99 bad < <(summary "$name")
 			rss="$(sort -n "$run/$name.rss" | tail -n 1 | awk '{ printf "%.0f MiB", $1 / 1024 }')"
 			read -r caddy_us up_us < <(cpu_per_request "$name")
@@ -431,7 +438,7 @@ load() {
 		echo "| case | baseline | ratio | min | max |"
 		echo "| --- | --- | ---: | ---: | ---: |"
 		local pair med lo hi
-		for pair in b:a br:ar bm:am c:a c2:a d:ad d:a d2:ad bl:al e:ae; do
+		for pair in b:a ac:a b:ac br:ar bm:am c:a c2:a d:ad d:a d2:ad bl:al e:ae; do
 			read -r med lo hi < <(paired "${pair%%:*}" "${pair##*:}")
 			echo "| ${pair%%:*} | ${pair##*:} | $med | $lo | $hi |"
 		done
@@ -464,28 +471,41 @@ memory() {
 	done
 }
 
-# pair: (a) and (b) alone, in turn, each in a freshly started Caddy,
-# PAIRS times. This VM's speed drifts by 10 to 20% from one minute to the
-# next (the same case, minutes apart); the median of many adjacent pairs
-# weighs that drift less than three rounds of every case do.
+# pair: (a), (ac) and (b) alone, in turn, each in a freshly started
+# Caddy, PAIRS times, in alternating order. This VM's speed drifts by 10
+# to 20% from one minute to the next (the same case, minutes apart); the
+# median of many adjacent rounds weighs that drift less than three rounds
+# of every case do.
 pair() {
 	prepare_storage
 	local path="/api/v4/projects/9/trigger/pipeline" round
+	local order name
 	for round in $(seq "$PAIRS"); do
-		echo "--- pair $round/$PAIRS" >&2
-		case_in_fresh_caddy a "http://127.0.0.1:$plain_port$path" "$lua_dir/form.lua"
-		case_in_fresh_caddy b "http://127.0.0.1:$gw_port$path" "$lua_dir/form.lua"
+		echo "--- round $round/$PAIRS" >&2
+		# Odd rounds run (a) first, even rounds (b) first: a drift of the
+		# machine's speed within a round then favours neither.
+		order="a ac b"
+		if [ $((round % 2)) = 0 ]; then order="b ac a"; fi
+		for name in $order; do
+			case "$name" in
+			a) case_in_fresh_caddy a "http://127.0.0.1:$plain_port$path" "$lua_dir/form.lua" ;;
+			ac) case_in_fresh_caddy ac "http://127.0.0.1:$plain_port$path" "$lua_dir/canonical.lua" ;;
+			b) case_in_fresh_caddy b "http://127.0.0.1:$gw_port$path" "$lua_dir/form.lua" ;;
+			esac
+		done
 	done
-	local med lo hi a_caddy a_up b_caddy b_up
+	local med lo hi a_caddy a_up ac_caddy ac_up b_caddy b_up
 	read -r med lo hi < <(paired b a)
 	read -r a_caddy a_up < <(cpu_per_request a)
+	read -r ac_caddy ac_up < <(cpu_per_request ac)
 	read -r b_caddy b_up < <(cpu_per_request b)
 	{
-		echo "Pairs run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $PAIRS pairs of (a) then (b), each in a freshly started Caddy"
+		echo "Pairs run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $PAIRS rounds of (a), (ac) and (b), (a) first in odd rounds and (b) first in even ones, each in a freshly started Caddy"
 		echo
-		echo "(b)'s throughput over (a)'s, pair by pair: median $med, $lo to $hi."
-		echo "p99 added, b's minus a's, pair by pair: $(p99_added b a | awk '{ printf "median %s ms, %s to %s ms", $1, $2, $3 }')."
-		echo "CPU per request (medians): Caddy $a_caddy µs in (a), $b_caddy µs in (b); the upstream $a_up µs and $b_up µs."
+		echo "(b)'s throughput over (a)'s, round by round: median $med, $lo to $hi."
+		echo "(ac)'s over (a)'s: $(paired ac a | awk '{ printf "median %s, %s to %s", $1, $2, $3 }'); (b)'s over (ac)'s: $(paired b ac | awk '{ printf "median %s, %s to %s", $1, $2, $3 }')."
+		echo "p99 added, b's minus a's, round by round: $(p99_added b a | awk '{ printf "median %s ms, %s to %s ms", $1, $2, $3 }'); ac's minus a's: $(p99_added ac a | awk '{ printf "median %s ms, %s to %s ms", $1, $2, $3 }')."
+		echo "CPU per request (medians): Caddy $a_caddy µs in (a), $ac_caddy µs in (ac), $b_caddy µs in (b); the upstream $a_up µs, $ac_up µs and $b_up µs."
 	} | tee "$run/pair.md"
 }
 
