@@ -9,7 +9,7 @@
 #                                       1,000,000 tokens in storage
 #   integration/bench/run.sh pair       (a), (ac) and (b) alone, in turn,
 #                                       PAIRS times (default 10): the median
-#                                       of many adjacent pairs, for a
+#                                       of many adjacent rounds, for a
 #                                       machine whose speed drifts between
 #                                       runs
 #

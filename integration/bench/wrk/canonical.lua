@@ -8,6 +8,8 @@ wrk.method = "POST"
 local token = os.getenv("TOKEN")
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-Trigger-Source"] = "trigger"
+-- TOKEN is the first token of the bench storage, which gentokens creates
+-- as trigger 1; its prefix is "glptt-" and four hex digits.
 wrk.headers["X-Trigger-Id"] = "1"
 wrk.headers["X-Trigger-Token-Prefix"] = string.sub(token, 1, 10)
 wrk.body = '{"token":"' .. token .. '","ref":"main","variables":{"DEPLOY":"staging","UPLOAD_TO_S3":"true"}}'
