@@ -14,10 +14,3 @@ wrk.headers["X-Trigger-Id"] = "1"
 wrk.headers["X-Trigger-Token-Prefix"] = string.sub(token, 1, 10)
 wrk.body = '{"token":"' .. token .. '","ref":"main","variables":{"DEPLOY":"staging","UPLOAD_TO_S3":"true"}}'
 
--- PACE_MS: as in form.lua.
-local pace = tonumber(os.getenv("PACE_MS") or "")
-if pace then
-	function delay()
-		return pace
-	end
-end
