@@ -175,7 +175,7 @@ func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
 
 // credentialHeaders carry credentials whoever set them: the explain answer
 // shows them by name only.
-var credentialHeaders = []string{headerJobToken, "Private-Token", "Authorization", "Proxy-Authorization", "Cookie"}
+var credentialHeaders = []string{headerJobToken, headerPrivateToken, headerAuthorization, "Proxy-Authorization", "Cookie"}
 
 // credentialHeader reports whether the header named name carries a
 // credential: one of credentialHeaders, or configured, the header the

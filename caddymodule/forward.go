@@ -38,6 +38,7 @@ const (
 	headerIdempotencyKey = "Idempotency-Key"
 	headerGitlabEventID  = "X-Gitlab-Event-Uuid" // GitLab sends X-Gitlab-Event-UUID
 	headerGithubDelivery = "X-Github-Delivery"   // GitHub sends X-GitHub-Delivery
+	headerAuthorization  = "Authorization"
 )
 
 // Request headers the forwarded request must not carry, in canonical form:
@@ -155,8 +156,8 @@ func (h *Handler) dropCallerCredentials(header http.Header) {
 	delete(header, headerJobToken)
 	delete(header, headerPrivateToken)
 	if len(h.management) > 0 {
-		if token, ok := bearerToken(header.Get("Authorization")); ok && h.managementCredential(token) != nil {
-			header.Del("Authorization")
+		if token, ok := bearerToken(headerValue(header, headerAuthorization)); ok && h.managementCredential(token) != nil {
+			delete(header, headerAuthorization)
 		}
 	}
 }

@@ -11,7 +11,7 @@ import (
 // would reach the upstream twice.
 func TestHeaderNamesAreCanonical(t *testing.T) {
 	for _, name := range []string{
-		headerContentType, headerContentLength, headerGitlabEvent, headerIdempotencyKey, headerGitlabEventID, headerGithubDelivery,
+		headerContentType, headerContentLength, headerGitlabEvent, headerIdempotencyKey, headerGitlabEventID, headerGithubDelivery, headerAuthorization,
 		headerContentEncoding, headerTransferEncoding, headerPrivateToken, headerGitlabToken, headerHubSignature,
 		headerJobToken, headerSource, headerID, headerTokenPrefix,
 		headerSourceProject, headerSourceProjectPath, headerSourcePipeline, headerSourceJob,
@@ -32,6 +32,8 @@ func TestHeaderValueMatchesHeaderGet(t *testing.T) {
 		{"content-type", headerContentType},
 		{"IDEMPOTENCY-KEY", headerIdempotencyKey},
 		{"X-Gitlab-Event", headerGitlabEvent},
+		{"PRIVATE-TOKEN", headerPrivateToken},
+		{"authorization", headerAuthorization},
 	}
 	for _, tt := range tests {
 		t.Run(tt.sent, func(t *testing.T) {

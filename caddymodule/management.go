@@ -163,9 +163,9 @@ func (h *Handler) provisionManagement() error {
 // managementCredentialOf finds the management token a request carries.
 // Every configured token is compared, in constant time, whichever matches.
 func (h *Handler) managementCredentialOf(r *http.Request) (*managementCredential, *triggerapi.Error) {
-	token := r.Header.Get("Private-Token")
+	token := headerValue(r.Header, headerPrivateToken)
 	if token == "" {
-		token, _ = bearerToken(r.Header.Get("Authorization"))
+		token, _ = bearerToken(headerValue(r.Header, headerAuthorization))
 	}
 	if token == "" {
 		return nil, errManagementNoToken
