@@ -33,14 +33,18 @@ build() {
 		--with "${REDIS_STORAGE}"
 }
 
-# The cluster tests run real Redis servers: install redis-server when it is
-# missing and this is a Debian-like machine we may install on.
-ensure_redis() {
-	command -v redis-server >/dev/null 2>&1 && return 0
+# The tests drive real servers and clients: redis-server for the cluster
+# tests, python-gitlab for the management API. Install what is missing when
+# this is a Debian-like machine we may install on.
+ensure_test_packages() {
+	local missing=()
+	command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+	python3 -c 'import gitlab' >/dev/null 2>&1 || missing+=(python3-gitlab)
+	[ ${#missing[@]} -eq 0 ] && return 0
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-		apt-get update && apt-get install -y redis-server
+		apt-get update && apt-get install -y "${missing[@]}"
 	else
-		echo "the cluster tests need redis-server: install it (apt-get install redis-server)" >&2
+		echo "the tests need ${missing[*]}: install them (apt-get install ${missing[*]})" >&2
 		exit 1
 	fi
 }
@@ -60,7 +64,7 @@ run)
 	exec ./caddy run --config Caddyfile.example --adapter caddyfile
 	;;
 test)
-	ensure_redis
+	ensure_test_packages
 	build
 	# Caddy (and caddytest) write under $HOME's XDG folders: keep tests out of the user's.
 	tmp="$(mktemp -d)"
