@@ -15,6 +15,7 @@ import (
 
 	"github.com/triggergate/caddy-trigger-gateway/policy"
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
+	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
 func init() {
@@ -72,6 +73,9 @@ type adminTrigger struct {
 	Refs        []string   `json:"refs,omitempty"`
 	LastUsed    *time.Time `json:"last_used"`
 	UseCount    int64      `json:"use_count"`
+	// RevokedAt and RevokedBy are set for a revoked trigger only.
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	RevokedBy string     `json:"revoked_by,omitempty"`
 }
 
 // newAdminTrigger builds the admin API's view of a trigger, times in UTC.
@@ -88,6 +92,8 @@ func newAdminTrigger(t *tokenstore.Trigger, u tokenstore.Usage) adminTrigger {
 		Refs:        t.Refs,
 		LastUsed:    utcPtr(u.LastUsed),
 		UseCount:    u.UseCount,
+		RevokedAt:   utcPtr(t.RevokedAt),
+		RevokedBy:   t.RevokedBy,
 	}
 }
 
@@ -160,10 +166,13 @@ func (a *adminAPI) handleCreate(w http.ResponseWriter, r *http.Request) error {
 	if _, err := policy.CompileRefs(body.Refs); err != nil {
 		return adminError(http.StatusBadRequest, fmt.Errorf("refs: %v", err))
 	}
+	if err := g.checkTokenRefs(req.Project, body.Refs); err != nil {
+		return adminError(http.StatusBadRequest, err)
+	}
 	if body.ExpiresAt != "" {
-		exp, err := time.Parse(time.RFC3339, body.ExpiresAt)
-		if err != nil {
-			return adminError(http.StatusBadRequest, errors.New("expires_at must be an RFC 3339 time, like 2030-01-02T15:04:05Z"))
+		exp, ok := triggerapi.ParseExpiresAt(body.ExpiresAt)
+		if !ok {
+			return adminError(http.StatusBadRequest, errors.New("expires_at must be "+triggerapi.ExpiresAtFormats))
 		}
 		req.ExpiresAt = &exp
 	}
@@ -191,13 +200,21 @@ func (a *adminAPI) handleCreate(w http.ResponseWriter, r *http.Request) error {
 	return writeAdminJSON(w, http.StatusCreated, out)
 }
 
-// handleList answers every trigger, or those of ?project= (an alias works too).
+// handleList answers every trigger, or those of ?project= (an alias works
+// too); the revoked ones instead with ?revoked=true.
 func (a *adminAPI) handleList(w http.ResponseWriter, r *http.Request) error {
 	g, err := findGateway(r)
 	if err != nil {
 		return err
 	}
-	list, err := g.listProject(r.Context(), r.URL.Query().Get("project"))
+	query := r.URL.Query()
+	revoked := false
+	if raw := query.Get("revoked"); raw != "" {
+		if revoked, err = strconv.ParseBool(raw); err != nil {
+			return adminError(http.StatusBadRequest, errors.New("revoked must be true or false"))
+		}
+	}
+	list, err := g.listProject(r.Context(), query.Get("project"), revoked)
 	if err != nil {
 		return adminError(storeFailureStatus(err), fmt.Errorf("listing triggers: %w", err))
 	}
@@ -208,7 +225,7 @@ func (a *adminAPI) handleList(w http.ResponseWriter, r *http.Request) error {
 	return writeAdminJSON(w, http.StatusOK, out)
 }
 
-// handleShow answers one trigger by ID.
+// handleShow answers one trigger by ID, revoked or not.
 func (a *adminAPI) handleShow(w http.ResponseWriter, r *http.Request, rawID string) error {
 	id, err := parseTriggerID(rawID)
 	if err != nil {
@@ -218,16 +235,22 @@ func (a *adminAPI) handleShow(w http.ResponseWriter, r *http.Request, rawID stri
 	if err != nil {
 		return err
 	}
-	t, u, err := g.store.Get(r.Context(), id)
+	t, u, err := g.store.GetIncludingRevoked(r.Context(), id)
 	if err != nil {
 		return storeLookupError(id, err)
 	}
 	return writeAdminJSON(w, http.StatusOK, newAdminTrigger(t, u))
 }
 
-// handleRevoke revokes a trigger for good and answers 204.
+// handleRevoke revokes a trigger for good and answers 204. The trigger
+// records who revoked it: revokedByAdminAPI, with the user the request
+// names in adminUserHeader, if any.
 func (a *adminAPI) handleRevoke(w http.ResponseWriter, r *http.Request, rawID string) error {
 	id, err := parseTriggerID(rawID)
+	if err != nil {
+		return err
+	}
+	by, err := adminRevokedBy(r.Header)
 	if err != nil {
 		return err
 	}
@@ -241,7 +264,7 @@ func (a *adminAPI) handleRevoke(w http.ResponseWriter, r *http.Request, rawID st
 	if err != nil {
 		return storeLookupError(id, err)
 	}
-	if err := g.store.Revoke(r.Context(), id); err != nil {
+	if err := g.store.Revoke(r.Context(), id, by); err != nil {
 		return storeLookupError(id, err)
 	}
 	a.logger().Info("trigger revoked",
@@ -249,6 +272,7 @@ func (a *adminAPI) handleRevoke(w http.ResponseWriter, r *http.Request, rawID st
 		zap.String("project", t.Project),
 		zap.String("token_prefix", t.TokenPrefix),
 		zap.String("owner", t.Owner),
+		zap.String("revoked_by", by),
 	)
 	w.WriteHeader(http.StatusNoContent)
 	return nil

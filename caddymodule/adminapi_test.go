@@ -69,6 +69,12 @@ func newAdminClient(t *testing.T, aliases map[string]string) (*adminClient, stri
 // server does (status from caddy.APIError, body {"error": message}).
 func (c *adminClient) do(method, target, body string) *httptest.ResponseRecorder {
 	c.t.Helper()
+	return c.doWithHeader(method, target, body, nil)
+}
+
+// doWithHeader is do with request headers.
+func (c *adminClient) doWithHeader(method, target, body string, header http.Header) *httptest.ResponseRecorder {
+	c.t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
 		c.t.Fatal(err)
@@ -77,6 +83,9 @@ func (c *adminClient) do(method, target, body string) *httptest.ResponseRecorder
 	q.Set("storage", c.g.key)
 	u.RawQuery = q.Encode()
 	req := httptest.NewRequest(method, u.String(), strings.NewReader(body))
+	for name, values := range header {
+		req.Header[name] = values
+	}
 	rec := httptest.NewRecorder()
 	renderAdminResult(c.t, rec, c.a.handleAPI(rec, req))
 	return rec
@@ -245,6 +254,16 @@ func TestAdminCreate(t *testing.T) {
 			},
 		},
 		{
+			name:   "with an expiry date",
+			body:   `{"project":"9","description":"temp","owner":"bob","expires_at":"2999-01-31"}`,
+			status: http.StatusCreated,
+			check: func(t *testing.T, tr adminTrigger, _ map[string]any) {
+				if want := time.Date(2999, 1, 31, 0, 0, 0, 0, time.UTC); tr.ExpiresAt == nil || !tr.ExpiresAt.Equal(want) {
+					t.Errorf("expires_at = %v, want %v", tr.ExpiresAt, want)
+				}
+			},
+		},
+		{
 			name:   "with expiry",
 			body:   `{"project":"9","description":"temp","owner":"bob","expires_at":"` + future.Format(time.RFC3339) + `"}`,
 			status: http.StatusCreated,
@@ -289,7 +308,7 @@ func TestAdminCreate(t *testing.T) {
 		{name: "missing project", body: `{"description":"x"}`, status: http.StatusBadRequest, errHas: "project"},
 		{name: "missing description", body: `{"project":"9"}`, status: http.StatusBadRequest, errHas: "description"},
 		{name: "malformed expires_at", body: `{"project":"9","description":"x","expires_at":"tomorrow"}`,
-			status: http.StatusBadRequest, errHas: "RFC 3339"},
+			status: http.StatusBadRequest, errHas: "a date like 2027-01-31"},
 		{name: "expires_at in the past", body: `{"project":"9","description":"x","expires_at":"2001-01-01T00:00:00Z"}`,
 			status: http.StatusBadRequest, errHas: "invalid trigger"},
 		{name: "import token too short", body: `{"project":"9","description":"x","token":"` + malformed + `"}`,
@@ -467,11 +486,53 @@ func TestAdminRevoke(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, tr := range []adminTrigger{gen, imp} {
-		path := "/trigger_gateway/triggers/" + strconv.FormatInt(tr.ID, 10)
-		if rec := c.do(http.MethodDelete, path, ""); rec.Code != http.StatusNoContent || rec.Body.Len() != 0 {
-			t.Fatalf("revoke %d: %d %q", tr.ID, rec.Code, rec.Body)
+	genPath := "/trigger_gateway/triggers/" + strconv.FormatInt(gen.ID, 10)
+	for _, bad := range []string{"carol\x1b[31m", strings.Repeat("u", 129)} {
+		rec := c.doWithHeader(http.MethodDelete, genPath, "", http.Header{adminUserHeader: {bad}})
+		if rec.Code != http.StatusBadRequest || !strings.Contains(errorMessage(t, rec), adminUserHeader) {
+			t.Fatalf("revoke with %s %.20q: %d %s, want 400 naming the header", adminUserHeader, bad, rec.Code, rec.Body)
 		}
+	}
+	if _, err := c.g.store.Authenticate(ctx, tokGen); err != nil {
+		t.Fatalf("a refused revocation revoked: %v", err)
+	}
+	// The CLI names the user running it; another caller may not.
+	revocations := []struct {
+		tr     adminTrigger
+		header http.Header
+		by     string
+	}{
+		{gen, http.Header{adminUserHeader: {"alice"}}, "admin API, user alice"},
+		{imp, nil, "admin API"},
+	}
+	for _, rv := range revocations {
+		path := "/trigger_gateway/triggers/" + strconv.FormatInt(rv.tr.ID, 10)
+		if rec := c.doWithHeader(http.MethodDelete, path, "", rv.header); rec.Code != http.StatusNoContent || rec.Body.Len() != 0 {
+			t.Fatalf("revoke %d: %d %q", rv.tr.ID, rec.Code, rec.Body)
+		}
+	}
+	// Shown and listed with when and by whom.
+	for _, rv := range revocations {
+		rec := c.do(http.MethodGet, "/trigger_gateway/triggers/"+strconv.FormatInt(rv.tr.ID, 10), "")
+		if rec.Code != http.StatusOK {
+			t.Fatalf("show revoked %d: %d %s", rv.tr.ID, rec.Code, rec.Body)
+		}
+		got, m := decodeTrigger(t, rec.Body.Bytes())
+		if got.RevokedAt == nil || got.RevokedAt.Before(gen.CreatedAt) || got.RevokedBy != rv.by || got.Description != rv.tr.Description {
+			t.Errorf("show revoked %d = %s, want revoked_at and revoked_by %q", rv.tr.ID, rec.Body, rv.by)
+		}
+		if _, ok := m["token"]; ok {
+			t.Errorf("show revoked has a token: %v", m)
+		}
+	}
+	rec := c.do(http.MethodGet, "/trigger_gateway/triggers?revoked=true&project=9", "")
+	var revokedList []adminTrigger
+	if err := json.Unmarshal(rec.Body.Bytes(), &revokedList); err != nil || len(revokedList) != 2 ||
+		revokedList[0].ID != gen.ID || revokedList[1].ID != imp.ID || revokedList[0].RevokedBy != "admin API, user alice" {
+		t.Errorf("list ?revoked=true = %s (%v), want %d and %d", rec.Body, err, gen.ID, imp.ID)
+	}
+	if rec := c.do(http.MethodGet, "/trigger_gateway/triggers?revoked=maybe", ""); rec.Code != http.StatusBadRequest {
+		t.Errorf("list ?revoked=maybe: %d %s, want 400", rec.Code, rec.Body)
 	}
 
 	steps := []struct {
@@ -481,7 +542,6 @@ func TestAdminRevoke(t *testing.T) {
 		body   string
 		status int
 	}{
-		{"show revoked", http.MethodGet, "/trigger_gateway/triggers/" + strconv.FormatInt(gen.ID, 10), "", http.StatusNotFound},
 		{"revoke again", http.MethodDelete, "/trigger_gateway/triggers/" + strconv.FormatInt(gen.ID, 10), "", http.StatusNotFound},
 		{"revoke unknown", http.MethodDelete, "/trigger_gateway/triggers/999", "", http.StatusNotFound},
 		{"revoke bad ID", http.MethodDelete, "/trigger_gateway/triggers/x1", "", http.StatusBadRequest},
@@ -513,7 +573,7 @@ func TestAdminRevoke(t *testing.T) {
 		}
 	}
 
-	rec := c.do(http.MethodGet, "/trigger_gateway/triggers", "")
+	rec = c.do(http.MethodGet, "/trigger_gateway/triggers", "")
 	var list []adminTrigger
 	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || len(list) != 1 || list[0].ID != keep.ID {
 		t.Errorf("list after revocations = %s (%v), want only %d", rec.Body, err, keep.ID)
@@ -524,7 +584,7 @@ func TestAdminRevoke(t *testing.T) {
 		t.Fatalf("%d revocation log lines, want 2", len(revoked))
 	}
 	if f := revoked[0].ContextMap(); f["id"] != gen.ID || f["token_prefix"] != gen.TokenPrefix ||
-		f["project"] != "9" || f["owner"] != "alice" {
+		f["project"] != "9" || f["owner"] != "alice" || f["revoked_by"] != "admin API, user alice" {
 		t.Errorf("revocation log fields %v", f)
 	}
 	c.assertLogsClean(tokGen, imported, tokKeep)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/triggergate/caddy-trigger-gateway/policy"
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
+	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
 func init() {
@@ -34,14 +36,15 @@ Creates, lists, shows and revokes the pipeline trigger tokens that the
 trigger_gateway handler of a running Caddy accepts:
 
 	caddy trigger add --project 9 --description "nightly deploy" --owner alice
-	caddy trigger list [--project 9]
+	caddy trigger list [--project 9] [--revoked]
 	caddy trigger show <id>
 	caddy trigger revoke <id>
 
 Tokens look like GitLab's ("glptt-" and 40 hex characters). Caddy stores only
 their SHA-256 hash, so a new token is shown once, by 'add', and never again;
 listings show its prefix only. Revoking is irreversible: the token never
-works again, and it cannot be imported again either.
+works again, and it cannot be imported again either. A revoked trigger stays
+visible, with when and by whom it was revoked: 'list --revoked', 'show'.
 
 Existing GitLab trigger tokens can be imported with 'add --token', so that
 callers keep working unchanged.
@@ -53,7 +56,8 @@ config, if not using the default. When several storages are used by
 trigger_gateway handlers, choose one with --storage.
 
 By default the output is a table for people; --json prints the admin API's
-JSON for scripts.`,
+JSON for scripts. Errors are one line on standard error, starting with
+"caddy trigger: ", and a status other than 0.`,
 		CobraFunc: buildTriggerCommand,
 	})
 }
@@ -82,10 +86,12 @@ this once: store it right away (for instance in a CI/CD variable).
 Caddyfile (group/project); the trigger belongs to the canonical project.
 --owner names who is responsible for the trigger; a trigger without owner
 is a legacy trigger, which the handler can be configured to refuse.
---expires-at (RFC 3339, like 2030-01-02T15:04:05Z) makes the token stop
-working at that time.
+--expires-at makes the token stop working at that time: a date (2030-01-02,
+midnight UTC) or an RFC 3339 time (2030-01-02T15:04:05Z), as GitLab's API
+takes it.
 --ref (repeatable) limits the token to refs matching these globs, such as
-main or 'v*', on top of the Caddyfile's ref rules.
+main or 'v*', on top of the Caddyfile's ref rules. A glob that no ref the
+gateway's and the project's ref rules allow can match is refused.
 
 --token imports an existing token (16 to 255 visible ASCII characters, such
 as a GitLab trigger token) instead of generating one. Use --token - to read
@@ -97,28 +103,32 @@ process list.`,
 	add.Flags().String("project", "", "Project ID or alias the trigger belongs to (required)")
 	add.Flags().String("description", "", "What the trigger is for (required)")
 	add.Flags().String("owner", "", "Who owns the trigger (empty: legacy trigger)")
-	add.Flags().String("expires-at", "", "Expiry time, RFC 3339 (default: never)")
+	add.Flags().String("expires-at", "", "Expiry: a date like 2030-01-02 (midnight UTC) or an RFC 3339 time (default: never)")
 	add.Flags().String("token", "", "Existing token to import instead of generating one; - reads it from stdin")
 	add.Flags().StringArray("ref", nil, "Ref glob the token is limited to (repeatable; default: every ref the rules allow)")
 
 	list := &cobra.Command{
-		Use:   "list [--project <id>]",
+		Use:   "list [--project <id>] [--revoked]",
 		Short: "Lists trigger tokens",
 		Long: `
 Lists the triggers, sorted by ID, with their token prefix (never the token),
-owner, creation and expiry times, last use and use count. --project, an ID
-or an alias, limits the list to that project.`,
+owner, ref globs, creation and expiry times, last use and use count.
+--project, an ID or an alias, limits the list to that project. --revoked
+lists the revoked triggers instead, with when and by whom each was revoked:
+after a rotation, the ID in a "revoked_token" log line is found there.`,
 		Args: cobra.NoArgs,
 		RunE: triggerRunE(cmdTriggerList),
 	}
 	list.Flags().String("project", "", "Only the triggers of this project ID or alias")
+	list.Flags().Bool("revoked", false, "List the revoked triggers instead of the others")
 
 	show := &cobra.Command{
 		Use:   "show <id>",
 		Short: "Shows one trigger token",
 		Long: `
 Shows the trigger with the given ID (as listed by 'caddy trigger list'):
-token prefix, project, description, owner, times and usage.`,
+token prefix, project, description, owner, ref globs, times and usage; for a
+revoked trigger, when and by whom it was revoked too.`,
 		Args: cobra.ExactArgs(1),
 		RunE: triggerRunE(cmdTriggerShow),
 	}
@@ -128,35 +138,34 @@ token prefix, project, description, owner, times and usage.`,
 		Short: "Revokes a trigger token for good",
 		Long: `
 Revokes the trigger with the given ID. This is irreversible: its token
-stops working at once and can never be used or imported again. With --json
-nothing is printed on success; the exit status tells.`,
+stops working at once and can never be used or imported again. The trigger
+stays listed by 'list --revoked', with the time and "admin API, user <you>"
+(the user running this command) as who revoked it. With --json nothing is
+printed on success; the exit status tells.`,
 		Args: cobra.ExactArgs(1),
 		RunE: triggerRunE(cmdTriggerRevoke),
 	}
 
 	cmd.AddCommand(add, list, show, revoke, explainCommand())
+	printPlainErrors(cmd)
 }
 
 // triggerCommandFunc runs one subcommand with its parsed flags and arguments.
 type triggerCommandFunc func(cl *triggerClient, fl caddycmd.Flags, args []string) error
 
-// triggerRunE adapts a subcommand to cobra through Caddy's own wrapper, so
-// errors are printed and turned into exit codes as for Caddy's commands.
+// triggerRunE adapts a subcommand to cobra. Its error is printed by
+// printPlainErrors; caddy exits with status 1 on it.
 func triggerRunE(run triggerCommandFunc) func(*cobra.Command, []string) error {
 	return func(c *cobra.Command, args []string) error {
-		return caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
-			cl := &triggerClient{
-				flags:  fl,
-				out:    c.OutOrStdout(),
-				in:     c.InOrStdin(),
-				asJSON: fl.Bool("json"),
-				now:    time.Now,
-			}
-			if err := run(cl, fl, args); err != nil {
-				return caddy.ExitCodeFailedStartup, err
-			}
-			return caddy.ExitCodeSuccess, nil
-		})(c, args)
+		fl := caddycmd.Flags{FlagSet: c.Flags()}
+		cl := &triggerClient{
+			flags:  fl,
+			out:    c.OutOrStdout(),
+			in:     c.InOrStdin(),
+			asJSON: fl.Bool("json"),
+			now:    time.Now,
+		}
+		return run(cl, fl, args)
 	}
 }
 
@@ -184,6 +193,10 @@ func cmdTriggerList(cl *triggerClient, fl caddycmd.Flags, _ []string) error {
 	if p := strings.TrimSpace(fl.String("project")); p != "" {
 		q.Set("project", p)
 	}
+	revoked := fl.Bool("revoked")
+	if revoked {
+		q.Set("revoked", "true")
+	}
 	raw, err := cl.request(http.MethodGet, "/trigger_gateway/triggers", q, nil)
 	if err != nil {
 		return err
@@ -196,7 +209,11 @@ func cmdTriggerList(cl *triggerClient, fl caddycmd.Flags, _ []string) error {
 		return fmt.Errorf("decoding the admin API's answer: %v", err)
 	}
 	if len(list) == 0 {
-		_, err := fmt.Fprintln(cl.out, "No triggers.")
+		none := "No triggers."
+		if revoked {
+			none = "No revoked triggers."
+		}
+		_, err := fmt.Fprintln(cl.out, none)
 		return err
 	}
 	return writeTriggerTable(cl.out, list, cl.now())
@@ -226,7 +243,11 @@ func cmdTriggerRevoke(cl *triggerClient, _ caddycmd.Flags, args []string) error 
 	if err != nil {
 		return err
 	}
-	if _, err := cl.request(http.MethodDelete, "/trigger_gateway/triggers/"+strconv.FormatInt(id, 10), nil, nil); err != nil {
+	header := make(http.Header)
+	if user := cliUser(); user != "" {
+		header.Set(adminUserHeader, user)
+	}
+	if _, err := cl.requestWithHeader(http.MethodDelete, "/trigger_gateway/triggers/"+strconv.FormatInt(id, 10), nil, header, nil); err != nil {
 		return err
 	}
 	if cl.asJSON {
@@ -258,9 +279,11 @@ func addRequestFromFlags(fl caddycmd.Flags, stdin io.Reader, now time.Time) (adm
 		return req, errors.New("--description is required: say what the trigger is for")
 	}
 	if req.ExpiresAt != "" {
-		exp, err := time.Parse(time.RFC3339, req.ExpiresAt)
-		if err != nil {
-			return req, errors.New("--expires-at must be an RFC 3339 time, like 2030-01-02T15:04:05Z")
+		// The admin API reads it with the same parser; checked here, the
+		// mistake is told before anything is sent.
+		exp, ok := triggerapi.ParseExpiresAt(req.ExpiresAt)
+		if !ok {
+			return req, errors.New("--expires-at must be " + triggerapi.ExpiresAtFormats)
 		}
 		if !exp.After(now) {
 			return req, errors.New("--expires-at is in the past")
@@ -316,6 +339,11 @@ type triggerClient struct {
 // request sends one admin API request and returns the answer's body. The
 // admin address is resolved only now, after the local checks have passed.
 func (cl *triggerClient) request(method, path string, query url.Values, body any) ([]byte, error) {
+	return cl.requestWithHeader(method, path, query, make(http.Header), body)
+}
+
+// requestWithHeader is request with request headers.
+func (cl *triggerClient) requestWithHeader(method, path string, query url.Values, header http.Header, body any) ([]byte, error) {
 	addr, err := caddycmd.DetermineAdminAPIAddress(cl.flags.String("address"), nil,
 		cl.flags.String("config"), cl.flags.String("adapter"))
 	if err != nil {
@@ -339,7 +367,7 @@ func (cl *triggerClient) request(method, path string, query url.Values, body any
 		}
 		reqBody = bytes.NewReader(b)
 	}
-	resp, err := caddycmd.AdminAPIRequest(addr, method, uri, make(http.Header), reqBody)
+	resp, err := caddycmd.AdminAPIRequest(addr, method, uri, header, reqBody)
 	if err != nil {
 		return nil, adminRequestError(addr, err)
 	}
@@ -396,10 +424,17 @@ func writeCreatedTrigger(w io.Writer, t adminTrigger, now time.Time) error {
 const descriptionWidth = 40
 
 // writeTriggerTable prints triggers as an aligned table; times are shown in
-// now's location, and an expiry already reached is marked.
+// now's location, and an expiry already reached is marked. When a trigger
+// of the list is revoked, REVOKED and REVOKED BY columns say when and by
+// whom.
 func writeTriggerTable(w io.Writer, list []adminTrigger, now time.Time) error {
+	withRevoked := slices.ContainsFunc(list, func(t adminTrigger) bool { return t.RevokedAt != nil })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tPROJECT\tDESCRIPTION\tOWNER\tTOKEN\tCREATED\tEXPIRES\tLAST USED\tUSES")
+	header := "ID\tPROJECT\tDESCRIPTION\tOWNER\tTOKEN\tREFS\tCREATED\tEXPIRES\tLAST USED\tUSES"
+	if withRevoked {
+		header += "\tREVOKED\tREVOKED BY"
+	}
+	fmt.Fprintln(tw, header)
 	for _, t := range list {
 		owner := cellText(t.Owner, descriptionWidth)
 		if t.Legacy || owner == "" {
@@ -409,19 +444,43 @@ func writeTriggerTable(w io.Writer, list []adminTrigger, now time.Time) error {
 		if t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) {
 			expires += " (expired)"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n",
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d",
 			t.ID,
 			cellText(t.Project, descriptionWidth),
 			cellText(t.Description, descriptionWidth),
 			owner,
 			cellText(t.TokenPrefix, descriptionWidth)+"…",
+			refsCell(t.Refs),
 			formatCLITime(&t.CreatedAt, now.Location(), "-"),
 			expires,
 			formatCLITime(t.LastUsed, now.Location(), "never"),
 			t.UseCount,
 		)
+		if withRevoked {
+			fmt.Fprintf(tw, "\t%s\t%s",
+				formatCLITime(t.RevokedAt, now.Location(), "-"),
+				cellText(orText(t.RevokedBy, "-"), descriptionWidth))
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// refsCell shows a trigger's ref globs; "(any)" when it has none: the
+// Caddyfile's ref rules alone apply.
+func refsCell(refs []string) string {
+	if len(refs) == 0 {
+		return "(any)"
+	}
+	return cellText(strings.Join(refs, ","), descriptionWidth)
+}
+
+// orText is s, or none when s is empty.
+func orText(s, none string) string {
+	if s == "" {
+		return none
+	}
+	return s
 }
 
 // cliTimeLayout is precise enough for people; --json has the exact times.

@@ -1,9 +1,11 @@
 package caddymodule
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"strings"
@@ -16,15 +18,22 @@ import (
 // decision on a request, through the admin API.
 func explainCommand() *cobra.Command {
 	explain := &cobra.Command{
-		Use:   "explain --url <path?query> [--method POST] [--header 'Name: value']... [--data <body>|@file]",
+		Use:   "explain --url <path?query> [--method POST] [--header 'Name: value']... [--form key=value... | --data <body>|@file]",
 		Short: "Shows what the gateway would decide for a request, without sending it",
 		Long: `
 Asks the running gateway what it would do with a trigger request: accept it
 or refuse it (with the status, the reason and the answer the caller would
 get), the rules it applied, and the canonical request it would forward to
 the CI server, with the token shown by its prefix only. Nothing is forwarded
-and no usage is counted.
+and no usage is counted. The exit status is 0 when the request would be
+accepted, 1 when it would be refused (or the explanation failed).
 
+--form key=value (repeatable) builds a multipart/form-data body as curl's
+--form does, so a curl command line carries over as it is; --data sends a
+body as it is, with the Content-Type given by --header.
+
+	caddy trigger explain --url /api/v4/projects/9/trigger/pipeline \
+		--form token=glptt-... --form ref=main --form "variables[DEPLOY]=staging"
 	caddy trigger explain --url '/api/v4/projects/9/trigger/pipeline?ref=main&token=glptt-...'
 	caddy trigger explain --url /api/v4/projects/9/trigger/pipeline \
 		--header 'Content-Type: application/json' \
@@ -36,6 +45,7 @@ and no usage is counted.
 	explain.Flags().String("method", http.MethodPost, "Request method")
 	explain.Flags().StringArray("header", nil, "Request header 'Name: value' (repeatable)")
 	explain.Flags().String("data", "", "Request body, or @file to read it from a file")
+	explain.Flags().StringArray("form", nil, "Form field key=value of a multipart/form-data body, as curl's --form (repeatable)")
 	return explain
 }
 
@@ -48,14 +58,19 @@ func cmdTriggerExplain(cl *triggerClient, fl caddycmd.Flags, _ []string) error {
 	if err != nil {
 		return err
 	}
-	if cl.asJSON {
-		return printIndentedJSON(cl.out, raw)
-	}
 	var e explanation
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return fmt.Errorf("decoding the admin API's answer: %v", err)
 	}
-	return writeExplanation(cl, e)
+	if cl.asJSON {
+		err = printIndentedJSON(cl.out, raw)
+	} else {
+		err = writeExplanation(cl, e)
+	}
+	if err == nil && e.Decision != "accepted" {
+		return errQuietFailure // the output says why
+	}
+	return err
 }
 
 func explainRequestFromFlags(fl caddycmd.Flags) (explainRequest, error) {
@@ -84,7 +99,58 @@ func explainRequestFromFlags(fl caddycmd.Flags) (explainRequest, error) {
 		data = string(body)
 	}
 	req.Body = data
+	fields, _ := fl.GetStringArray("form")
+	if len(fields) == 0 {
+		return req, nil
+	}
+	if fl.Changed("data") {
+		return req, errors.New("--form and --data cannot be combined: --form builds the body")
+	}
+	for name := range req.Headers {
+		if strings.EqualFold(name, "Content-Type") {
+			return req, errors.New("--form sets the Content-Type itself (multipart/form-data with its boundary): drop the Content-Type --header")
+		}
+	}
+	contentType, body, err := multipartForm(fields)
+	if err != nil {
+		return req, err
+	}
+	req.Headers["Content-Type"], req.Body = contentType, body
 	return req, nil
+}
+
+// multipartForm builds the multipart/form-data body of --form fields
+// ("key=value") as curl --form does, and its Content-Type. Values are
+// sent as they are: curl's @file and <file are not supported, and a value
+// starting with @ or < is refused rather than sent differently from curl.
+func multipartForm(fields []string) (contentType, body string, err error) {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for _, field := range fields {
+		name, value, ok := strings.Cut(field, "=")
+		switch {
+		case !ok || name == "":
+			return "", "", fmt.Errorf("--form must be key=value, like --form ref=main, got a field without %s", missingFormPart(ok))
+		case strings.HasPrefix(value, "@"), strings.HasPrefix(value, "<"):
+			return "", "", fmt.Errorf("--form %s: reading a value from a file (@file, <file) is not supported; give the value itself", name)
+		}
+		if err := w.WriteField(name, value); err != nil {
+			return "", "", fmt.Errorf("--form %s: %v", name, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return "", "", err
+	}
+	return w.FormDataContentType(), buf.String(), nil
+}
+
+// missingFormPart names what a malformed --form field lacks; the field
+// is not echoed, since it may hold a token.
+func missingFormPart(hasEquals bool) string {
+	if hasEquals {
+		return "a key"
+	}
+	return "'='"
 }
 
 // writeExplanation prints an explanation for people.

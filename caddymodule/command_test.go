@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,6 +14,8 @@ import (
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
+
+	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
 // newTriggerCommand builds a fresh "trigger" command tree from the
@@ -79,8 +82,12 @@ func TestAddRequestFromFlags(t *testing.T) {
 		{name: "missing project", args: []string{"--description", "d"}, errHas: "--project is required"},
 		{name: "blank project", args: []string{"--project", "  ", "--description", "d"}, errHas: "--project is required"},
 		{name: "missing description", args: []string{"--project", "9"}, errHas: "--description is required"},
-		{name: "bad expiry", args: []string{"--project", "9", "--description", "d", "--expires-at", "2030-06-01"},
-			errHas: "RFC 3339"},
+		{name: "expiry date", args: []string{"--project", "9", "--description", "d", "--expires-at", "2030-06-01"},
+			want: adminCreateRequest{Project: "9", Description: "d", ExpiresAt: "2030-06-01"}},
+		{name: "bad expiry", args: []string{"--project", "9", "--description", "d", "--expires-at", "06/01/2030"},
+			errHas: "a date like 2027-01-31 (midnight UTC) or an RFC 3339 time"},
+		{name: "past expiry date", args: []string{"--project", "9", "--description", "d", "--expires-at", "2030-01-01"},
+			errHas: "in the past"},
 		{name: "past expiry", args: []string{"--project", "9", "--description", "d", "--expires-at", "2029-12-31T23:59:59Z"},
 			errHas: "in the past"},
 		{name: "expiry now", args: []string{"--project", "9", "--description", "d", "--expires-at", "2030-01-01T12:00:00Z"},
@@ -213,7 +220,7 @@ func sampleTriggers() []adminTrigger {
 	past := time.Date(2030, 1, 3, 0, 0, 0, 0, time.UTC)
 	return []adminTrigger{
 		{ID: 1, TokenPrefix: "glptt-1a2b", Project: "9", Description: "nightly deploy", Owner: "alice",
-			CreatedAt: created, LastUsed: &used, UseCount: 42},
+			Refs: []string{"main", "release/*"}, CreatedAt: created, LastUsed: &used, UseCount: 42},
 		{ID: 12, TokenPrefix: "abcd", Project: "group/project", Description: "imported from GitLab\twith a tab",
 			Legacy: true, CreatedAt: created, ExpiresAt: &soon},
 		{ID: 103, TokenPrefix: "glptt-ffff", Project: "10", Description: strings.Repeat("long ", 10), Owner: "bob",
@@ -228,10 +235,31 @@ func TestWriteTriggerTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := strings.Join([]string{
-		"ID   PROJECT        DESCRIPTION                               OWNER     TOKEN        CREATED               EXPIRES                         LAST USED             USES",
-		"1    9              nightly deploy                            alice     glptt-1a2b…  2030-01-02 10:30 UTC  never                           2030-01-05 08:00 UTC  42",
-		"12   group/project  imported from GitLab with a tab           (legacy)  abcd…        2030-01-02 10:30 UTC  2031-01-01 00:00 UTC            never                 0",
-		"103  10             long long long long long long long long…  bob       glptt-ffff…  2030-01-02 10:30 UTC  2030-01-03 00:00 UTC (expired)  2030-01-05 08:00 UTC  1",
+		"ID   PROJECT        DESCRIPTION                               OWNER     TOKEN        REFS            CREATED               EXPIRES                         LAST USED             USES",
+		"1    9              nightly deploy                            alice     glptt-1a2b…  main,release/*  2030-01-02 10:30 UTC  never                           2030-01-05 08:00 UTC  42",
+		"12   group/project  imported from GitLab with a tab           (legacy)  abcd…        (any)           2030-01-02 10:30 UTC  2031-01-01 00:00 UTC            never                 0",
+		"103  10             long long long long long long long long…  bob       glptt-ffff…  (any)           2030-01-02 10:30 UTC  2030-01-03 00:00 UTC (expired)  2030-01-05 08:00 UTC  1",
+		"",
+	}, "\n")
+	if got := buf.String(); got != want {
+		t.Errorf("table:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// A list with a revoked trigger says when and by whom, in two more columns.
+func TestWriteTriggerTableRevoked(t *testing.T) {
+	now := time.Date(2030, 1, 10, 0, 0, 0, 0, time.UTC)
+	revokedAt := time.Date(2030, 1, 6, 9, 15, 0, 0, time.UTC)
+	list := sampleTriggers()[:2]
+	list[0].RevokedAt, list[0].RevokedBy = &revokedAt, "admin API, user alice"
+	var buf bytes.Buffer
+	if err := writeTriggerTable(&buf, list, now); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{
+		"ID  PROJECT        DESCRIPTION                      OWNER     TOKEN        REFS            CREATED               EXPIRES               LAST USED             USES  REVOKED               REVOKED BY",
+		"1   9              nightly deploy                   alice     glptt-1a2b…  main,release/*  2030-01-02 10:30 UTC  never                 2030-01-05 08:00 UTC  42    2030-01-06 09:15 UTC  admin API, user alice",
+		"12  group/project  imported from GitLab with a tab  (legacy)  abcd…        (any)           2030-01-02 10:30 UTC  2031-01-01 00:00 UTC  never                 0     -                     -",
 		"",
 	}, "\n")
 	if got := buf.String(); got != want {
@@ -370,7 +398,8 @@ func TestTriggerCommandAgainstAdminAPI(t *testing.T) {
 		{name: "add existing token", args: []string{"add", "--project", "9", "--description", "x", "--token", imported},
 			errHas: "(HTTP 409)"},
 		{name: "revoke", args: []string{"revoke", "1"}, want: []string{"Trigger 1 revoked.\n"}},
-		{name: "show revoked", args: []string{"show", "1"}, errHas: "trigger 1 not found (HTTP 404)"},
+		{name: "show revoked", args: []string{"show", "1"}, want: []string{"deploy", "REVOKED", "admin API"}, secrets: true},
+		{name: "list revoked", args: []string{"list", "--revoked"}, want: []string{"deploy", "REVOKED"}, secrets: true},
 		{name: "revoke json prints nothing", args: []string{"revoke", "2", "--json"}},
 		{name: "revoke revoked", args: []string{"revoke", "2"}, errHas: "(HTTP 404)"},
 		{name: "list after revocations", args: []string{"list", "--json"}, want: []string{"[]"}},
@@ -401,6 +430,106 @@ func TestTriggerCommandAgainstAdminAPI(t *testing.T) {
 			}
 			if strings.Contains(strings.Join(tc.args, " "), "--json") && out != "" && !json.Valid([]byte(out)) {
 				t.Errorf("--json output is not JSON: %s", out)
+			}
+		})
+	}
+}
+
+// Errors are one plain line on standard error, "caddy trigger: ...": the
+// subcommands' own, cobra's flag and argument errors, the admin API's.
+func TestTriggerCommandErrorsArePlainLines(t *testing.T) {
+	addr := closedAddress(t)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bad expiry", []string{"add", "--project", "9", "--description", "d", "--expires-at", "soon", "--address", addr},
+			"caddy trigger: --expires-at must be a date like 2027-01-31 (midnight UTC) or an RFC 3339 time like 2027-01-31T15:04:05Z"},
+		{"unknown flag", []string{"list", "--projct", "9"}, "caddy trigger: unknown flag: --projct"},
+		{"missing argument", []string{"show", "--address", addr}, "caddy trigger: accepts 1 arg(s), received 0"},
+		{"unknown subcommand", []string{"frob"}, `caddy trigger: unknown command "frob" for "trigger"`},
+		{"no Caddy listening", []string{"list", "--address", addr}, "caddy trigger: reaching Caddy's admin API at " + addr},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := newTriggerCommand()
+			var stdout, stderr bytes.Buffer
+			cmd.SetArgs(tc.args)
+			cmd.SetOut(&stdout)
+			cmd.SetErr(&stderr)
+			if err := cmd.Execute(); err == nil {
+				t.Fatal("no error")
+			}
+			got := stderr.String()
+			if !strings.HasPrefix(got, tc.want) || strings.Count(got, "\n") != 1 || !strings.HasSuffix(got, "\n") {
+				t.Errorf("stderr %q, want one line starting with %q", got, tc.want)
+			}
+			if strings.Contains(got, `"level"`) || strings.Contains(got, "Error:") {
+				t.Errorf("stderr is not a plain sentence: %q", got)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout %q on error", stdout.String())
+			}
+		})
+	}
+}
+
+// explainFlags parses args as the flags of "trigger explain".
+func explainFlags(t *testing.T, args ...string) caddycmd.Flags {
+	t.Helper()
+	explain, _, err := newTriggerCommand().Find([]string{"explain"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := explain.ParseFlags(args); err != nil {
+		t.Fatal(err)
+	}
+	return caddycmd.Flags{FlagSet: explain.Flags()}
+}
+
+// --form builds a multipart/form-data body as curl -F does, which the
+// gateway's own parser reads back field by field.
+func TestExplainForm(t *testing.T) {
+	const tok = "glptt-0123456789abcdef0123456789abcdef01234567"
+	req, err := explainRequestFromFlags(explainFlags(t, "--url", "/api/v4/projects/9/trigger/pipeline",
+		"--form", "token="+tok, "--form", "ref=main", "--form", "variables[DEPLOY]=a=b c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	contentType := req.Headers["Content-Type"]
+	if req.Method != http.MethodPost || !strings.HasPrefix(contentType, "multipart/form-data; boundary=") {
+		t.Fatalf("request %s with Content-Type %q", req.Method, contentType)
+	}
+	route, _ := triggerapi.ParseRoute("/api/v4", "/api/v4/projects/9/trigger/pipeline")
+	parsed, refusal := triggerapi.Parse(route, contentType, "", []byte(req.Body))
+	if refusal != nil {
+		t.Fatalf("the gateway refuses the body: %s", refusal.Body)
+	}
+	if parsed.Token != tok || parsed.Ref != "main" || len(parsed.Variables) != 1 || parsed.Variables["DEPLOY"] != "a=b c" {
+		t.Errorf("parsed %+v", parsed)
+	}
+
+	bad := []struct {
+		name   string
+		args   []string
+		errHas string
+	}{
+		{"no equals sign", []string{"--form", tok}, "--form must be key=value"},
+		{"no key", []string{"--form", "=main"}, "--form must be key=value"},
+		{"file upload", []string{"--form", "token=@token.txt"}, "not supported"},
+		{"with --data", []string{"--form", "ref=main", "--data", "x=1"}, "cannot be combined"},
+		{"with a Content-Type", []string{"--form", "ref=main", "--header", "content-type: text/plain"}, "sets the Content-Type itself"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--url", "/api/v4/projects/9/trigger/pipeline"}, tc.args...)
+			_, err := explainRequestFromFlags(explainFlags(t, args...))
+			if err == nil || !strings.Contains(err.Error(), tc.errHas) {
+				t.Fatalf("error %v, want one mentioning %q", err, tc.errHas)
+			}
+			if strings.Contains(err.Error(), tok) {
+				t.Errorf("error %q holds the token", err)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -250,7 +251,7 @@ func TestServeHTTPRefuses(t *testing.T) {
 	_, token9 := createToken(t, h, "9", "alice")
 	_, legacy := createToken(t, h, "9", "")
 	revokedTrigger, revoked := createToken(t, h, "9", "alice")
-	if err := h.gateway.store.Revoke(context.Background(), revokedTrigger.ID); err != nil {
+	if err := h.gateway.store.Revoke(context.Background(), revokedTrigger.ID, revokedByAdminAPI); err != nil {
 		t.Fatal(err)
 	}
 	notFound := `{"message":"404 Not Found"}`
@@ -275,7 +276,7 @@ func TestServeHTTPRefuses(t *testing.T) {
 		{"another project's token", "POST", "/api/v4/projects/10/trigger/pipeline?ref=main&token=" + token9, "", "", nil,
 			404, notFound, "wrong_project"},
 		{"revoked token", "POST", "/api/v4/projects/9/trigger/pipeline?ref=main&token=" + revoked, "", "", nil,
-			404, notFound, "unknown_token"},
+			404, notFound, "revoked_token"},
 		{"legacy trigger denied", "POST", "/api/v4/projects/9/trigger/pipeline?ref=main&token=" + legacy, "", "", nil,
 			404, notFound, "legacy_denied"},
 		{"full commit SHA", "POST", "/api/v4/projects/9/trigger/pipeline?ref=0123456789abcdef0123456789abcdef01234567&token=" + token9, "", "", nil,
@@ -336,6 +337,12 @@ func TestServeHTTPRefuses(t *testing.T) {
 			}
 			if got, _ := repl.GetString("http.trigger.outcome"); got != tt.wantOutcome {
 				t.Errorf("outcome %q, want %q", got, tt.wantOutcome)
+			}
+			if tt.wantOutcome == "revoked_token" {
+				// The logs name the revoked trigger; the caller learns nothing.
+				if got, _ := repl.GetString("http.trigger.id"); got != strconv.FormatInt(revokedTrigger.ID, 10) {
+					t.Errorf("{http.trigger.id} = %q, want %d", got, revokedTrigger.ID)
+				}
 			}
 			if _, usageAfter, _ := h.gateway.store.Get(context.Background(), 1); usageAfter.UseCount != usageBefore.UseCount {
 				t.Errorf("a refused request counted as a use")

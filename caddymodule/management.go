@@ -313,7 +313,8 @@ func (h *Handler) manage(r *http.Request, route triggerapi.ManagementRoute, d *m
 			d.status = http.StatusOK
 			return []managementTrigger{}
 		}
-		list, err := h.gateway.listProject(ctx, d.project)
+		// GitLab lists no revoked trigger here.
+		list, err := h.gateway.listProject(ctx, d.project, false)
 		if err != nil {
 			d.refusal = h.managementStoreError(d, err)
 			return nil
@@ -361,7 +362,7 @@ func (h *Handler) manage(r *http.Request, route triggerapi.ManagementRoute, d *m
 			}
 		}
 	case actionRevoke:
-		if err := store.Revoke(ctx, id); err != nil {
+		if err := store.Revoke(ctx, id, revokedByManagementToken+d.name); err != nil {
 			d.refusal = h.managementStoreError(d, err)
 			return nil
 		}
@@ -386,7 +387,7 @@ func (h *Handler) manageCreate(r *http.Request, d *managementDecision) any {
 	}
 	req := tokenstore.CreateRequest{Project: d.project, Description: params.Description, Owner: d.name}
 	if params.HasExpiresAt && params.ExpiresAt != "" {
-		exp, ok := parseGitLabTime(params.ExpiresAt)
+		exp, ok := triggerapi.ParseExpiresAt(params.ExpiresAt)
 		if !ok {
 			d.refusal = triggerapi.ErrExpiresAtInvalid
 			return nil
@@ -412,18 +413,6 @@ func (h *Handler) readManagementParams(r *http.Request) (triggerapi.ManagementPa
 		return triggerapi.ManagementParams{}, refusal
 	}
 	return triggerapi.ParseManagementParams(r.Header.Get("Content-Type"), r.URL.RawQuery, body.Bytes())
-}
-
-// parseGitLabTime reads an expiry as GitLab's API takes one: an RFC 3339
-// time, or an ISO 8601 date (midnight UTC).
-func parseGitLabTime(s string) (time.Time, bool) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, true
-	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, true
-	}
-	return time.Time{}, false
 }
 
 // managementStoreError maps a store error to GitLab's answer.

@@ -349,6 +349,12 @@ func TestManagementLifecycle(t *testing.T) {
 	if w.Code != 200 || w.Body.String() != "[]" {
 		t.Errorf("list after delete: %d %s", w.Code, w.Body)
 	}
+	// GitLab's API shows revoked triggers no more; the admin API does, with
+	// the management token's name as who revoked it.
+	revoked, _, err := h.gateway.store.GetIncludingRevoked(ctx, created.ID)
+	if err != nil || !revoked.Revoked() || revoked.RevokedBy != "management token terraform" {
+		t.Errorf("revoked trigger = %+v, %v; want revoked_by \"management token terraform\"", revoked, err)
+	}
 }
 
 func TestManagementRefusals(t *testing.T) {

@@ -49,6 +49,10 @@ func TestExplainPolicies(t *testing.T) {
 	}, "")
 	trigger, token := createToken(t, h, "9", "alice")
 	trigger12, token12 := createToken(t, h, "12", "bob")
+	revokedTrigger, revokedToken := createToken(t, h, "9", "carol")
+	if err := h.gateway.store.Revoke(context.Background(), revokedTrigger.ID, revokedByAdminAPI); err != nil {
+		t.Fatal(err)
+	}
 	pipeline := explainPrefix + "/projects/9/trigger/pipeline"
 	explainedKey := "explained-" + idemKey()
 
@@ -113,6 +117,13 @@ func TestExplainPolicies(t *testing.T) {
 			req:  explainRequest{URL: pipeline + "?ref=main&token=glptt-0000000000000000000000000000000000000000"},
 			want: want{decision: "refused", status: 404, reason: "unknown_token", project: "9", tokenPrefix: "glptt-0000",
 				answer: `{"message":"404 Not Found"}`},
+		},
+		{
+			name: "refused: revoked token, named for the operator",
+			req:  explainRequest{URL: pipeline + "?ref=main&token=" + revokedToken},
+			want: want{decision: "refused", status: 404, reason: "revoked_token", project: "9", triggerID: revokedTrigger.ID,
+				tokenPrefix: revokedToken[:10], answer: `{"message":"404 Not Found"}`,
+				rules: []string{"was revoked"}},
 		},
 		{
 			name: "refused: pipeline event",

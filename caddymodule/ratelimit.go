@@ -154,6 +154,7 @@ func clientIP(r *http.Request) string {
 // credential was wrong, unknown or not allowed.
 var failedAuthentication = map[*triggerapi.Error]bool{
 	errUnknownToken:     true,
+	errRevokedToken:     true,
 	errWrongProject:     true,
 	errExpiredToken:     true,
 	errLegacyDenied:     true,

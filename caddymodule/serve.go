@@ -272,6 +272,7 @@ var errTokenRefRules = triggerapi.MessageError(http.StatusBadRequest, policy.Rul
 // Refusals of authentication: one answer, several reasons for the logs.
 var (
 	errUnknownToken     = triggerapi.ErrNotFound.WithReason("unknown_token")
+	errRevokedToken     = triggerapi.ErrNotFound.WithReason("revoked_token")
 	errWrongProject     = triggerapi.ErrNotFound.WithReason("wrong_project")
 	errExpiredToken     = triggerapi.ErrNotFound.WithReason("expired_token")
 	errLegacyDenied     = triggerapi.ErrNotFound.WithReason("legacy_denied")
@@ -293,13 +294,8 @@ func (h *Handler) authenticate(r *http.Request, d *decision, token string) *trig
 	}
 	d.tokenPrefix = displayPrefix(token)
 	cred, err := h.gateway.store.Authenticate(r.Context(), token)
-	switch {
-	case errors.Is(err, tokenstore.ErrNotFound):
-		return errUnknownToken
-	case err != nil:
-		// Fail closed: a token that cannot be checked is not accepted.
-		h.logger.Error("token storage unavailable", zap.String("project", d.project), zap.Error(err))
-		return triggerapi.ErrUnavailable
+	if err != nil {
+		return h.authenticationFailure(d, err)
 	}
 	trigger := cred.Trigger
 	d.triggerID = trigger.ID
@@ -317,6 +313,25 @@ func (h *Handler) authenticate(r *http.Request, d *decision, token string) *trig
 		d.note("token: trigger %d (%s) of project %s, owner %q", trigger.ID, d.tokenPrefix, trigger.Project, trigger.Owner)
 	}
 	return nil
+}
+
+// authenticationFailure is the refusal of a trigger token the store did
+// not authenticate. A revoked token is told from an unknown one, with its
+// trigger's ID, in the logs and metrics only: the caller gets the same 404.
+func (h *Handler) authenticationFailure(d *decision, err error) *triggerapi.Error {
+	if revoked, ok := errors.AsType[*tokenstore.RevokedError](err); ok {
+		d.triggerID = revoked.TriggerID
+		if d.explain { // formatting boxes its arguments: not on the request path
+			d.note("token: trigger %d (%s) was revoked", revoked.TriggerID, d.tokenPrefix)
+		}
+		return errRevokedToken
+	}
+	if errors.Is(err, tokenstore.ErrNotFound) {
+		return errUnknownToken
+	}
+	// Fail closed: a token that cannot be checked is not accepted.
+	h.logger.Error("token storage unavailable", zap.String("project", d.project), zap.Error(err))
+	return triggerapi.ErrUnavailable
 }
 
 // authenticateJob verifies a job token and applies the permission model.

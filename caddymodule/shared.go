@@ -104,10 +104,14 @@ func (g *gateway) canonicalProject(project string) string {
 // those recorded under the canonical name and those recorded under one of
 // its aliases (created before the alias was configured, or imported so),
 // which belong to it too, ordered by ID. An empty project lists every
-// trigger.
-func (g *gateway) listProject(ctx context.Context, project string) ([]tokenstore.TriggerUsage, error) {
+// trigger. revoked lists the revoked triggers instead of the others.
+func (g *gateway) listProject(ctx context.Context, project string, revoked bool) ([]tokenstore.TriggerUsage, error) {
+	list := g.store.List
+	if revoked {
+		list = g.store.ListRevoked
+	}
 	if project == "" {
-		return g.store.List(ctx, "")
+		return list(ctx, "")
 	}
 	canonical := g.canonicalProject(project)
 	names := []string{canonical}
@@ -120,11 +124,11 @@ func (g *gateway) listProject(ctx context.Context, project string) ([]tokenstore
 	g.mu.RUnlock()
 	var all []tokenstore.TriggerUsage
 	for _, name := range names {
-		list, err := g.store.List(ctx, name)
+		found, err := list(ctx, name)
 		if err != nil {
 			return nil, err
 		}
-		all = append(all, list...)
+		all = append(all, found...)
 	}
 	slices.SortFunc(all, func(a, b tokenstore.TriggerUsage) int { return cmp.Compare(a.Trigger.ID, b.Trigger.ID) })
 	return all, nil

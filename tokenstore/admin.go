@@ -192,9 +192,21 @@ func (s *Store) writeTrigger(ctx context.Context, t *Trigger) error {
 	return nil
 }
 
-// Get returns the trigger with the given ID and its usage.
+// Get returns the trigger with the given ID and its usage; a revoked
+// trigger gives ErrNotFound (see GetIncludingRevoked).
 func (s *Store) Get(ctx context.Context, id int64) (*Trigger, Usage, error) {
-	t, err := s.loadTrigger(ctx, id)
+	return s.get(ctx, id, s.loadTrigger)
+}
+
+// GetIncludingRevoked is Get for a trigger revoked or not: a revoked one
+// has RevokedAt (and RevokedBy, when known) set, and the usage it had.
+// A trigger revoked before revoked triggers were kept gives ErrNotFound.
+func (s *Store) GetIncludingRevoked(ctx context.Context, id int64) (*Trigger, Usage, error) {
+	return s.get(ctx, id, s.loadRecord)
+}
+
+func (s *Store) get(ctx context.Context, id int64, load func(context.Context, int64) (*Trigger, error)) (*Trigger, Usage, error) {
+	t, err := load(ctx, id)
 	if err != nil {
 		return nil, Usage{}, err
 	}
@@ -208,9 +220,10 @@ func (s *Store) Get(ctx context.Context, id int64) (*Trigger, Usage, error) {
 // errCorrupt marks a record that cannot be decoded or does not match its key.
 var errCorrupt = errors.New("corrupt trigger record")
 
-// loadTrigger reads triggers/<id>: ErrNotFound if missing, an error
-// wrapping ErrUnavailable (and errCorrupt for a bad record) otherwise.
-func (s *Store) loadTrigger(ctx context.Context, id int64) (*Trigger, error) {
+// loadRecord reads triggers/<id>, revoked or not: ErrNotFound if missing,
+// an error wrapping ErrUnavailable (and errCorrupt for a bad record)
+// otherwise.
+func (s *Store) loadRecord(ctx context.Context, id int64) (*Trigger, error) {
 	if id < 1 {
 		return nil, ErrNotFound
 	}
@@ -228,15 +241,35 @@ func (s *Store) loadTrigger(ctx context.Context, id int64) (*Trigger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w: %w", ErrUnavailable, errCorrupt, err)
 	}
-	if t.RevokedAt != nil {
-		return nil, ErrNotFound
-	}
 	return t, nil
 }
 
+// loadTrigger is loadRecord for a trigger that is not revoked: a revoked
+// one gives ErrNotFound.
+func (s *Store) loadTrigger(ctx context.Context, id int64) (*Trigger, error) {
+	t, err := s.loadRecord(ctx, id)
+	if err == nil && t.Revoked() {
+		return nil, ErrNotFound
+	}
+	return t, err
+}
+
 // List returns the triggers of project (every trigger when project is ""),
-// with their usage, sorted by ID.
+// with their usage, sorted by ID. Revoked triggers are left out (see
+// ListRevoked).
 func (s *Store) List(ctx context.Context, project string) ([]TriggerUsage, error) {
+	return s.list(ctx, project, false)
+}
+
+// ListRevoked is List for the revoked triggers only, each with RevokedAt
+// set and the usage it had. Triggers revoked before revoked triggers were
+// kept are not listed.
+func (s *Store) ListRevoked(ctx context.Context, project string) ([]TriggerUsage, error) {
+	return s.list(ctx, project, true)
+}
+
+// list lists the triggers of project that are revoked, or not.
+func (s *Store) list(ctx context.Context, project string, revoked bool) ([]TriggerUsage, error) {
 	dir := triggersDir
 	if project != "" {
 		dir = projectDir(project)
@@ -256,10 +289,10 @@ func (s *Store) List(ctx context.Context, project string) ([]TriggerUsage, error
 
 	out := make([]TriggerUsage, 0, len(ids))
 	for _, id := range ids {
-		t, err := s.loadTrigger(ctx, id)
+		t, err := s.loadRecord(ctx, id)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			continue // revoked meanwhile, or a marker left by a failed cleanup
+			continue // a marker left by a failed cleanup, or by an old-style revocation
 		case errors.Is(err, errCorrupt):
 			// Also what a storage's temporary file in the directory looks like.
 			s.logger.Warn("ignoring an unreadable trigger record", zap.Int64("id", id), zap.Error(err))
@@ -267,7 +300,7 @@ func (s *Store) List(ctx context.Context, project string) ([]TriggerUsage, error
 		case err != nil:
 			return nil, err
 		}
-		if project != "" && t.Project != project {
+		if t.Revoked() != revoked || (project != "" && t.Project != project) {
 			continue
 		}
 		out = append(out, TriggerUsage{Trigger: t})
@@ -286,13 +319,24 @@ func (s *Store) List(ctx context.Context, project string) ([]TriggerUsage, error
 	return out, nil
 }
 
-// Revoke revokes the trigger irreversibly. Its token index becomes a
-// tombstone first, so the token stops working here at once and can never
-// be imported again; then the change feed tells the other instances, which
-// refuse the token within their ChangePollInterval plus one storage round
-// trip; then its other records are deleted. If a step fails, calling Revoke
-// again completes it.
-func (s *Store) Revoke(ctx context.Context, id int64) error {
+// maxRevokedBy bounds Trigger.RevokedBy.
+const maxRevokedBy = 255
+
+// Revoke revokes the trigger irreversibly; by says who (Trigger.RevokedBy:
+// at most 255 characters, no control character, may be empty). Its token
+// index becomes a tombstone first (the record, revoked_at and revoked_by
+// set), so the token stops working here at once and can never be imported
+// again; then the change feed tells the other instances, which refuse the
+// token within their ChangePollInterval plus one storage round trip; then
+// the record found by ID becomes the same revoked record: the trigger stays
+// listed (ListRevoked) and shown (GetIncludingRevoked), with its usage,
+// which is kept. Each step is durable before the next; if one fails,
+// calling Revoke again completes it. A trigger revoked already gives
+// ErrNotFound.
+func (s *Store) Revoke(ctx context.Context, id int64, by string) error {
+	if len(by) > maxRevokedBy || strings.ContainsFunc(by, isControl) {
+		return fmt.Errorf("%w: revoked_by must have at most %d characters and no control character", ErrInvalid, maxRevokedBy)
+	}
 	t, err := s.loadTrigger(ctx, id)
 	if err != nil {
 		return err
@@ -305,9 +349,9 @@ func (s *Store) Revoke(ctx context.Context, id int64) error {
 		return fmt.Errorf("%w: %w: bad token hash in trigger %d", ErrUnavailable, errCorrupt, id)
 	}
 	now := s.now().UTC()
-	tomb := t.clone()
-	tomb.RevokedAt = &now
-	data, err := json.Marshal(tomb)
+	revoked := t.clone()
+	revoked.RevokedAt, revoked.RevokedBy = &now, by
+	data, err := json.Marshal(revoked)
 	if err != nil {
 		return fmt.Errorf("encoding tombstone: %w", err)
 	}
@@ -315,18 +359,12 @@ func (s *Store) Revoke(ctx context.Context, id int64) error {
 		return s.unavailable(ctx, "store", "storing tombstone", err, zap.Int64("id", id))
 	}
 	s.cache.invalidate(&sum)
-	counter := s.dropCounter(id)
 	if err := s.announce(ctx, opRevoke, t.TokenHash, id); err != nil {
 		return err
 	}
-	if err := s.removeOwnUsage(ctx, counter); err != nil {
-		return err
-	}
-	// triggers/<id> goes last: while it exists, a retry can find the trigger.
-	for _, key := range []string{projectKey(t.Project, id), triggerKey(id)} {
-		if err := s.storage.Delete(ctx, key); err != nil && !isNotExist(err) {
-			return s.unavailable(ctx, "delete", "deleting records of revoked trigger", err, zap.Int64("id", id))
-		}
+	// triggers/<id> goes last: while it is not revoked, a retry finds the trigger.
+	if err := s.storage.Store(ctx, triggerKey(id), data); err != nil {
+		return s.unavailable(ctx, "store", "storing the revoked trigger record", err, zap.Int64("id", id))
 	}
 	s.logger.Debug("trigger revoked",
 		zap.Int64("id", id),

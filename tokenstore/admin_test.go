@@ -182,7 +182,7 @@ func TestImport(t *testing.T) {
 		}, ErrTokenExists},
 		{"revoked token", func(t *testing.T) string {
 			tr, tok := mustCreate(t, s, CreateRequest{Project: "9", Description: "r", ImportToken: "revoked-token-0123456789"})
-			if err := s.Revoke(ctx, tr.ID); err != nil {
+			if err := s.Revoke(ctx, tr.ID, "alice"); err != nil {
 				t.Fatal(err)
 			}
 			return tok
@@ -222,19 +222,27 @@ func TestRevoke(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := s.Revoke(ctx, tr.ID); err != nil {
+	clk.Add(time.Minute)
+	revokedAt := clk.Now()
+	if err := s.Revoke(ctx, tr.ID, "alice"); err != nil {
 		t.Fatalf("Revoke: %v", err)
 	}
-	if _, err := s.Authenticate(ctx, token); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("revoked token authenticates from the same store: %v", err)
+	// The revoked token is refused, naming its trigger: at once, and from
+	// the negative cache after.
+	for i := range 2 {
+		_, err := s.Authenticate(ctx, token)
+		var revoked *RevokedError
+		if !errors.As(err, &revoked) || revoked.TriggerID != tr.ID || !errors.Is(err, ErrNotFound) || !errors.Is(err, ErrRevoked) {
+			t.Fatalf("lookup %d of the revoked token: %v, want a RevokedError of trigger %d", i, err, tr.ID)
+		}
 	}
 	if _, _, err := s.Get(ctx, tr.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Get(revoked) = %v", err)
 	}
-	if err := s.Revoke(ctx, tr.ID); !errors.Is(err, ErrNotFound) {
+	if err := s.Revoke(ctx, tr.ID, "alice"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second Revoke = %v, want ErrNotFound", err)
 	}
-	if err := s.Revoke(ctx, 999); !errors.Is(err, ErrNotFound) {
+	if err := s.Revoke(ctx, 999, "alice"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Revoke(unknown) = %v, want ErrNotFound", err)
 	}
 	list, err := s.List(ctx, "group/project")
@@ -242,41 +250,113 @@ func TestRevoke(t *testing.T) {
 		t.Fatalf("List after revoke = %+v, %v", list, err)
 	}
 
-	// Uses recorded through a credential obtained before the revocation are
-	// never written: the counter was dropped.
+	// A use recorded through a credential obtained before the revocation
+	// (a request accepted just before it) is counted: the usage stays.
 	cred.RecordUse(clk.Now())
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{triggerKey(tr.ID), projectKey(tr.Project, tr.ID)} {
-		if storage.Exists(ctx, key) {
-			t.Errorf("%s still exists after revoke", key)
+	wantRevoked := func(t *testing.T, got *Trigger, u Usage) {
+		t.Helper()
+		if got.ID != tr.ID || got.Description != "d" || got.Owner != "bob" || got.RevokedBy != "alice" ||
+			got.RevokedAt == nil || !got.RevokedAt.Equal(revokedAt) {
+			t.Errorf("revoked trigger = %+v", got)
+		}
+		if u.UseCount != 2 || u.LastUsed == nil || !u.LastUsed.Equal(revokedAt) {
+			t.Errorf("revoked trigger's usage = %d, %v; want 2, %s", u.UseCount, u.LastUsed, revokedAt)
 		}
 	}
-	if entry, ok := storedUsage(t, storage, tr.ID, s.InstanceID()); ok {
-		t.Errorf("usage entry %+v still stored after revoke", entry)
+	got, u, err := s.GetIncludingRevoked(ctx, tr.ID)
+	if err != nil {
+		t.Fatalf("GetIncludingRevoked: %v", err)
 	}
+	wantRevoked(t, got, u)
+	for _, project := range []string{"", "group/project"} {
+		revokedList, err := s.ListRevoked(ctx, project)
+		if err != nil || len(revokedList) != 1 {
+			t.Fatalf("ListRevoked(%q) = %+v, %v", project, revokedList, err)
+		}
+		wantRevoked(t, revokedList[0].Trigger, revokedList[0].Usage)
+	}
+	if kept, _, err := s.GetIncludingRevoked(ctx, keep.ID); err != nil || kept.Revoked() {
+		t.Fatalf("GetIncludingRevoked(kept) = %+v, %v", kept, err)
+	}
+	if _, _, err := s.GetIncludingRevoked(ctx, 999); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetIncludingRevoked(unknown) = %v", err)
+	}
+
 	// The token index is a tombstone.
 	data, err := storage.Load(ctx, tokenKey(tr.TokenHash))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var tomb Trigger
-	if err := json.Unmarshal(data, &tomb); err != nil || tomb.RevokedAt == nil || !tomb.RevokedAt.Equal(clk.Now()) {
+	if err := json.Unmarshal(data, &tomb); err != nil || tomb.RevokedAt == nil || !tomb.RevokedAt.Equal(revokedAt) || tomb.RevokedBy != "alice" {
 		t.Fatalf("tombstone = %s (%v)", data, err)
 	}
 
 	// A fresh store (restart, or another instance) never accepts it either.
 	s2 := newTestStore(t, storage, Config{InstanceID: "instance-b"})
-	if _, err := s2.Authenticate(ctx, token); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("revoked token authenticates from a fresh store: %v", err)
+	if _, err := s2.Authenticate(ctx, token); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("revoked token from a fresh store: %v, want ErrRevoked", err)
 	}
 	if _, err := s2.Authenticate(ctx, keepToken); err != nil {
 		t.Fatalf("other token: %v", err)
 	}
 }
 
-func TestRevokeRetryAfterDeleteFailure(t *testing.T) {
+func TestRevokeRefusesBadRevokedBy(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t, &certmagic.FileStorage{Path: t.TempDir()}, Config{})
+	tr, token := mustCreate(t, s, CreateRequest{Project: "9", Description: "d"})
+	for _, by := range []string{"line\nbreak", strings.Repeat("x", 256)} {
+		if err := s.Revoke(ctx, tr.ID, by); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Revoke(by %.20q) = %v, want ErrInvalid", by, err)
+		}
+	}
+	if _, err := s.Authenticate(ctx, token); err != nil {
+		t.Fatalf("a refused revocation changed the token: %v", err)
+	}
+}
+
+// A revocation written before revoked triggers were kept deleted the
+// record found by ID and left a tombstone without revoked_by: the token is
+// still refused as revoked, with its trigger's ID, and the trigger is not
+// listed or shown.
+func TestOldStyleRevocation(t *testing.T) {
+	ctx := context.Background()
+	storage := &certmagic.FileStorage{Path: t.TempDir()}
+	s := newTestStore(t, storage, Config{})
+	tr, token := mustCreate(t, s, CreateRequest{Project: "9", Description: "d"})
+	tomb := *tr
+	now := time.Now().UTC()
+	tomb.RevokedAt = &now
+	data, err := json.Marshal(tomb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := storage.Store(ctx, tokenKey(tr.TokenHash), data); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{triggerKey(tr.ID), projectKey("9", tr.ID)} {
+		if err := storage.Delete(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh := newTestStore(t, storage, Config{InstanceID: "fresh"})
+	var revoked *RevokedError
+	if _, err := fresh.Authenticate(ctx, token); !errors.As(err, &revoked) || revoked.TriggerID != tr.ID {
+		t.Fatalf("old-style revoked token: %v, want a RevokedError of trigger %d", err, tr.ID)
+	}
+	if _, _, err := fresh.GetIncludingRevoked(ctx, tr.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetIncludingRevoked = %v, want ErrNotFound", err)
+	}
+	if list, err := fresh.ListRevoked(ctx, ""); err != nil || len(list) != 0 {
+		t.Fatalf("ListRevoked = %+v, %v", list, err)
+	}
+}
+
+func TestRevokeRetryAfterStoreFailure(t *testing.T) {
 	ctx := context.Background()
 	storage := newFaultyStorage(t)
 	obs := &countingObserver{}
@@ -286,23 +366,26 @@ func TestRevokeRetryAfterDeleteFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	storage.failOn("delete", projectsDir)
-	if err := s.Revoke(ctx, tr.ID); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Revoke with failing delete = %v, want ErrUnavailable", err)
+	storage.failOn("store", triggersDir) // the last step
+	if err := s.Revoke(ctx, tr.ID, "alice"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Revoke with failing store = %v, want ErrUnavailable", err)
 	}
-	if obs.storageErrors("delete") != 1 {
-		t.Fatalf("delete errors reported = %d", obs.storageErrors("delete"))
+	if obs.storageErrors("store") != 1 {
+		t.Fatalf("store errors reported = %d", obs.storageErrors("store"))
 	}
 	// The tombstone came first: the token is dead already.
-	if _, err := s.Authenticate(ctx, token); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Authenticate(ctx, token); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("token after failed revoke: %v", err)
 	}
 	storage.heal()
-	if err := s.Revoke(ctx, tr.ID); err != nil {
+	if err := s.Revoke(ctx, tr.ID, "alice"); err != nil {
 		t.Fatalf("retried Revoke: %v", err)
 	}
-	if storage.Exists(ctx, projectKey("9", tr.ID)) || storage.Exists(ctx, triggerKey(tr.ID)) {
-		t.Fatal("records left after retried revoke")
+	if got, _, err := s.GetIncludingRevoked(ctx, tr.ID); err != nil || !got.Revoked() || got.RevokedBy != "alice" {
+		t.Fatalf("after retried revoke: %+v, %v", got, err)
+	}
+	if !storage.Exists(ctx, projectKey("9", tr.ID)) {
+		t.Fatal("the project marker of a revoked trigger is gone: ListRevoked(project) cannot find it")
 	}
 }
 
@@ -489,36 +572,39 @@ func assertTokenNotStored(t *testing.T, root, token string) {
 	}
 }
 
-// A revoked trigger's usage entries go: the revoking instance's at once,
-// another instance's the next time it writes that usage shard, after the
-// change feed told it of the revocation.
-func TestRevokeRemovesUsageEntries(t *testing.T) {
+// A revoked trigger keeps its usage, every instance's: the uses an
+// instance counted before the change feed told it of the revocation are
+// written too.
+func TestRevokedTriggerKeepsUsage(t *testing.T) {
 	ctx := context.Background()
 	storage := &certmagic.FileStorage{Path: t.TempDir()}
 	a := newTestStore(t, storage, Config{InstanceID: "a"})
 	b := newTestStore(t, storage, Config{InstanceID: "b"})
 	tr, token := mustCreate(t, a, CreateRequest{Project: "9", Description: "revoked"})
-	_, keepToken := mustCreate(t, a, CreateRequest{Project: "9", Description: "kept"})
 	for _, s := range []*Store{a, b} {
 		authenticate(t, s, token).RecordUse(time.Now())
 		if err := s.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := a.Revoke(ctx, tr.ID); err != nil {
+	authenticate(t, b, token).RecordUse(time.Now()) // not flushed yet
+	if err := a.Revoke(ctx, tr.ID, "alice"); err != nil {
 		t.Fatal(err)
-	}
-	if _, ok := storedUsage(t, storage, tr.ID, "a"); ok {
-		t.Error("the revoking instance's usage entry is still stored")
 	}
 	if err := b.pollChanges(ctx); err != nil {
 		t.Fatal(err)
 	}
-	authenticate(t, b, keepToken).RecordUse(time.Now()) // same shard
+	if _, err := b.Authenticate(ctx, token); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("b after the feed: %v, want ErrRevoked", err)
+	}
 	if err := b.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if entry, ok := storedUsage(t, storage, tr.ID, "b"); ok {
-		t.Errorf("instance b still stores %+v for the revoked trigger", entry)
+	if entry, ok := storedUsage(t, storage, tr.ID, "b"); !ok || entry.UseCount != 2 {
+		t.Errorf("instance b stores %+v (%v) for the revoked trigger, want 2 uses", entry, ok)
+	}
+	_, u, err := a.GetIncludingRevoked(ctx, tr.ID)
+	if err != nil || u.UseCount != 3 {
+		t.Fatalf("revoked trigger's usage = %+v, %v; want 3 uses", u, err)
 	}
 }

@@ -24,7 +24,8 @@ type Credential struct {
 
 // tokenCache holds the answers of recent lookups, keyed by token hash: a
 // positive LRU of credentials and a negative LRU of hashes known to be
-// unknown or revoked (unused while negative caching is off).
+// unknown or revoked, with the error to answer them with (unused while
+// negative caching is off).
 //
 // Entries carry the time they were cached and expire when read past the
 // TTL in force then: the LRUs need no cleanup goroutine (golang-lru's
@@ -38,9 +39,9 @@ type Credential struct {
 // while it was reading storage drops what it just cached.
 type tokenCache struct {
 	pos    *lru.Cache[[32]byte, cachedCredential]
-	neg    *lru.Cache[[32]byte, int64] // when each hash was cached, unix nanoseconds
-	ttl    atomic.Int64                // nanoseconds
-	negTTL atomic.Int64                // nanoseconds; 0 or less: negative caching off
+	neg    *lru.Cache[[32]byte, negativeEntry]
+	ttl    atomic.Int64 // nanoseconds
+	negTTL atomic.Int64 // nanoseconds; 0 or less: negative caching off
 	gen    atomic.Uint64
 }
 
@@ -50,11 +51,18 @@ type cachedCredential struct {
 	added int64 // unix nanoseconds
 }
 
+// negativeEntry is a negative entry: when it was cached and the answer,
+// ErrNotFound for an unknown token or the *RevokedError of a revoked one.
+type negativeEntry struct {
+	added int64 // unix nanoseconds
+	err   error
+}
+
 // newTokenCache makes a cache of size entries in each LRU; size must be
 // positive.
 func newTokenCache(size int, ttl, negTTL time.Duration) *tokenCache {
 	pos, _ := lru.New[[32]byte, cachedCredential](size) // errors only for size <= 0
-	neg, _ := lru.New[[32]byte, int64](size)
+	neg, _ := lru.New[[32]byte, negativeEntry](size)
 	c := &tokenCache{pos: pos, neg: neg}
 	c.setTTLs(ttl, negTTL)
 	return c
@@ -97,21 +105,23 @@ func (c *tokenCache) get(sum *[32]byte) (*Credential, bool) {
 	return entry.cred, true
 }
 
-// isNegative reports whether the hash is cached as unknown or revoked.
-func (c *tokenCache) isNegative(sum *[32]byte) bool {
+// negative returns the cached answer for a hash known to be unknown or
+// revoked (ErrNotFound or a *RevokedError), or nil when it is not cached
+// as such.
+func (c *tokenCache) negative(sum *[32]byte) error {
 	ttl := c.negTTL.Load()
 	if ttl <= 0 {
-		return false
+		return nil
 	}
-	added, ok := c.neg.Get(*sum)
+	entry, ok := c.neg.Get(*sum)
 	if !ok {
-		return false
+		return nil
 	}
-	if !fresh(added, ttl) {
+	if !fresh(entry.added, ttl) {
 		c.neg.Remove(*sum)
-		return false
+		return nil
 	}
-	return true
+	return entry.err
 }
 
 // generation is read by a lookup before it reads storage.
@@ -125,13 +135,13 @@ func (c *tokenCache) addPositive(sum *[32]byte, cred *Credential, gen uint64) {
 	}
 }
 
-// addNegative caches the hash as unknown unless a change happened since gen
-// was read.
-func (c *tokenCache) addNegative(sum *[32]byte, gen uint64) {
+// addNegative caches the hash as unknown or revoked, answered with err,
+// unless a change happened since gen was read.
+func (c *tokenCache) addNegative(sum *[32]byte, err error, gen uint64) {
 	if c.negTTL.Load() <= 0 {
 		return
 	}
-	c.neg.Add(*sum, time.Now().UnixNano())
+	c.neg.Add(*sum, negativeEntry{added: time.Now().UnixNano(), err: err})
 	if c.gen.Load() != gen {
 		c.neg.Remove(*sum)
 	}

@@ -131,7 +131,7 @@ func TestRevocationReachesOtherInstanceWithinTTL(t *testing.T) {
 	if _, err := a.Authenticate(ctx, token); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Revoke(ctx, tr.ID); err != nil {
+	if err := b.Revoke(ctx, tr.ID, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	// a learns of it when its cache entry expires, never later.
@@ -166,8 +166,8 @@ func TestChangeRacingLookup(t *testing.T) {
 	}{
 		{"revoke", func(t *testing.T, s *Store) (string, func() error) {
 			tr, token := mustCreate(t, s, CreateRequest{Project: "9", Description: "d"})
-			return token, func() error { return s.Revoke(context.Background(), tr.ID) }
-		}, nil, ErrNotFound},
+			return token, func() error { return s.Revoke(context.Background(), tr.ID, "alice") }
+		}, nil, ErrRevoked},
 		{"import", func(t *testing.T, s *Store) (string, func() error) {
 			return imported, func() error {
 				_, _, err := s.Create(context.Background(), CreateRequest{Project: "9", Description: "d", ImportToken: imported})
@@ -207,6 +207,35 @@ func TestChangeRacingLookup(t *testing.T) {
 				t.Fatalf("lookup after the change = %v, want %v", err, tt.freshErr)
 			}
 		})
+	}
+}
+
+// A revoked token is refused with its trigger's ID after one storage read,
+// and from the negative cache after that: no read, no allocation.
+func TestAuthenticateRevokedIsCached(t *testing.T) {
+	ctx := context.Background()
+	storage := newFaultyStorage(t)
+	s := newTestStore(t, storage, Config{})
+	tr, token := mustCreate(t, s, CreateRequest{Project: "9", Description: "d"})
+	if err := s.Revoke(ctx, tr.ID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	base := storage.loads.Load()
+	lookup := func() {
+		_, err := s.Authenticate(ctx, token)
+		if revoked, ok := errors.AsType[*RevokedError](err); !ok || revoked.TriggerID != tr.ID {
+			t.Fatalf("revoked token: %v, want a RevokedError of trigger %d", err, tr.ID)
+		}
+	}
+	lookup()
+	if got := storage.loads.Load() - base; got != 1 {
+		t.Fatalf("first lookup of a revoked token: %d storage loads, want 1", got)
+	}
+	if allocs := testing.AllocsPerRun(100, lookup); allocs != 0 {
+		t.Fatalf("cached revoked lookup allocates %.1f times per call", allocs)
+	}
+	if got := storage.loads.Load() - base; got != 1 {
+		t.Fatalf("cached lookups of a revoked token read storage: %d loads, want 1", got)
 	}
 }
 

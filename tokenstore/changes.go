@@ -211,12 +211,9 @@ func (s *Store) applyChange(ctx context.Context, key string) error {
 	}
 	switch e.Op {
 	case opRevoke:
+		// Uses counted before are still written: a revoked trigger keeps
+		// its usage.
 		s.cache.invalidate(&sum)
-		// Uses counted here since the revocation are not written, so no
-		// usage record outlives the trigger.
-		if e.ID > 0 && s.existingCounter(e.ID) != nil {
-			s.dropCounter(e.ID)
-		}
 	case opCreate:
 		// A negative entry from before the creation; a positive one was
 		// read after it and stays, or a store would lose cached tokens

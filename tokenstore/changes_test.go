@@ -50,7 +50,7 @@ func TestChangeFeedReachesOtherStore(t *testing.T) {
 			name: "revoke evicts a cached token",
 			setup: func(t *testing.T, b *Store) (string, func() error) {
 				tr, token := mustCreate(t, b, CreateRequest{Project: "9", Description: "d"})
-				return token, func() error { return b.Revoke(context.Background(), tr.ID) }
+				return token, func() error { return b.Revoke(context.Background(), tr.ID, "alice") }
 			},
 			beforeErr: nil, afterErr: ErrNotFound, feed: true,
 		},
@@ -68,7 +68,7 @@ func TestChangeFeedReachesOtherStore(t *testing.T) {
 			name: "without the feed the cache decides",
 			setup: func(t *testing.T, b *Store) (string, func() error) {
 				tr, token := mustCreate(t, b, CreateRequest{Project: "9", Description: "d"})
-				return token, func() error { return b.Revoke(context.Background(), tr.ID) }
+				return token, func() error { return b.Revoke(context.Background(), tr.ID, "alice") }
 			},
 			beforeErr: nil, afterErr: ErrNotFound, feed: false,
 		},
@@ -276,7 +276,7 @@ func TestChangeFeedSkipsUnreadableEntries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := b.Revoke(ctx, tr.ID); err != nil {
+	if err := b.Revoke(ctx, tr.ID, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.pollChanges(ctx); err != nil {
@@ -309,14 +309,14 @@ func TestAnnounceFailure(t *testing.T) {
 	if err := authErr(b, "unannounced-0123456789"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("token of the failed creation = %v", err)
 	}
-	if err := b.Revoke(ctx, tr.ID); !errors.Is(err, ErrUnavailable) {
+	if err := b.Revoke(ctx, tr.ID, "alice"); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Revoke = %v, want ErrUnavailable", err)
 	}
 	if err := authErr(b, token); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("revoking store still accepts the token: %v", err)
 	}
 	storage.heal()
-	if err := b.Revoke(ctx, tr.ID); err != nil {
+	if err := b.Revoke(ctx, tr.ID, "alice"); err != nil {
 		t.Fatalf("retried Revoke: %v", err)
 	}
 	if err := a.pollChanges(ctx); err != nil {

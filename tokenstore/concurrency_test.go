@@ -55,7 +55,7 @@ func TestConcurrentOperations(t *testing.T) {
 	}
 	run(func() {
 		for i := range revoked {
-			if err := s.Revoke(ctx, ids[i]); err != nil {
+			if err := s.Revoke(ctx, ids[i], "alice"); err != nil {
 				t.Errorf("Revoke: %v", err)
 			}
 		}

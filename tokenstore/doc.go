@@ -7,8 +7,8 @@
 // its token. The storage layout, under the key prefix "trigger_gateway", is:
 //
 //	tokens/<sha256 hex>                  trigger record; a tombstone (revoked_at set) after revocation
-//	triggers/<id>                        trigger record, for lookup by ID
-//	projects/<path-escaped project>/<id> marker, for listing by project
+//	triggers/<id>                        trigger record, for lookup by ID; kept, revoked_at set, after revocation
+//	projects/<path-escaped project>/<id> marker, for listing by project (kept after revocation)
 //	instance_usage/<path-escaped instance>/<shard>
 //	                                     one instance's absolute usage totals of the
 //	                                     triggers with IDs shard*1024 to shard*1024+1023
@@ -28,7 +28,13 @@
 // writes one record per shard with new uses, not one per trigger. Each live store holds a distinct instance name
 // (see Config.InstanceID): two processes never write one record.
 //
-// Revocations: the revoking store refuses the token at once. Every store
+// Revocations: the revoking store refuses the token at once. A revoked
+// trigger stays in storage for good, with when and by whom it was revoked
+// and its usage, so that it can be listed (ListRevoked) and shown
+// (GetIncludingRevoked), and a use of its token is told from an unknown
+// token (RevokedError). Revocations written by versions that deleted the
+// record by ID left only the tombstone: their tokens are refused as
+// revoked, with the trigger's ID, but the triggers are not listed. Every store
 // reads the change feed every Config.ChangePollInterval (default 500ms) and
 // evicts the tokens named by entries it has not seen yet; so another
 // instance refuses a revoked token at most ChangePollInterval plus one

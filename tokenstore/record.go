@@ -2,6 +2,7 @@ package tokenstore
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -10,6 +11,11 @@ import (
 var (
 	// ErrNotFound: the token is unknown or revoked, or no trigger has the ID.
 	ErrNotFound = errors.New("trigger not found")
+	// ErrRevoked: the token's trigger was revoked. Authenticate answers a
+	// revoked token with a *RevokedError, which is ErrRevoked and
+	// ErrNotFound both, so callers that only tell found from not found
+	// need no change.
+	ErrRevoked = errors.New("trigger revoked")
 	// ErrTokenExists: an imported token is already registered or was revoked.
 	ErrTokenExists = errors.New("token already exists")
 	// ErrInvalid: a request to create a trigger is malformed; the wrapping
@@ -44,9 +50,30 @@ type Trigger struct {
 	// UpdatedAt, when set, is when the description was last changed
 	// (UpdateDescription). It is kept in the record found by ID only.
 	UpdatedAt *time.Time `json:"updated_at,omitempty"`
-	// RevokedAt is set only in the tombstone left under tokens/ by a revocation.
+	// RevokedAt is when the trigger was revoked; nil while it is not.
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// RevokedBy says who revoked the trigger (an admin API caller's name,
+	// a management token's name); empty when not revoked or not known,
+	// as in revocations written before it was recorded.
+	RevokedBy string `json:"revoked_by,omitempty"`
 }
+
+// Revoked reports whether the trigger was revoked.
+func (t *Trigger) Revoked() bool { return t.RevokedAt != nil }
+
+// RevokedError is Authenticate's answer for a revoked token: it names the
+// trigger, for the logs, and matches ErrRevoked and ErrNotFound. The store
+// keeps one per revoked token in its negative cache, so that answering a
+// cached revoked token allocates nothing.
+type RevokedError struct {
+	// TriggerID is the ID of the revoked trigger.
+	TriggerID int64
+}
+
+func (e *RevokedError) Error() string { return fmt.Sprintf("trigger %d was revoked", e.TriggerID) }
+
+// Is makes a RevokedError match ErrRevoked and ErrNotFound.
+func (e *RevokedError) Is(target error) bool { return target == ErrRevoked || target == ErrNotFound }
 
 // Legacy reports whether the trigger has no owner, as GitLab's old triggers.
 func (t *Trigger) Legacy() bool { return t.Owner == "" }

@@ -49,6 +49,7 @@ const (
 	memberExpiresAt
 	memberUpdatedAt
 	memberRevokedAt
+	memberRevokedBy
 )
 
 // readWrittenTrigger reads into t a record of exactly the shape
@@ -111,6 +112,8 @@ func (r *recordReader) member(t *Trigger, name string) (bit int, ok bool) {
 		return memberUpdatedAt, r.optionalTime(&t.UpdatedAt)
 	case "revoked_at":
 		return memberRevokedAt, r.optionalTime(&t.RevokedAt)
+	case "revoked_by":
+		return memberRevokedBy, r.stringInto(&t.RevokedBy)
 	}
 	return 0, false
 }

@@ -18,7 +18,7 @@ func writtenRecords(t testing.TB) map[string][]byte {
 		ID: 31875, TokenHash: strings.Repeat("0a", 32), TokenPrefix: "glptt-d95f",
 		Project: "group/sub/project", Description: "déploiement nightly, é ü 🚀", Owner: "alice",
 		Refs: []string{"main", "release/*"}, CreatedAt: created,
-		ExpiresAt: &later, UpdatedAt: &offset, RevokedAt: &later,
+		ExpiresAt: &later, UpdatedAt: &offset, RevokedAt: &later, RevokedBy: "admin API (root)",
 	}
 	records := map[string][]byte{}
 	for name, tr := range map[string]Trigger{

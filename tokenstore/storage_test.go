@@ -144,7 +144,8 @@ func (o *durationObserver) StorageDuration(op string, d time.Duration) {
 func TestStorageDurationsObserved(t *testing.T) {
 	ctx := context.Background()
 	obs := &durationObserver{ops: map[string]int{}}
-	s := newTestStore(t, &certmagic.FileStorage{Path: t.TempDir()}, Config{Observer: obs})
+	// Change entries older than a nanosecond: the poll below deletes them.
+	s := newTestStore(t, &certmagic.FileStorage{Path: t.TempDir()}, Config{Observer: obs, ChangeRetention: time.Nanosecond})
 	tr, token := mustCreate(t, s, CreateRequest{Project: "9", Description: "d"})
 	authenticate(t, s, token).RecordUse(time.Now())
 	if err := s.Flush(ctx); err != nil {
@@ -153,7 +154,10 @@ func TestStorageDurationsObserved(t *testing.T) {
 	if _, err := s.List(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Revoke(ctx, tr.ID); err != nil {
+	if err := s.Revoke(ctx, tr.ID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.pollChanges(ctx); err != nil {
 		t.Fatal(err)
 	}
 	obs.mu.Lock()

@@ -364,11 +364,12 @@ func (s *Store) SetTiming(flush, poll, storageTimeout time.Duration) error {
 // Destruct is Close, so that a *Store satisfies caddy.Destructor.
 func (s *Store) Destruct() error { return s.Close() }
 
-// Authenticate finds the trigger of token. Unknown and revoked tokens give
-// ErrNotFound; a storage failure gives an error wrapping ErrUnavailable,
+// Authenticate finds the trigger of token. An unknown token gives
+// ErrNotFound; a revoked one a *RevokedError naming its trigger (which is
+// ErrNotFound too: see ErrRevoked); a storage failure gives an error wrapping ErrUnavailable,
 // which is not cached. Expiry and the legacy policy are the caller's to
-// check. A cached answer does no storage I/O and, when positive, does not
-// allocate.
+// check. A cached answer, positive or negative, does no storage I/O and
+// does not allocate.
 func (s *Store) Authenticate(ctx context.Context, token string) (*Credential, error) {
 	if !possibleToken(token) {
 		return nil, ErrNotFound
@@ -378,9 +379,9 @@ func (s *Store) Authenticate(ctx context.Context, token string) (*Credential, er
 		s.observer.CacheHit()
 		return cred, nil
 	}
-	if s.cache.isNegative(&sum) {
+	if err := s.cache.negative(&sum); err != nil {
 		s.observer.CacheHit()
-		return nil, ErrNotFound
+		return nil, err
 	}
 	s.observer.CacheMiss()
 	return s.authenticateFromStorage(ctx, &sum)
@@ -391,7 +392,7 @@ func (s *Store) authenticateFromStorage(ctx context.Context, sum *[32]byte) (*Cr
 	gen := s.cache.generation()
 	data, err := s.storage.Load(ctx, tokenKey(hex.EncodeToString(sum[:])))
 	if errors.Is(err, fs.ErrNotExist) {
-		s.cache.addNegative(sum, gen)
+		s.cache.addNegative(sum, ErrNotFound, gen)
 		return nil, ErrNotFound
 	}
 	if err != nil {
@@ -407,8 +408,9 @@ func (s *Store) authenticateFromStorage(ctx context.Context, sum *[32]byte) (*Cr
 }
 
 // cacheRecord decodes the token record stored under the hash and caches
-// the answer it gives, unless a change happened since gen was read. Its
-// errors other than ErrNotFound are about the record: the answer is unknown.
+// the answer it gives, unless a change happened since gen was read. A
+// tombstone gives a *RevokedError. Its errors other than ErrNotFound are
+// about the record: the answer is unknown.
 func (s *Store) cacheRecord(sum *[32]byte, data []byte, gen uint64) (*Credential, error) {
 	cred := &Credential{hash: *sum}
 	t := &cred.record
@@ -419,9 +421,10 @@ func (s *Store) cacheRecord(sum *[32]byte, data []byte, gen uint64) (*Credential
 	if err != nil {
 		return nil, err
 	}
-	if t.RevokedAt != nil {
-		s.cache.addNegative(sum, gen)
-		return nil, ErrNotFound
+	if t.Revoked() {
+		revoked := &RevokedError{TriggerID: t.ID}
+		s.cache.addNegative(sum, revoked, gen)
+		return nil, revoked
 	}
 	cred.Trigger, cred.counter = t, s.counter(t.ID)
 	s.cache.addPositive(sum, cred, gen)

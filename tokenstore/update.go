@@ -21,11 +21,11 @@ import (
 // overwrite the tombstone of a concurrent revocation, which would bring
 // the token back to life.
 //
-// A revocation that runs meanwhile may have deleted the record before this
-// write put it back. Revocations write their tombstone first, so the token
-// index is read after the write: if it is a tombstone, the record is
-// deleted again and the answer is ErrNotFound, as if the revocation had
-// come first.
+// A revocation that runs meanwhile may have written the revoked record
+// before this write replaced it with a live one. Revocations write their
+// tombstone (the revoked record) first, so the token index is read after
+// the write: if it is a tombstone, it is written back as the record and
+// the answer is ErrNotFound, as if the revocation had come first.
 func (s *Store) UpdateDescription(ctx context.Context, id int64, description string) (*Trigger, Usage, error) {
 	if strings.TrimSpace(description) == "" {
 		return nil, Usage{}, fmt.Errorf("%w: description is required", ErrInvalid)
@@ -59,9 +59,9 @@ func (s *Store) UpdateDescription(ctx context.Context, id int64, description str
 		// completes it either way.
 		return nil, Usage{}, s.unavailable(ctx, "load", "checking the token index", err, zap.Int64("id", id))
 	default:
-		if stored, derr := decodeTrigger(index); derr == nil && stored.RevokedAt != nil {
-			if err := s.storage.Delete(ctx, triggerKey(id)); err != nil && !isNotExist(err) {
-				return nil, Usage{}, s.unavailable(ctx, "delete", "deleting the record of a revoked trigger", err, zap.Int64("id", id))
+		if stored, derr := decodeTrigger(index); derr == nil && stored.Revoked() && stored.ID == id {
+			if err := s.storage.Store(ctx, triggerKey(id), index); err != nil {
+				return nil, Usage{}, s.unavailable(ctx, "store", "restoring the record of a revoked trigger", err, zap.Int64("id", id))
 			}
 			return nil, Usage{}, ErrNotFound
 		}

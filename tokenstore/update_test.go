@@ -70,7 +70,7 @@ func TestUpdateDescription(t *testing.T) {
 	}
 
 	// Revoked: not found, and the update brings nothing back.
-	if err := s.Revoke(ctx, tr.ID); err != nil {
+	if err := s.Revoke(ctx, tr.ID, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.UpdateDescription(ctx, tr.ID, "resurrect"); !errors.Is(err, ErrNotFound) {
@@ -86,18 +86,19 @@ func TestUpdateDescription(t *testing.T) {
 }
 
 // An update racing a revocation must never resurrect the trigger: here the
-// revocation has written its tombstone but not yet deleted the record by ID
-// (it failed there), which is what an update that loaded the record just
-// before the revocation sees.
+// revocation has written its tombstone but not yet marked the record by ID
+// revoked (it failed there), which is what an update that loaded the
+// record just before the revocation sees. The update writes the revoked
+// record back.
 func TestUpdateDescriptionAfterTombstone(t *testing.T) {
 	storage := newFaultyStorage(t)
 	s := newTestStore(t, storage, Config{})
 	ctx := context.Background()
 	tr, token := mustCreate(t, s, CreateRequest{Project: "9", Description: "d", Owner: "alice"})
 
-	storage.failOn("delete", triggersDir)
-	if err := s.Revoke(ctx, tr.ID); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Revoke with failing deletes: %v, want ErrUnavailable", err)
+	storage.failOn("store", triggersDir)
+	if err := s.Revoke(ctx, tr.ID, "bob"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Revoke with failing record write: %v, want ErrUnavailable", err)
 	}
 	storage.heal()
 
@@ -109,6 +110,10 @@ func TestUpdateDescriptionAfterTombstone(t *testing.T) {
 	}
 	if _, err := s.Authenticate(ctx, token); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Authenticate: %v, want ErrNotFound", err)
+	}
+	got, _, err := s.GetIncludingRevoked(ctx, tr.ID)
+	if err != nil || !got.Revoked() || got.RevokedBy != "bob" || got.Description != "d" {
+		t.Fatalf("GetIncludingRevoked after the undone update = %+v, %v; want the revoked record", got, err)
 	}
 }
 

@@ -24,9 +24,6 @@ type usageCounter struct {
 	// flushedLast mirrors what storage holds for lastUsed, readable without mu
 	// so Flush can skip clean counters cheaply.
 	flushedLast atomic.Int64
-	// dropped is set when the trigger is revoked: the counter is never
-	// written again, and the next write of its shard removes its entry.
-	dropped atomic.Bool
 }
 
 // retiredMark is the pending count of a retired counter: far enough below
@@ -64,7 +61,7 @@ func (u *usageCounter) record(at time.Time) {
 
 // dirty reports whether the counter has something storage lacks.
 func (u *usageCounter) dirty() bool {
-	return !u.dropped.Load() && (u.pending.Load() > 0 || u.lastUsed.Load() > u.flushedLast.Load())
+	return u.pending.Load() > 0 || u.lastUsed.Load() > u.flushedLast.Load()
 }
 
 // counter returns the trigger's counter, creating it on first use. A cache
@@ -93,7 +90,7 @@ func (s *Store) retireIdleCounters(now time.Time) {
 	s.countersMu.Lock()
 	defer s.countersMu.Unlock()
 	for id, u := range s.counters {
-		if u.dropped.Load() || u.dirty() || u.handedOut.Load() > idleSince {
+		if u.dirty() || u.handedOut.Load() > idleSince {
 			continue
 		}
 		// A counter being flushed may put uses back if its write fails:
@@ -114,18 +111,6 @@ func (s *Store) existingCounter(id int64) *usageCounter {
 	s.countersMu.Lock()
 	defer s.countersMu.Unlock()
 	return s.counters[id]
-}
-
-// dropCounter stops the trigger's usage from ever being written again. The
-// counter stays in the map, marked, so a lookup that raced the revocation
-// cannot create a fresh one that would be flushed.
-func (s *Store) dropCounter(id int64) *usageCounter {
-	u := s.counter(id)
-	lock := s.shardLock(usageShard(id))
-	lock.Lock() // waits for a flush of this counter's shard in progress
-	u.dropped.Store(true)
-	lock.Unlock()
-	return u
 }
 
 // flushLoop flushes pending usage every interval until Close.

@@ -93,24 +93,14 @@ func (s *Store) Flush(ctx context.Context) error {
 	instance := s.instance
 
 	dirty := make(map[int64][]*usageCounter)
-	var dropped []*usageCounter
 	s.countersMu.Lock()
 	for _, u := range s.counters {
-		switch {
-		case u.dropped.Load():
-			dropped = append(dropped, u)
-		case u.dirty():
+		if u.dirty() {
 			shard := usageShard(u.id)
 			dirty[shard] = append(dirty[shard], u)
 		}
 	}
 	s.countersMu.Unlock()
-	// A shard being rewritten anyway loses the entries of revoked triggers.
-	for _, u := range dropped {
-		if shard := usageShard(u.id); dirty[shard] != nil {
-			dirty[shard] = append(dirty[shard], u)
-		}
-	}
 
 	var failed int
 	var first error
@@ -133,8 +123,7 @@ func (s *Store) Flush(ctx context.Context) error {
 }
 
 // flushShard adds the counters' pending uses to this instance's record of
-// the shard, and removes the entries of dropped counters. It writes
-// nothing when nothing changed.
+// the shard. It writes nothing when nothing changed.
 func (s *Store) flushShard(ctx context.Context, instance string, shard int64, counters []*usageCounter) error {
 	rec, lock, err := s.lockOwnShard(ctx, instance, shard)
 	if err != nil {
@@ -149,13 +138,6 @@ func (s *Store) flushShard(ctx context.Context, instance string, shard int64, co
 	changed := false
 	for _, u := range counters {
 		key := strconv.FormatInt(u.id, 10)
-		if u.dropped.Load() {
-			if _, ok := rec.Triggers[key]; ok {
-				delete(rec.Triggers, key)
-				changed = true
-			}
-			continue
-		}
 		// Retiring takes this lock too, so a counter is either retired
 		// (pending negative) or keeps its pending uses until the Swap.
 		if u.pending.Load() < 0 {
@@ -310,7 +292,7 @@ func (s *Store) addOwnUsage(ctx context.Context, instance string, shard int64, i
 	defer lock.Unlock()
 	addEntries(sums, rec, ids)
 	for _, id := range ids {
-		if u := s.existingCounter(id); u != nil && !u.dropped.Load() {
+		if u := s.existingCounter(id); u != nil {
 			sums[id].add(max(u.pending.Load(), 0), u.lastUsed.Load())
 		}
 	}
@@ -323,14 +305,4 @@ func addEntries(sums map[int64]*usageSum, rec usageShardRecord, ids []int64) {
 			sums[id].add(entry.UseCount, nanos(entry.LastUsed))
 		}
 	}
-}
-
-// removeOwnUsage removes a revoked trigger's entry from this instance's
-// record at once; the other instances remove theirs when they next write
-// that shard (trigger IDs are never reused, so an entry left meanwhile is
-// never read).
-func (s *Store) removeOwnUsage(ctx context.Context, u *usageCounter) error {
-	s.idMu.RLock()
-	defer s.idMu.RUnlock()
-	return s.flushShard(ctx, s.instance, usageShard(u.id), []*usageCounter{u})
 }
