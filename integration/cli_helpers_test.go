@@ -11,17 +11,20 @@ import (
 
 // triggerObj is a trigger as the admin API and `caddy trigger ... --json` show it.
 type triggerObj struct {
-	ID          int64   `json:"id"`
-	Token       string  `json:"token"`
-	TokenPrefix string  `json:"token_prefix"`
-	Project     string  `json:"project"`
-	Description string  `json:"description"`
-	Owner       string  `json:"owner"`
-	Legacy      bool    `json:"legacy"`
-	CreatedAt   string  `json:"created_at"`
-	ExpiresAt   *string `json:"expires_at"`
-	LastUsed    *string `json:"last_used"`
-	UseCount    int64   `json:"use_count"`
+	ID          int64    `json:"id"`
+	Token       string   `json:"token"`
+	TokenPrefix string   `json:"token_prefix"`
+	Project     string   `json:"project"`
+	Description string   `json:"description"`
+	Owner       string   `json:"owner"`
+	Legacy      bool     `json:"legacy"`
+	CreatedAt   string   `json:"created_at"`
+	ExpiresAt   *string  `json:"expires_at"`
+	LastUsed    *string  `json:"last_used"`
+	UseCount    int64    `json:"use_count"`
+	Refs        []string `json:"refs"`
+	RevokedAt   *string  `json:"revoked_at"`
+	RevokedBy   string   `json:"revoked_by"`
 }
 
 // idString is the ID as the X-Trigger-Id header carries it.

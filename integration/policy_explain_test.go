@@ -162,8 +162,8 @@ func TestExplain(t *testing.T) {
 
 	t.Run("CLI: table, refused", func(t *testing.T) {
 		res := cli("--url", pipeline+"?ref=feature&token="+tr.Token)
-		if res.ExitCode != 0 {
-			t.Fatalf("explain: exit %d: %s", res.ExitCode, res.Stderr)
+		if res.ExitCode != 1 || res.Stderr != "" {
+			t.Fatalf("explain of a refused request: exit %d, want 1 and nothing on stderr: %s", res.ExitCode, res.Stderr)
 		}
 		g.assertNoTokenBeyondPrefix(t, "caddy trigger explain", res.Stdout)
 		for _, want := range []string{"Refused: 400 (ref_not_allowed)", `"feature"`, "Answer:"} {

@@ -177,7 +177,8 @@ func TestTriggerCLI(t *testing.T) {
 	})
 }
 
-// Revoking is immediate and irreversible.
+// Revoking is immediate and irreversible; the revoked trigger stays
+// visible (TestRevokedTriggerStaysVisible), never as a working one.
 func TestRevokeCLI(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t, config{})
@@ -197,8 +198,8 @@ func TestRevokeCLI(t *testing.T) {
 		}
 		assertJSONAnswer(t, trigger(tr), 404, notFound)
 		assertNothingForwarded(t, g.up)
-		if _, res := g.showTrigger(t, tr.ID); res.ExitCode == 0 {
-			t.Errorf("show %d succeeds after revoke", tr.ID)
+		if shown, res := g.showTrigger(t, tr.ID); res.ExitCode != 0 || shown.RevokedAt == nil {
+			t.Errorf("show %d after revoke: exit %d, revoked_at %v; want it shown as revoked", tr.ID, res.ExitCode, shown.RevokedAt)
 		}
 	}
 	for _, listed := range g.listTriggers(t, "9") {
