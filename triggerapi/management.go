@@ -75,6 +75,60 @@ func ParseManagementRoute(prefix, escapedPath string) (ManagementRoute, bool) {
 	return ManagementRoute{Project: project, TriggerID: id, Item: true}, true
 }
 
+// Resource is what a path under the prefix that is neither a trigger API
+// route nor a trigger-management route names: the two GitLab resources
+// that clients read before managing triggers, or nothing the gateway
+// serves.
+type Resource uint8
+
+const (
+	// ResourceUnserved is any other path under the prefix.
+	ResourceUnserved Resource = iota
+	// ResourceUser is /user, the authenticated user (python-gitlab's
+	// auth(), Terraform's early authentication check).
+	ResourceUser
+	// ResourceProject is /projects/:id (python-gitlab's projects.get).
+	ResourceProject
+)
+
+// GitLabPath is what ParseGitLabPath found.
+type GitLabPath struct {
+	Resource Resource
+	// Project is the project as the URL names it, unescaped
+	// (ResourceProject only).
+	Project string
+}
+
+// ParseGitLabPath reads a path that ParseRoute and ParseManagementRoute
+// did not recognize; ok is false when it is not under prefix at all.
+func ParseGitLabPath(prefix, escapedPath string) (GitLabPath, bool) {
+	if strings.IndexByte(escapedPath, '%') >= 0 {
+		escapedPath = decodeUnreserved(escapedPath)
+	}
+	rest, ok := strings.CutPrefix(escapedPath, strings.TrimSuffix(prefix, "/"))
+	if !ok || (rest != "" && rest[0] != '/') {
+		return GitLabPath{}, false
+	}
+	if rest == "/user" {
+		return GitLabPath{Resource: ResourceUser}, true
+	}
+	if raw, ok := strings.CutPrefix(rest, "/projects/"); ok && strings.IndexByte(raw, '/') < 0 {
+		if project, ok := unescapeSegment(raw); ok {
+			return GitLabPath{Resource: ResourceProject, Project: project}, true
+		}
+	}
+	return GitLabPath{Resource: ResourceUnserved}, true
+}
+
+// UnknownRouteError is GitLab's answer for a path it has no route for
+// (lib/api/api.rb's catch-all route): 404 {"error": message}, where GitLab's
+// message is "404 Not Found".
+func UnknownRouteError(reason, message string) *Error {
+	e := ValidationError(reason, message)
+	e.Status = http.StatusNotFound
+	return e
+}
+
 // ParseTriggerID validates a :trigger_id as GitLab's Integer parameter:
 // a positive decimal number.
 func ParseTriggerID(s string) (int64, *Error) {

@@ -171,3 +171,56 @@ func TestManagementErrorShapes(t *testing.T) {
 		}
 	}
 }
+
+func TestParseGitLabPath(t *testing.T) {
+	user := triggerapi.GitLabPath{Resource: triggerapi.ResourceUser}
+	unserved := triggerapi.GitLabPath{Resource: triggerapi.ResourceUnserved}
+	project := func(p string) triggerapi.GitLabPath {
+		return triggerapi.GitLabPath{Resource: triggerapi.ResourceProject, Project: p}
+	}
+	tests := []struct {
+		name   string
+		prefix string
+		path   string
+		want   triggerapi.GitLabPath
+		ok     bool
+	}{
+		{"user", "/api/v4", "/api/v4/user", user, true},
+		{"user, prefix with trailing slash", "/api/v4/", "/api/v4/user", user, true},
+		{"user, encoded unreserved", "/api/v4", "/api/v4/%75ser", user, true},
+		{"project by ID", "/api/v4", "/api/v4/projects/9", project("9"), true},
+		{"project by path", "/api/v4", "/api/v4/projects/group%2Fsub%2Fproject", project("group/sub/project"), true},
+		{"custom prefix", "/gitlab/api/v4", "/gitlab/api/v4/projects/9", project("9"), true},
+
+		{"users", "/api/v4", "/api/v4/users", unserved, true},
+		{"user's keys", "/api/v4", "/api/v4/user/keys", unserved, true},
+		{"user, trailing slash", "/api/v4", "/api/v4/user/", unserved, true},
+		{"projects", "/api/v4", "/api/v4/projects", unserved, true},
+		{"empty project", "/api/v4", "/api/v4/projects/", unserved, true},
+		{"project, trailing slash", "/api/v4", "/api/v4/projects/9/", unserved, true},
+		{"plain slash in project", "/api/v4", "/api/v4/projects/group/project", unserved, true},
+		{"pipelines", "/api/v4", "/api/v4/projects/9/pipelines", unserved, true},
+		{"bad escape", "/api/v4", "/api/v4/projects/%zz", unserved, true},
+		{"the prefix itself", "/api/v4", "/api/v4", unserved, true},
+		{"the prefix and a slash", "/api/v4", "/api/v4/", unserved, true},
+
+		{"not under the prefix", "/api/v4", "/health", triggerapi.GitLabPath{}, false},
+		{"a longer segment is not the prefix", "/api/v4", "/api/v45/user", triggerapi.GitLabPath{}, false},
+		{"other version", "/api/v4", "/api/v3/user", triggerapi.GitLabPath{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := triggerapi.ParseGitLabPath(tt.prefix, tt.path)
+			if got != tt.want || ok != tt.ok {
+				t.Fatalf("ParseGitLabPath(%q, %q) = %+v, %v, want %+v, %v", tt.prefix, tt.path, got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+func TestUnknownRouteError(t *testing.T) {
+	e := triggerapi.UnknownRouteError("unserved_path", "404 Not Found")
+	if e.Status != 404 || string(e.Body) != `{"error":"404 Not Found"}` || e.Reason != "unserved_path" {
+		t.Fatalf("UnknownRouteError = %d %s (%s)", e.Status, e.Body, e.Reason)
+	}
+}
