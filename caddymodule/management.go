@@ -144,6 +144,10 @@ func (h *Handler) provisionManagement() error {
 			if other.sum == cred.sum {
 				return fmt.Errorf("management_token %s and %s have the same token", other.name, mt.Name)
 			}
+			if managementUserID(other.name) == managementUserID(mt.Name) {
+				// GET /user would show both as one user: about one chance in 2^31 per pair.
+				return fmt.Errorf("management_token %s and %s have the same user ID: rename one", other.name, mt.Name)
+			}
 		}
 		if len(token) < managementWeakTokenLen && h.logger != nil {
 			h.logger.Warn("management token is short: use a long random value",
@@ -157,6 +161,7 @@ func (h *Handler) provisionManagement() error {
 		}
 		h.management = append(h.management, cred)
 	}
+	h.unservedPath = unservedPathError(h.PathPrefix)
 	return nil
 }
 
@@ -240,15 +245,39 @@ type managementDecision struct {
 	status      int    // the answer's status on success
 }
 
-// serveManagement answers a request that is not a trigger API request: a
-// trigger-management request when it is one (management tokens are
-// configured), the handler's plain 404 otherwise.
+// serveManagement answers a request that is not a trigger API request,
+// when management tokens are configured: a trigger-management request,
+// GET /user or GET /projects/:id, GitLab's JSON 404 for any other path
+// under path_prefix; the handler's plain 404 otherwise.
 func (h *Handler) serveManagement(w http.ResponseWriter, r *http.Request, start time.Time) error {
-	route, ok := triggerapi.ParseManagementRoute(h.PathPrefix, r.URL.EscapedPath())
-	if !ok || len(h.management) == 0 {
+	if len(h.management) == 0 {
 		return caddyhttp.Error(http.StatusNotFound, errNotTriggerAPI)
 	}
-	d := managementDecision{project: h.canonicalProject(route.Project), action: managementAction(route, r.Method)}
+	route, isTriggers := triggerapi.ParseManagementRoute(h.PathPrefix, r.URL.EscapedPath())
+	var resource triggerapi.Resource
+	if !isTriggers {
+		path, underPrefix := triggerapi.ParseGitLabPath(h.PathPrefix, r.URL.EscapedPath())
+		if !underPrefix {
+			return caddyhttp.Error(http.StatusNotFound, errNotTriggerAPI)
+		}
+		if path.Resource == triggerapi.ResourceUnserved {
+			writeRefusal(w, h.unservedPath) // no credential asked, nothing logged: as Caddy's 404 was
+			return nil
+		}
+		resource, route = path.Resource, triggerapi.ManagementRoute{Project: path.Project}
+	}
+	d := managementDecision{project: h.canonicalProject(route.Project)}
+	allow := route.Allow()
+	switch {
+	case isTriggers:
+		d.action = managementAction(route, r.Method)
+	case r.Method != http.MethodGet && r.Method != http.MethodHead:
+		allow = allowRead
+	case resource == triggerapi.ResourceUser:
+		d.action = actionUser
+	default:
+		d.action = actionProject
+	}
 	client, limited := h.overFailedAuthLimit(w, r, triggerapi.KindManagement, start)
 	if limited {
 		d.refusal = errRateLimited
@@ -265,19 +294,29 @@ func (h *Handler) serveManagement(w http.ResponseWriter, r *http.Request, start 
 		return nil
 	}
 	d.name = cred.name
-	if !cred.mayManage(d.project) {
+	if resource != triggerapi.ResourceUser && !cred.mayManage(d.project) {
 		d.refusal = errManagementProject
 		d.detail = "project not among the management token's projects"
 		h.answerManagement(w, &d, nil, start)
 		return nil
 	}
 	if d.action == "" {
-		w.Header().Set("Allow", route.Allow())
+		w.Header().Set("Allow", allow)
 		d.refusal = triggerapi.ErrMethod
 		h.answerManagement(w, &d, nil, start)
 		return nil
 	}
-	body := h.manage(r, route, &d)
+	var body any
+	switch d.action {
+	case actionUser:
+		body, d.status = newManagementUser(cred), http.StatusOK
+	case actionProject:
+		body, d.status = h.newManagementProject(d.project), http.StatusOK
+	case actionList:
+		body = h.manageList(w, r, &d)
+	default:
+		body = h.manage(r, route, &d)
+	}
 	h.answerManagement(w, &d, body, start)
 	return nil
 }
@@ -301,31 +340,11 @@ func managementAction(route triggerapi.ManagementRoute, method string) string {
 	return ""
 }
 
-// manage carries out an authenticated, authorized request; it returns the
-// answer's body, or sets d.refusal.
+// manage carries out an authenticated, authorized request on one trigger,
+// or a creation; it returns the answer's body, or sets d.refusal.
 func (h *Handler) manage(r *http.Request, route triggerapi.ManagementRoute, d *managementDecision) any {
 	store := h.gateway.store
 	ctx := r.Context()
-	if d.action == actionList {
-		// The whole list is page 1 (a project has few triggers); later
-		// pages are empty, so that scripts paging until an empty page end.
-		if page, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil && page > 1 {
-			d.status = http.StatusOK
-			return []managementTrigger{}
-		}
-		// GitLab lists no revoked trigger here.
-		list, err := h.gateway.listProject(ctx, d.project, false)
-		if err != nil {
-			d.refusal = h.managementStoreError(d, err)
-			return nil
-		}
-		out := make([]managementTrigger, 0, len(list))
-		for _, tu := range list {
-			out = append(out, newManagementTrigger(tu.Trigger, tu.Usage))
-		}
-		d.status = http.StatusOK
-		return out
-	}
 	if d.action == actionCreate {
 		return h.manageCreate(r, d)
 	}
@@ -371,6 +390,25 @@ func (h *Handler) manage(r *http.Request, route triggerapi.ManagementRoute, d *m
 	}
 	d.status = http.StatusOK
 	return newManagementTrigger(t, u)
+}
+
+// manageList answers one page of the project's triggers, ordered by ID,
+// with GitLab's pagination headers.
+func (h *Handler) manageList(w http.ResponseWriter, r *http.Request, d *managementDecision) any {
+	list, err := h.gateway.listProject(r.Context(), d.project, false) // GitLab lists no revoked trigger here
+	if err != nil {
+		d.refusal = h.managementStoreError(d, err)
+		return nil
+	}
+	page := triggerapi.ParsePage(r.URL.Query(), len(list))
+	page.SetHeaders(w.Header(), requestURL(r))
+	start, end := page.Bounds()
+	out := make([]managementTrigger, 0, end-start)
+	for _, tu := range list[start:end] {
+		out = append(out, newManagementTrigger(tu.Trigger, tu.Usage))
+	}
+	d.status = http.StatusOK
+	return out
 }
 
 // manageCreate creates a trigger of d.project owned by the management

@@ -513,9 +513,10 @@ func TestManagementDisabled(t *testing.T) {
 			t.Fatalf("%s without management tokens: %v, want the handler's 404", method, err)
 		}
 	}
-	// With them, other paths still get the handler's 404.
+	// With them, paths outside path_prefix still get the handler's 404
+	// (paths under it: TestManagementUnservedPath).
 	h = newManagementHandler(t, nil)
-	for _, target := range []string{"/api/v4/projects/9/triggers/", "/api/v4/projects/9", "/health"} {
+	for _, target := range []string{"/health", "/api/v45/projects/9/triggers", "/user"} {
 		r := mgmtRequest{method: "GET", target: target, auth: "private", token: mgmtAll}.build()
 		if _, _, err := serve(h, r, new(recorder)); !errors.Is(err, errNotTriggerAPI) {
 			t.Errorf("GET %s: %v, want the handler's 404", target, err)

@@ -188,6 +188,7 @@ type Handler struct {
 	artifactsSecret     string                         // resolved global artifacts credential
 	webhookVerifiers    map[string]*webhook.Verifier   // canonical project -> its webhook secrets
 	management          []managementCredential         // resolved management tokens
+	unservedPath        *triggerapi.Error              // the 404 of other paths under PathPrefix, with management tokens
 	limiter             *failedAuthLimiter             // nil when disabled
 	repeats             *idempotency.Store             // nil when idempotency is off
 	repeatsKey          string
