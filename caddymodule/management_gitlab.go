@@ -86,7 +86,9 @@ type managementProject struct {
 func (h *Handler) newManagementProject(project string) managementProject {
 	var out managementProject
 	fullPath := ""
-	if id, err := strconv.ParseInt(project, 10, 64); err == nil && id > 0 {
+	// Numeric only in its canonical spelling: "009" is not project 9 to the
+	// store, and the client would take the id for the project's name.
+	if id, err := strconv.ParseInt(project, 10, 64); err == nil && id > 0 && strconv.FormatInt(id, 10) == project {
 		out.ID = id
 		if p := h.Projects[project]; p != nil {
 			for _, alias := range p.Aliases {
