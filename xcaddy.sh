@@ -39,7 +39,7 @@ build() {
 ensure_test_packages() {
 	local missing=()
 	command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-	python3 -c 'import gitlab' >/dev/null 2>&1 || missing+=(python3-gitlab)
+	{ python3 -c 'import gitlab' || /usr/bin/python3 -c 'import gitlab'; } >/dev/null 2>&1 || missing+=(python3-gitlab)
 	[ ${#missing[@]} -eq 0 ] && return 0
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		apt-get update && apt-get install -y "${missing[@]}"
