@@ -94,7 +94,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				err = d.Errf("legacy_triggers must be allow or deny, not %q", h.LegacyTriggers)
 			}
 		case "upstream_token":
-			err = oneArg(d, &h.UpstreamToken)
+			err = secretArg(d, &h.UpstreamToken)
 		case "management_token":
 			err = h.unmarshalManagementToken(d)
 		case "max_body":
@@ -192,7 +192,7 @@ func (h *Handler) unmarshalProject(d *caddyfile.Dispenser) error {
 			}
 			project.Aliases = append(project.Aliases, aliases...)
 		case "upstream_token":
-			if err := oneArg(d, &project.UpstreamToken); err != nil {
+			if err := secretArg(d, &project.UpstreamToken); err != nil {
 				return err
 			}
 		case "variables":
@@ -215,11 +215,11 @@ func (h *Handler) unmarshalProject(d *caddyfile.Dispenser) error {
 				return err
 			}
 		case "webhook_gitlab_token":
-			if err := oneArg(d, &project.WebhookGitLabToken); err != nil {
+			if err := secretArg(d, &project.WebhookGitLabToken); err != nil {
 				return err
 			}
 		case "webhook_github_secret":
-			if err := oneArg(d, &project.WebhookGitHubSecret); err != nil {
+			if err := secretArg(d, &project.WebhookGitHubSecret); err != nil {
 				return err
 			}
 		default:
@@ -400,6 +400,19 @@ func headerValueArgs(d *caddyfile.Dispenser, header, value *string) error {
 		return d.ArgErr()
 	}
 	*header, *value = args[0], args[1]
+	return nil
+}
+
+// secretArg reads a secret setting's one argument. An empty one ("") is
+// kept as configured, not taken for a setting left out: Provision refuses
+// it with the setting's name, as it refuses a placeholder resolving to
+// nothing.
+func secretArg(d *caddyfile.Dispenser, dst **string) error {
+	var value string
+	if err := oneArg(d, &value); err != nil {
+		return err
+	}
+	*dst = &value
 	return nil
 }
 

@@ -44,7 +44,7 @@ func TestExplainRedactsArtifactsCredential(t *testing.T) {
 		Projects: map[string]*Project{
 			"9":  {JobTokenAllow: []string{"12"}},
 			"30": {JobTokenAllow: []string{"12"}, ArtifactsHeader: "X-Artifacts-Key", ArtifactsCredential: "static " + projectSecret},
-			"40": {UpstreamToken: upstreamSecret},
+			"40": {UpstreamToken: new(upstreamSecret)},
 		},
 	})
 	jobTok := jobToken(t, "12", "infra/deployer")

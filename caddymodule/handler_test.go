@@ -108,7 +108,7 @@ func TestServeHTTPAccepts(t *testing.T) {
 	h := provisionHandler(t, &Handler{
 		Projects: map[string]*Project{
 			"9":  {Aliases: []string{"group/project"}},
-			"12": {UpstreamToken: "upstream-12"},
+			"12": {UpstreamToken: new("upstream-12")},
 		},
 	}, "")
 	trigger9, token9 := createToken(t, h, "9", "alice")

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/triggergate/caddy-trigger-gateway/secret"
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
@@ -52,9 +53,10 @@ type ManagementToken struct {
 	Name string `json:"name,omitempty"`
 
 	// Token is the secret callers send. Placeholders such as {env.X} or
-	// {file./path} are resolved when the config loads; the resolved value
-	// must not be empty and must differ from every other management
-	// token's. It is compared in constant time and never logged.
+	// {file./path} are resolved when the config loads; the value must not
+	// be empty, nor have a placeholder that resolves to nothing, and must
+	// differ from every other management token's. It is compared in
+	// constant time and never logged. Required.
 	Token string `json:"token,omitempty"`
 
 	// Projects, when not empty, are the only projects this token may
@@ -110,7 +112,7 @@ func (h *Handler) validateManagement() error {
 		case seen[mt.Name]:
 			return fmt.Errorf("management_token %q is configured twice", mt.Name)
 		case mt.Token == "":
-			return fmt.Errorf("management_token %s needs a token", mt.Name)
+			return &secret.EmptyError{Setting: "management_token " + mt.Name}
 		}
 		seen[mt.Name] = true
 		for _, p := range mt.Projects {
@@ -124,20 +126,18 @@ func (h *Handler) validateManagement() error {
 
 // provisionManagement resolves the management tokens' placeholders and
 // their projects' aliases. It runs after the project blocks are read.
-func (h *Handler) provisionManagement() error {
+func (h *Handler) provisionManagement(repl *caddy.Replacer) error {
 	if len(h.ManagementTokens) == 0 {
 		return nil
 	}
 	if err := h.validateManagement(); err != nil {
 		return err
 	}
-	repl := caddy.NewReplacer()
 	h.management = make([]managementCredential, 0, len(h.ManagementTokens))
 	for _, mt := range h.ManagementTokens {
-		token := repl.ReplaceKnown(mt.Token, "")
-		if token == "" {
-			// The error names the token, never its value or its placeholder's.
-			return fmt.Errorf("management_token %s: the token is empty once its placeholders are resolved", mt.Name)
+		token, err := secret.Resolve(repl, "management_token "+mt.Name, mt.Token)
+		if err != nil {
+			return err
 		}
 		cred := managementCredential{name: mt.Name, sum: sha256.Sum256([]byte(token))}
 		for _, other := range h.management {

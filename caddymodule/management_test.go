@@ -659,7 +659,7 @@ func TestManagementValidate(t *testing.T) {
 		{"no name", []*ManagementToken{tok("", "{env.A}")}, "needs a name"},
 		{"nil entry", []*ManagementToken{nil}, "needs a name"},
 		{"name with a space", []*ManagementToken{tok("team a", "{env.A}")}, "must not contain spaces"},
-		{"no token", []*ManagementToken{tok("terraform", "")}, "management_token terraform needs a token"},
+		{"no token", []*ManagementToken{tok("terraform", "")}, "management_token terraform: the value is empty"},
 		{"empty project", []*ManagementToken{tok("terraform", "x", "")}, "empty project"},
 	}
 	for _, tt := range tests {
@@ -691,11 +691,11 @@ func TestManagementProvisionErrors(t *testing.T) {
 		wantErr string
 	}{
 		{"unset variable", []*ManagementToken{{Name: "terraform", Token: "{env.TEST_MGMT_UNSET_VARIABLE}"}},
-			"management_token terraform: the token is empty"},
+			"management_token terraform: {env.TEST_MGMT_UNSET_VARIABLE} resolved to an empty value"},
 		{"empty variable", []*ManagementToken{{Name: "terraform", Token: "{env.TEST_MGMT_EMPTY}"}},
-			"management_token terraform: the token is empty"},
+			"management_token terraform: {env.TEST_MGMT_EMPTY} resolved to an empty value"},
 		{"missing file", []*ManagementToken{{Name: "team-a", Token: "{file./nonexistent/team-a.token}"}},
-			"management_token team-a: the token is empty"},
+			"management_token team-a: {file./nonexistent/team-a.token} resolved to an empty value"},
 		{"same token twice", []*ManagementToken{{Name: "a", Token: "{env.TEST_MGMT_SAME_1}"}, {Name: "b", Token: "{env.TEST_MGMT_SAME_2}"}},
 			"management_token a and b have the same token"},
 	}

@@ -59,9 +59,11 @@ type Handler struct {
 
 	// UpstreamToken is the token sent upstream in place of the caller's,
 	// for projects without their own. Placeholders such as {env.X} or
-	// {file./path} are resolved when the config loads. Default: the
-	// caller's own token is forwarded.
-	UpstreamToken string `json:"upstream_token,omitempty"`
+	// {file./path} are resolved when the config loads; a value that is
+	// empty, or a placeholder that resolves to nothing, stops the config
+	// from loading. Default (not configured): the caller's own token is
+	// forwarded.
+	UpstreamToken *string `json:"upstream_token,omitempty"`
 
 	// MaxBody is the largest request body accepted, in bytes; larger ones
 	// get 413. Default: 1 MiB.
@@ -204,8 +206,9 @@ type Project struct {
 
 	// UpstreamToken is the token sent upstream for this project's
 	// triggers, in place of the caller's. Placeholders are resolved when
-	// the config loads.
-	UpstreamToken string `json:"upstream_token,omitempty"`
+	// the config loads, and must not resolve to nothing. Default: the
+	// handler's upstream_token.
+	UpstreamToken *string `json:"upstream_token,omitempty"`
 
 	// Variables are this project's variable rules, merged over the
 	// gateway's (lists add up, settings of the same name override).
@@ -223,18 +226,25 @@ type Project struct {
 
 	// ArtifactsHeader and ArtifactsCredential are the header the upstream
 	// receives on this project's artifact downloads in place of the
-	// caller's job token.
+	// caller's job token. The credential's placeholders are resolved when
+	// the config loads and must not resolve to nothing. Default: the
+	// job_token block's.
 	ArtifactsHeader     string `json:"artifacts_header,omitempty"`
 	ArtifactsCredential string `json:"artifacts_credential,omitempty"`
 
 	// WebhookGitLabToken, when set, is the secret token GitLab webhooks
 	// of this project must send in X-Gitlab-Token (webhook route only).
-	WebhookGitLabToken string `json:"webhook_gitlab_token,omitempty"`
+	// Placeholders are resolved when the config loads; a value that is
+	// empty, or a placeholder that resolves to nothing, stops the config
+	// from loading. Default (not configured): no GitLab token is checked.
+	WebhookGitLabToken *string `json:"webhook_gitlab_token,omitempty"`
 
 	// WebhookGitHubSecret, when set, is the secret GitHub webhooks of this
 	// project sign their body with (X-Hub-Signature-256, webhook route
 	// only). With both set, a request passing either check is accepted.
-	WebhookGitHubSecret string `json:"webhook_github_secret,omitempty"`
+	// Resolved and refused when empty as WebhookGitLabToken. Default (not
+	// configured): no GitHub signature is checked.
+	WebhookGitHubSecret *string `json:"webhook_github_secret,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -253,12 +263,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.applyDefaults()
 
-	repl := caddy.NewReplacer()
-	h.upstreamToken = repl.ReplaceKnown(h.UpstreamToken, "")
 	h.aliases = make(map[string]string)
-	h.projectTokens = make(map[string]string)
-	h.artifactCredentials = make(map[string][2]string)
-	h.webhookVerifiers = make(map[string]*webhook.Verifier)
 	for id, project := range h.Projects {
 		if project == nil {
 			continue
@@ -266,23 +271,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		for _, alias := range project.Aliases {
 			h.aliases[alias] = id
 		}
-		if project.UpstreamToken != "" {
-			h.projectTokens[id] = repl.ReplaceKnown(project.UpstreamToken, "")
-		}
-		if project.WebhookGitLabToken != "" || project.WebhookGitHubSecret != "" {
-			h.webhookVerifiers[id] = &webhook.Verifier{
-				GitLabToken:  repl.ReplaceKnown(project.WebhookGitLabToken, ""),
-				GitHubSecret: repl.ReplaceKnown(project.WebhookGitHubSecret, ""),
-			}
-		}
-		if project.ArtifactsHeader != "" {
-			h.artifactCredentials[id] = [2]string{project.ArtifactsHeader, repl.ReplaceKnown(project.ArtifactsCredential, "")}
-		}
 	}
-	if h.JobTokens != nil {
-		h.artifactsSecret = repl.ReplaceKnown(h.JobTokens.ArtifactsCredential, "")
+	// Secrets first: a config refused for one opens nothing.
+	repl := caddy.NewReplacer()
+	if err := h.provisionSecrets(repl); err != nil {
+		return err
 	}
-	if err := h.provisionManagement(); err != nil {
+	if err := h.provisionManagement(repl); err != nil {
 		return err
 	}
 	if err := h.compileAllowlists(); err != nil {

@@ -44,7 +44,7 @@ func TestExplainPolicies(t *testing.T) {
 		Refs: []string{"main", "v*"},
 		Projects: map[string]*Project{
 			"9":  {Aliases: []string{"group/app"}},
-			"12": {UpstreamToken: upstreamToken},
+			"12": {UpstreamToken: new(upstreamToken)},
 		},
 	}, "")
 	trigger, token := createToken(t, h, "9", "alice")
