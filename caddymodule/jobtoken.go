@@ -53,7 +53,10 @@ type JobTokens struct {
 	// ArtifactsHeader and ArtifactsCredential, when set, are the header the
 	// upstream receives on artifact downloads in place of the caller's job
 	// token (which is always removed), e.g. PRIVATE-TOKEN and
-	// {env.CI_READ_TOKEN}. Projects may set their own.
+	// {env.CI_READ_TOKEN}. The credential's placeholders are resolved when
+	// the config loads; an empty credential, or a placeholder resolving to
+	// nothing, stops the config from loading. Projects may set their own.
+	// Default: none, the upstream gets no credential.
 	ArtifactsHeader     string `json:"artifacts_header,omitempty"`
 	ArtifactsCredential string `json:"artifacts_credential,omitempty"`
 }

@@ -323,6 +323,7 @@ func TestServeHTTPJobTokenAccepts(t *testing.T) {
 }
 
 func TestServeHTTPJobTokenRefuses(t *testing.T) {
+	t.Setenv("JT_TEST_READ_TOKEN_30", "read-secret-30")
 	h, logs := jobTokenHandler(t, &Handler{Projects: jobProjects(), DisableFailedAuthLimit: true})
 	trigger9, triggerToken := createToken(t, h, "9", "alice")
 	forged := forgedTokens(t)
