@@ -137,13 +137,17 @@ func TestSecretResolvingToNothingIsRefused(t *testing.T) {
 }
 
 // A secret written empty is refused as one resolving to nothing: it is
-// never what a user meant.
+// never what a user meant. So is the Caddyfile's {$X}, which Caddy
+// replaces while reading the file: unset, it leaves the setting without
+// its argument, or quoted, empty.
 func TestSecretWrittenEmptyIsRefused(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t, config{})
 	for _, tt := range []struct{ gateway, want string }{
 		{`upstream_token ""`, "upstream_token: the value is empty"},
 		{"project 9 {\nwebhook_gitlab_token \"\"\n}", "project 9: webhook_gitlab_token: the value is empty"},
+		{`upstream_token "{$SECRETS_IT_UNSET}"`, "upstream_token: the value is empty"},
+		{`upstream_token {$SECRETS_IT_UNSET}`, "wrong argument count or unexpected line ending after 'upstream_token'"},
 	} {
 		g.writeCaddyfile(config{Gateway: tt.gateway})
 		res := g.cli(t, "validate", "--config", g.caddyfile, "--adapter", "caddyfile")
