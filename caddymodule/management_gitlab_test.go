@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
@@ -219,7 +220,7 @@ func TestManagementUserIDsDiffer(t *testing.T) {
 		{Name: a, Token: "token-a-0123456789abcdef"},
 		{Name: b, Token: "token-b-0123456789abcdef"},
 	}}
-	err := h.provisionManagement()
+	err := h.provisionManagement(caddy.NewReplacer())
 	if err == nil || !strings.Contains(err.Error(), "same user ID") || strings.Contains(err.Error(), "token-") {
 		t.Fatalf("%s and %s: %v", a, b, err)
 	}
