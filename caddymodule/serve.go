@@ -208,11 +208,12 @@ func (h *Handler) checkWebhook(r *http.Request, d *decision, body []byte) *trigg
 
 // checkRef normalizes the ref and refuses what is not a branch or tag.
 func (h *Handler) checkRef(d *decision, ref string) *triggerapi.Error {
-	d.ref = gitref.Normalize(ref)
+	var err error
+	d.ref, err = gitref.Resolve(ref)
 	if d.explain && d.ref != ref { // formatting boxes its arguments: not on the request path
 		d.note("ref: %s normalized to %s", ref, d.ref)
 	}
-	if err := gitref.Check(d.ref); err != nil {
+	if err != nil {
 		if errors.Is(err, gitref.ErrCommitSHA) {
 			return triggerapi.ErrCommitSHA
 		}

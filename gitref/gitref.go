@@ -32,6 +32,30 @@ func Normalize(ref string) string {
 	return ref
 }
 
+// Resolve normalizes ref and checks the name that remains, as Normalize
+// and Check do, except for a name the caller qualified: refs/heads/x and
+// refs/tags/x name a branch or a tag explicitly (GitLab reads them so:
+// its pipeline Command's branch_ref? and tag_ref?), so x is not taken for
+// an abbreviated commit SHA even when it is written like one. A
+// full-length SHA stays refused, qualified or not: the short name is what
+// is forwarded, and git reads 40 (or 64) hex digits as an object name
+// before any ref of that name.
+func Resolve(ref string) (string, error) {
+	name := Normalize(ref)
+	if name == ref || isFullLengthSHA(name) {
+		return name, Check(name)
+	}
+	if !validName(name) {
+		return name, ErrInvalid
+	}
+	return name, nil
+}
+
+// isFullLengthSHA reports whether ref is a full SHA-1 or SHA-256 in hex.
+func isFullLengthSHA(ref string) bool {
+	return (len(ref) == 40 || len(ref) == 64) && IsCommitSHA(ref)
+}
+
 // Check reports whether a normalized ref may be triggered: a valid branch
 // or tag name that is not a commit SHA.
 func Check(ref string) error {

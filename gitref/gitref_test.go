@@ -147,24 +147,37 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// TestCheckNormalized follows a webhook body's ref through both steps.
-func TestCheckNormalized(t *testing.T) {
+// TestResolve follows a ref through both steps: a name the caller
+// qualified with refs/heads/ or refs/tags/ is a branch or a tag, even
+// written like an abbreviated SHA.
+func TestResolve(t *testing.T) {
 	tests := []struct {
-		ref  string
-		want error
+		ref, name string
+		want      error
 	}{
-		{"refs/heads/main", nil},
-		{"refs/tags/v1.0.0", nil},
-		{"refs/heads/feature/x", nil},
-		{"refs/heads/da15608", gitref.ErrCommitSHA},
-		{"refs/merge-requests/1/head", gitref.ErrInvalid},
-		{"refs/heads/", gitref.ErrInvalid},
-		{"refs/heads/refs/heads/x", gitref.ErrInvalid},
-		{"refs/tags/a..b", gitref.ErrInvalid},
+		{"main", "main", nil},
+		{"refs/heads/main", "main", nil},
+		{"refs/tags/v1.0.0", "v1.0.0", nil},
+		{"refs/heads/feature/x", "feature/x", nil},
+		{"refs/tags/deadbeefcafe", "deadbeefcafe", nil},
+		{"refs/heads/da15608", "da15608", nil},
+		{"refs/tags/DA156088", "DA156088", nil},
+		{"deadbeefcafe", "deadbeefcafe", gitref.ErrCommitSHA},
+		{"da15608", "da15608", gitref.ErrCommitSHA},
+		// git reads a full-length SHA as an object before any ref.
+		{"refs/tags/da1560886d4f094c3e6c9ef40349f7d38b5d27d7", "da1560886d4f094c3e6c9ef40349f7d38b5d27d7", gitref.ErrCommitSHA},
+		{"refs/heads/" + strings.Repeat("ab", 32), strings.Repeat("ab", 32), gitref.ErrCommitSHA},
+		{"refs/tags/da1560886d4f094c3e6c9ef40349f7d38b5d27d7a", "da1560886d4f094c3e6c9ef40349f7d38b5d27d7a", nil}, // 41: a name
+		{"refs/merge-requests/1/head", "refs/merge-requests/1/head", gitref.ErrInvalid},
+		{"refs/heads/", "", gitref.ErrInvalid},
+		{"refs/heads/refs/heads/x", "refs/heads/x", gitref.ErrInvalid},
+		{"refs/tags/a..b", "a..b", gitref.ErrInvalid},
+		{"refs/tags/-x", "-x", gitref.ErrInvalid},
 	}
 	for _, tt := range tests {
-		if got := gitref.Check(gitref.Normalize(tt.ref)); !errors.Is(got, tt.want) || (got == nil) != (tt.want == nil) {
-			t.Errorf("Check(Normalize(%q)) = %v, want %v", tt.ref, got, tt.want)
+		name, err := gitref.Resolve(tt.ref)
+		if name != tt.name || !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
+			t.Errorf("Resolve(%q) = %q, %v; want %q, %v", tt.ref, name, err, tt.name, tt.want)
 		}
 	}
 }
@@ -198,7 +211,8 @@ func gitCheckRefFormat(ref string) bool {
 func FuzzNormalizeCheck(f *testing.F) {
 	for _, seed := range []string{
 		"main", "refs/heads/feature/x", "refs/tags/v1.2.3", "refs/merge-requests/1/head",
-		"da1560886d4f094c3e6c9ef40349f7d38b5d27d7", "a..b", "a@{1}", "x.lock/y", "-x", "a//b", "héllo",
+		"da1560886d4f094c3e6c9ef40349f7d38b5d27d7", "refs/tags/deadbeefcafe", "refs/heads/da15608",
+		"refs/tags/da1560886d4f094c3e6c9ef40349f7d38b5d27d7", "a..b", "a@{1}", "x.lock/y", "-x", "a//b", "héllo",
 	} {
 		f.Add(seed)
 	}
@@ -218,6 +232,21 @@ func FuzzNormalizeCheck(f *testing.F) {
 		}
 		if err == nil && gitref.Normalize(ref) != ref {
 			t.Fatalf("accepted ref %q normalizes further to %q", ref, gitref.Normalize(ref))
+		}
+
+		// Resolve differs from Check only for a qualified name written
+		// like an abbreviated SHA: a branch or tag when git accepts it.
+		name, resolveErr := gitref.Resolve(in)
+		qualifiedShort := ref != in && gitref.IsCommitSHA(ref) && len(ref) != 40 && len(ref) != 64
+		switch {
+		case name != ref:
+			t.Fatalf("Resolve(%q) = %q, want the name %q", in, name, ref)
+		case qualifiedShort && (resolveErr == nil) != want:
+			t.Fatalf("Resolve(%q) = %v; git accepts it: %v", in, resolveErr, want)
+		case qualifiedShort && resolveErr != nil && !errors.Is(resolveErr, gitref.ErrInvalid):
+			t.Fatalf("Resolve(%q) = %v; want ErrInvalid", in, resolveErr)
+		case !qualifiedShort && (!errors.Is(resolveErr, err) || (resolveErr == nil) != (err == nil)):
+			t.Fatalf("Resolve(%q) = %v; Check(Normalize) = %v", in, resolveErr, err)
 		}
 	})
 }

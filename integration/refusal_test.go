@@ -62,6 +62,8 @@ func TestRefusals(t *testing.T) {
 		{name: "full commit SHA", path: pipeline, body: urlencoded("token", alice.Token, "ref", "da1560886d4f094c3e6c9ef40349f7d38b5d27d7"), status: 400, wantMessage: true},
 		{name: "short SHA, 7 hex", path: pipeline, body: urlencoded("token", alice.Token, "ref", "da15608"), status: 400, wantMessage: true},
 		{name: "short SHA, 8 hex", path: pipeline, body: jsonBody(map[string]string{"token": alice.Token, "ref": "da156088"}), status: 400, wantMessage: true},
+		{name: "short SHA unqualified", path: pipeline, body: urlencoded("token", alice.Token, "ref", "deadbeefcafe"), status: 400, wantMessage: true},
+		{name: "full SHA as a tag: git reads it as the commit", path: pipeline, body: urlencoded("token", alice.Token, "ref", "refs/tags/da1560886d4f094c3e6c9ef40349f7d38b5d27d7"), status: 400, wantMessage: true},
 		{name: "SHA in the webhook URL", path: "/api/v4/projects/9/ref/da1560886d4f094c3e6c9ef40349f7d38b5d27d7/trigger/pipeline?token=" + alice.Token, body: rawJSON(smallPush), status: 400, wantMessage: true},
 
 		{name: "variables: number value", path: pipeline, body: rawJSON(`{"token":"` + alice.Token + `","ref":"main","variables":{"A":1}}`), status: 400, wantBody: badVariables},

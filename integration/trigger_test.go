@@ -67,6 +67,16 @@ func TestTriggerForms(t *testing.T) {
 			wantRef: "v1.2.0", wantVars: map[string]string{},
 		},
 		{
+			name: "refs/tags/ names a tag even written like a short SHA", trigger: alice,
+			body:    jsonBody(map[string]any{"token": alice.Token, "ref": "refs/tags/deadbeefcafe"}),
+			wantRef: "deadbeefcafe", wantVars: map[string]string{},
+		},
+		{
+			name: "refs/heads/ names a branch even written like a short SHA", trigger: alice,
+			body:    urlencoded("token", alice.Token, "ref", "refs/heads/da15608"),
+			wantRef: "da15608", wantVars: map[string]string{},
+		},
+		{
 			name: "caller cannot speak for the gateway", trigger: alice,
 			body:    urlencoded("token", alice.Token, "ref", "main"),
 			headers: []string{"X-Trigger-Source", "pipeline", "X-Trigger-Id", "999", "X-Trigger-Token-Prefix", "glptt-ffff", "X-Trigger-Job-Id", "77"},
