@@ -40,6 +40,12 @@ func TestCheckInputs(t *testing.T) {
 			rule: policy.RuleInputTooLarge, message: "inputs: the value of environment is longer than 30 bytes"},
 		{name: "escapes count decoded", inputs: map[string]json.RawMessage{"a": json.RawMessage(escaped)}},
 		{name: "a number within the limit", inputs: map[string]json.RawMessage{"replicas": json.RawMessage(`3`)}},
+		{name: "typed inputs within the limits", inputs: map[string]json.RawMessage{
+			"ratio": json.RawMessage(`-0.25e1`), "debug": json.RawMessage(`false`), "regions": json.RawMessage(`["eu","us"]`)}},
+		{name: "a number over the size limit", inputs: map[string]json.RawMessage{"n": json.RawMessage(strings.Repeat("9", 31))},
+			rule: policy.RuleInputTooLarge, message: "inputs: the value of n is longer than 30 bytes"},
+		{name: "an array at the size limit, counted as JSON text", inputs: map[string]json.RawMessage{
+			"list": json.RawMessage(`["` + long[:11] + `","` + long[:12] + `"]`)}}, // 30 bytes
 		{name: "an array over the size limit", inputs: map[string]json.RawMessage{"list": json.RawMessage(`["` + secret + `","` + secret + `"]`)},
 			rule: policy.RuleInputTooLarge, message: "inputs: the value of list is longer than 30 bytes"},
 		{name: "the first name in order is reported", inputs: map[string]json.RawMessage{

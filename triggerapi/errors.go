@@ -2,6 +2,7 @@ package triggerapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -91,6 +92,47 @@ var (
 	ErrMethod       = statusError(http.StatusMethodNotAllowed, "method_not_allowed")
 	ErrUnavailable  = statusError(http.StatusServiceUnavailable, "storage_unavailable")
 )
+
+// caseVariantError refuses a field that differs only in case from one of
+// the request's parameters (casefold.go says why).
+func caseVariantError(name string) *Error {
+	return MessageError(http.StatusBadRequest, "case_variant_parameter", fmt.Sprintf(
+		"%s differs only in case from %s: parameter names are case-sensitive", showName(name), caseVariantOf(name)))
+}
+
+// nameCaseError refuses two variable or input names that differ only in case.
+func nameCaseError(parameter, first, second string) *Error {
+	return MessageError(http.StatusBadRequest, "case_variant_name", fmt.Sprintf(
+		"%s: %s and %s differ only in case", parameter, showName(first), showName(second)))
+}
+
+// inputTypeError refuses an input whose value is of a type inputs do not take.
+func inputTypeError(name string) *Error {
+	return MessageError(http.StatusBadRequest, "invalid_input_type", fmt.Sprintf(
+		"inputs: the value of %s must be a string, a number, a boolean or an array of strings", showName(name)))
+}
+
+// maxShownName bounds how much of a caller's field name a message repeats.
+const maxShownName = 64
+
+// showName renders a caller's field name for a message: as it is when it
+// is made of ASCII letters, digits and '_', else quoted with every other
+// character escaped, so that a look-alike (the Kelvin sign of "toKen")
+// shows and control characters cannot forge log lines; cut when long.
+func showName(name string) string {
+	plain := name != "" && len(name) <= maxShownName
+	for i := 0; plain && i < len(name); i++ {
+		c := name[i]
+		plain = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_'
+	}
+	switch {
+	case plain:
+		return name
+	case len(name) <= maxShownName:
+		return strconv.QuoteToASCII(name)
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.QuoteToASCII(name[:maxShownName]), len(name))
+}
 
 // ErrCommitSHA refuses a commit SHA as ref: triggers run branches and tags only.
 var ErrCommitSHA = PipelineError("commit_sha_ref",

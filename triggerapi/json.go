@@ -6,8 +6,9 @@ import (
 )
 
 // parseJSON reads a JSON object body. token and ref must be strings,
-// variables a map of strings, inputs a map of any JSON values; every other
-// field is kept as the webhook payload. As with encoding/json decoding into
+// variables a map of strings, inputs a map of JSON values (their types are
+// checked with the form's); every other field is kept as the webhook
+// payload, unless it differs only in case from one of those four. As with encoding/json decoding into
 // a map, the last of members with the same name is the one that counts.
 func (p *params) parseJSON(body []byte) *Error {
 	var buffer [16]jsonMember // a push event has about 15 members: no allocation
@@ -28,6 +29,7 @@ func (p *params) parseJSON(body []byte) *Error {
 		case "inputs":
 			inputs = i
 		default:
+			p.noteField(name)
 			if p.payload == nil {
 				p.payload = make(map[string]json.RawMessage, len(members))
 			}

@@ -10,7 +10,9 @@ import (
 
 // jsonModel decodes a JSON body with encoding/json into plain values and
 // applies GitLab's rules: token and ref must be strings, variables a map
-// of strings, inputs a map; null is absent; every other field is payload.
+// of strings, inputs a map of strings, numbers, booleans or arrays of
+// strings; null is absent; every other field is payload, and must not
+// differ only in case from those four.
 // ok is false when the body is not a JSON object.
 func jsonModel(body []byte) (m model, ok bool) {
 	if !json.Valid(body) {
@@ -71,8 +73,12 @@ func jsonModel(body []byte) (m model, ok bool) {
 					m.inputs = map[string]json.RawMessage{}
 				}
 				m.inputs[k], _ = json.Marshal(value)
+				if !typedInput(value) {
+					m.badInputs = append(m.badInputs, k)
+				}
 			}
 		default:
+			m.noteField(name)
 			m.payload = append(m.payload, name)
 		}
 	}
@@ -92,6 +98,11 @@ func FuzzParseJSON(f *testing.F) {
 		`{"token":"T","ref":"main","variables":["A"],"inputs":"x"}`,
 		`{"\u0074oken":"T","ref":"main","token":"U","variables":{"A":"1","A":"2"}}`,
 		`{"token":"T","ref":"main","n":1e999}`,
+		`{"token":"T","ref":"main","Ref":"production","Variables":{"CI_DEBUG_TRACE":"true"}}`,
+		`{"token":"T","ref":"main","to\u212aen":"U","variable\u017fs":{},"INPUTS":null}`,
+		`{"token":"T","ref":"main","variables":{"a":"1","A":"2","b":"3"},"inputs":{"X":1,"x":2}}`,
+		`{"token":"T","ref":"main","inputs":{"i":1,"f":-2.5e3,"b":true,"s":"x","a":["x","y"],"e":[]}}`,
+		`{"token":"T","ref":"main","inputs":{"n":null,"o":{},"m":[["x"]],"l":[1],"z":"ok"}}`,
 		`[]`, `null`, `"token"`, `{"token":"T"`, "{\"token\":\"\xff\",\"ref\":\"m\"}",
 	} {
 		f.Add([]byte(s))

@@ -3,9 +3,11 @@ package triggerapi_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -41,6 +43,37 @@ type model struct {
 	inputs           map[string]json.RawMessage
 	payload          []string // other JSON fields, by name
 	badVars, badIns  bool
+	// caseVariants are the other fields whose names differ only in case
+	// from token, ref, variables or inputs.
+	caseVariants []string
+	// badInputs are the JSON inputs whose value is not a string, a
+	// number, a boolean or an array of strings.
+	badInputs []string
+}
+
+// noteField records a field that is none of the parameters.
+func (m *model) noteField(name string) {
+	for _, parameter := range []string{"token", "ref", "variables", "inputs"} {
+		if name != parameter && strings.EqualFold(name, parameter) {
+			m.caseVariants = append(m.caseVariants, name)
+		}
+	}
+}
+
+// typedInput says whether a decoded JSON value is one inputs take.
+func typedInput(v any) bool {
+	switch v := v.(type) {
+	case string, json.Number, bool:
+		return true
+	case []any:
+		for _, element := range v {
+			if _, ok := element.(string); !ok {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // rackEntry is Rack's name[key] with a key free of ']' (a '[' inside the
@@ -80,6 +113,8 @@ func (m *model) addForm(f modelField) {
 			m.inputs = map[string]json.RawMessage{}
 		}
 		m.inputs[entry], _ = json.Marshal(f.value)
+	default:
+		m.noteField(base)
 	}
 }
 
@@ -93,6 +128,20 @@ func stateOf(plain bool) scalarState {
 // wantError is Grape's answer for the declared parameters, then the
 // endpoint's own shape checks; nil when the request is valid.
 func (m *model) wantError() []byte {
+	message := func(format string, args ...any) []byte {
+		b, _ := json.Marshal(map[string]string{"message": fmt.Sprintf(format, args...)})
+		return b
+	}
+	if len(m.caseVariants) > 0 {
+		name := slices.Min(m.caseVariants)
+		var parameter string
+		for _, p := range []string{"token", "ref", "variables", "inputs"} {
+			if strings.EqualFold(name, p) {
+				parameter = p
+			}
+		}
+		return message("%s differs only in case from %s: parameter names are case-sensitive", shownName(name), parameter)
+	}
 	var msgs []string
 	switch {
 	case m.ref == stateInvalid:
@@ -116,8 +165,46 @@ func (m *model) wantError() []byte {
 		return []byte(bodyVariablesShape)
 	case m.badIns:
 		return []byte(bodyInputsShape)
+	case len(m.badInputs) > 0:
+		return message("inputs: the value of %s must be a string, a number, a boolean or an array of strings",
+			shownName(slices.Min(m.badInputs)))
+	}
+	if first, second, found := foldPair(slices.Collect(maps.Keys(m.variables))); found {
+		return message("variables: %s and %s differ only in case", shownName(first), shownName(second))
+	}
+	if first, second, found := foldPair(slices.Collect(maps.Keys(m.inputs))); found {
+		return message("inputs: %s and %s differ only in case", shownName(first), shownName(second))
 	}
 	return nil
+}
+
+// foldPair finds, in sorted order, the first name equal to an earlier one
+// but for case, and the first such earlier name.
+func foldPair(names []string) (first, second string, found bool) {
+	slices.Sort(names)
+	for j := range names {
+		for i := range j {
+			if strings.EqualFold(names[i], names[j]) {
+				return names[i], names[j], true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// shownName is how a refusal names a caller's field: as it is when made of
+// ASCII letters, digits and '_' (64 at most), else quoted in ASCII, its
+// first 64 bytes only when longer, followed by its length.
+var plainName = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
+
+func shownName(name string) string {
+	switch {
+	case plainName.MatchString(name):
+		return name
+	case len(name) <= 64:
+		return strconv.QuoteToASCII(name)
+	}
+	return strconv.QuoteToASCII(name[:64]) + fmt.Sprintf("… (%d bytes)", len(name))
 }
 
 // check compares Parse's result with the model.

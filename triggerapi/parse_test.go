@@ -56,6 +56,12 @@ var (
 	errMediaType          = &wantErr{415, "unsupported_media_type", bodyMediaType}
 )
 
+// inputType is the refusal of an input whose value has a type inputs do not take.
+func inputType(name string) *wantErr {
+	return &wantErr{400, "invalid_input_type",
+		`{"message":"inputs: the value of ` + name + ` must be a string, a number, a boolean or an array of strings"}`}
+}
+
 // mpField is one part of a multipart/form-data body.
 type mpField struct {
 	name, value string
@@ -438,11 +444,32 @@ func TestParseJSON(t *testing.T) {
 		{name: "body ref kept as sent", contentType: ctJSON, body: `{"token":"T","ref":"refs/tags/v1.0"}`,
 			want: &triggerapi.Request{Token: "T", Ref: "refs/tags/v1.0"}},
 
-		// Inputs are any JSON values by name.
+		// Inputs are typed, as GitLab's: strings, numbers, booleans and
+		// arrays of strings, kept as sent.
 		{name: "inputs", contentType: ctJSON,
-			body: `{` + tr + `,"inputs":{"n":1,"s":"x","b":false,"l":[1, 2],"o":{"k":null}}}`,
+			body: `{` + tr + `,"inputs":{"n":1,"f":-2.5e-3,"s":"x","b":false,"t":true,"l":["a", "b\u00e9"],"e":[ ]}}`,
 			want: &triggerapi.Request{Token: "T", Ref: "main", Inputs: map[string]json.RawMessage{
-				"n": raw(`1`), "s": raw(`"x"`), "b": raw(`false`), "l": raw(`[1, 2]`), "o": raw(`{"k":null}`)}}},
+				"n": raw(`1`), "f": raw(`-2.5e-3`), "s": raw(`"x"`), "b": raw(`false`), "t": raw(`true`),
+				"l": raw(`["a", "b\u00e9"]`), "e": raw(`[ ]`)}}},
+		{name: "input null", contentType: ctJSON, body: `{` + tr + `,"inputs":{"a":"x","n":null}}`,
+			err: inputType("n")},
+		{name: "input object", contentType: ctJSON, body: `{` + tr + `,"inputs":{"o":{"k":"v"}}}`,
+			err: inputType("o")},
+		{name: "input array of numbers", contentType: ctJSON, body: `{` + tr + `,"inputs":{"l":[1, 2]}}`,
+			err: inputType("l")},
+		{name: "input array mixed", contentType: ctJSON, body: `{` + tr + `,"inputs":{"l":["a",1]}}`,
+			err: inputType("l")},
+		{name: "input nested array", contentType: ctJSON, body: `{` + tr + `,"inputs":{"l":[["a"]]}}`,
+			err: inputType("l")},
+		{name: "input array of null", contentType: ctJSON, body: `{` + tr + `,"inputs":{"l":[null]}}`,
+			err: inputType("l")},
+		{name: "first bad input in order", contentType: ctJSON, body: `{` + tr + `,"inputs":{"z":null,"b":{},"a":"ok"}}`,
+			err: inputType("b")},
+		{name: "last value of an input counts", contentType: ctJSON, body: `{` + tr + `,"inputs":{"a":null,"a":"x"}}`,
+			want: &triggerapi.Request{Token: "T", Ref: "main", Inputs: map[string]json.RawMessage{"a": raw(`"x"`)}}},
+		{name: "odd input name quoted", contentType: ctJSON, body: `{` + tr + `,"inputs":{"a b\n":{}}}`,
+			err: &wantErr{400, "invalid_input_type",
+				`{"message":"inputs: the value of \"a b\\n\" must be a string, a number, a boolean or an array of strings"}`}},
 		{name: "inputs null", contentType: ctJSON, body: `{` + tr + `,"inputs":null}`,
 			want: &triggerapi.Request{Token: "T", Ref: "main"}},
 		{name: "inputs array", contentType: ctJSON, body: `{` + tr + `,"inputs":["a"]}`, err: errInputsShape},

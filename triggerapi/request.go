@@ -15,7 +15,8 @@ type Request struct {
 	Ref string
 	// Variables are the pipeline variables, by name.
 	Variables map[string]string
-	// Inputs are pipeline inputs, as JSON values (form values become JSON strings).
+	// Inputs are pipeline inputs, as JSON values: strings, numbers, booleans
+	// or arrays of strings (form values become JSON strings).
 	Inputs map[string]json.RawMessage
 	// Payload holds the other top-level fields of a JSON body (a webhook's
 	// event), passed on unchanged so the pipeline's TRIGGER_PAYLOAD has them.
@@ -83,11 +84,28 @@ type params struct {
 	inputs          map[string]json.RawMessage
 	payload         map[string]json.RawMessage
 	badVars, badIns bool
+	// caseVariant is the first, in byte order, of the caller's field names
+	// that differ only in case from token, ref, variables or inputs.
+	caseVariant string
+}
+
+// noteField records a field name that is not one of the parameters, in
+// case it differs from one only in case.
+func (p *params) noteField(name string) {
+	if caseVariantOf(name) != "" && (p.caseVariant == "" || name < p.caseVariant) {
+		p.caseVariant = name
+	}
 }
 
 // request validates the gathered parameters the way Grape validates
-// GitLab's declared params: ref first, then token.
+// GitLab's declared params: ref first, then token. A field that is a case
+// variant of one of them is refused before, as it leaves unclear which
+// one the caller meant; names differing only in case are refused after
+// the shapes of variables and inputs.
 func (p *params) request() (*Request, *Error) {
+	if p.caseVariant != "" {
+		return nil, caseVariantError(p.caseVariant)
+	}
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
@@ -96,6 +114,15 @@ func (p *params) request() (*Request, *Error) {
 		return nil, ErrVariablesShape
 	case p.badIns:
 		return nil, ErrInputsShape
+	}
+	if name, bad := badInput(p.inputs); bad {
+		return nil, inputTypeError(name)
+	}
+	if first, second, found := caseCollision(p.variables); found {
+		return nil, nameCaseError("variables", first, second)
+	}
+	if first, second, found := caseCollision(p.inputs); found {
+		return nil, nameCaseError("inputs", first, second)
 	}
 	return &Request{
 		Token:     p.token.value,
@@ -188,6 +215,8 @@ func (p *params) set(key, value string, isFile bool) {
 		}
 		encoded, _ := json.Marshal(value)
 		p.inputs[entry] = encoded
+	default:
+		p.noteField(base)
 	}
 }
 
