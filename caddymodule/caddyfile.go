@@ -35,6 +35,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		legacy_triggers      allow|deny
 //		upstream_token       <token>
 //		max_body             <size>
+//		read_body_timeout    <duration>
 //		management_token     <name> <token> [<project...>]
 //		max_variables        <count>
 //		max_variable_size    <size>
@@ -99,6 +100,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = h.unmarshalManagementToken(d)
 		case "max_body":
 			h.MaxBody, err = sizeArg(d)
+		case "read_body_timeout":
+			h.ReadBodyTimeout, err = durationArg(d)
+			if err == nil && h.ReadBodyTimeout <= 0 {
+				err = d.Errf("read_body_timeout must be a positive duration")
+			}
 		case "max_variables":
 			h.MaxVariables, err = intArg(d)
 		case "max_variable_size":

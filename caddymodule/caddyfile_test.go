@@ -29,6 +29,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				legacy_triggers deny
 				upstream_token {env.CI_TRIGGER_TOKEN}
 				max_body 2MiB
+				read_body_timeout 5s
 				max_variables 20
 				max_variable_size 4KiB
 				storage file_system /var/lib/triggers
@@ -43,7 +44,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				project 12
 			}`,
 			want: `{"path_prefix":"/gitlab/api/v4","legacy_triggers":"deny","upstream_token":"{env.CI_TRIGGER_TOKEN}",` +
-				`"max_body":2097152,"max_variables":20,"max_variable_size":4096,` +
+				`"max_body":2097152,"read_body_timeout":5000000000,"max_variables":20,"max_variable_size":4096,` +
 				`"storage":{"module":"file_system","root":"/var/lib/triggers"},"cache_size":500,` +
 				`"cache_ttl":30000000000,"negative_cache_ttl":5000000000,"usage_flush_interval":60000000000,` +
 				`"projects":{"12":{},"9":{"aliases":["group/project","group/old-name"],"upstream_token":"{file./etc/caddy/token-9}"}}}`,
@@ -52,6 +53,10 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "bad legacy value", input: "trigger_gateway {\n\tlegacy_triggers maybe\n}", wantErr: "legacy_triggers must be allow or deny"},
 		{name: "bad size", input: "trigger_gateway {\n\tmax_body lots\n}", wantErr: "is not a size"},
 		{name: "bad duration", input: "trigger_gateway {\n\tcache_ttl soon\n}", wantErr: "is not a duration"},
+		{name: "read_body_timeout not a duration", input: "trigger_gateway {\n\tread_body_timeout soon\n}", wantErr: "is not a duration"},
+		{name: "read_body_timeout zero", input: "trigger_gateway {\n\tread_body_timeout 0s\n}", wantErr: "read_body_timeout must be a positive duration"},
+		{name: "read_body_timeout negative", input: "trigger_gateway {\n\tread_body_timeout -1s\n}", wantErr: "read_body_timeout must be a positive duration"},
+		{name: "read_body_timeout without a duration", input: "trigger_gateway {\n\tread_body_timeout\n}", wantErr: "wrong argument count"},
 		{name: "bad count", input: "trigger_gateway {\n\tmax_variables -1\n}", wantErr: "is not a count"},
 		{name: "missing argument", input: "trigger_gateway {\n\tpath_prefix\n}", wantErr: "wrong argument count"},
 		{name: "extra argument", input: "trigger_gateway {\n\tpath_prefix /a /b\n}", wantErr: "wrong argument count"},
@@ -109,6 +114,7 @@ func TestValidate(t *testing.T) {
 			"9": {Aliases: []string{"12"}}, "12": {}}}, "names another project"},
 		{"alias twice", Handler{PathPrefix: "/api", Projects: map[string]*Project{
 			"9": {Aliases: []string{"g/p"}}, "10": {Aliases: []string{"g/p"}}}}, "names both project"},
+		{"negative read_body_timeout", Handler{PathPrefix: "/api", ReadBodyTimeout: -1}, "read_body_timeout must not be negative"},
 		{"valid", Handler{PathPrefix: "/api", LegacyTriggers: "deny", Projects: map[string]*Project{
 			"9": {Aliases: []string{"g/p"}}}}, ""},
 	}

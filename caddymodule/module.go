@@ -32,6 +32,7 @@ func init() {
 // Defaults of the handler's settings.
 const (
 	DefaultMaxBody            = 1 << 20
+	DefaultReadBodyTimeout    = 10 * time.Second
 	DefaultCacheSize          = 10000
 	DefaultCacheTTL           = time.Minute
 	DefaultNegativeCacheTTL   = 10 * time.Second
@@ -68,6 +69,15 @@ type Handler struct {
 	// MaxBody is the largest request body accepted, in bytes; larger ones
 	// get 413. Default: 1 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
+
+	// ReadBodyTimeout is how long the gateway waits for a request's body
+	// to arrive in full, from when it starts serving the request (its
+	// headers read); a body still incomplete then, trickled or shorter
+	// than its Content-Length, gets 408 and the connection is closed.
+	// Caddy's own idle timeout is reset by every byte, so without this a
+	// trickle holds its connection and buffer indefinitely. The server's
+	// read_body timeout, when shorter, still applies. Default: 10s.
+	ReadBodyTimeout caddy.Duration `json:"read_body_timeout,omitempty"`
 
 	// ManagementTokens enable GitLab's trigger-management API on the
 	// handler's path_prefix (GET/POST /projects/:id/triggers,
@@ -312,6 +322,9 @@ func (h *Handler) applyDefaults() {
 	if h.MaxBody == 0 {
 		h.MaxBody = DefaultMaxBody
 	}
+	if h.ReadBodyTimeout == 0 {
+		h.ReadBodyTimeout = caddy.Duration(DefaultReadBodyTimeout)
+	}
 	if h.MaxVariables == 0 {
 		h.MaxVariables = policy.DefaultMaxVariables
 	}
@@ -440,6 +453,9 @@ func (h *Handler) Validate() error {
 	}
 	if h.MaxBody < 0 || h.MaxVariables < 0 || h.MaxVariableSize < 0 || h.CacheSize < 0 {
 		return fmt.Errorf("max_body, max_variables, max_variable_size and cache_size must not be negative")
+	}
+	if h.ReadBodyTimeout < 0 {
+		return fmt.Errorf("read_body_timeout must not be negative")
 	}
 	if err := h.validateManagement(); err != nil {
 		return err

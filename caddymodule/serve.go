@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -69,10 +67,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	route, ok := triggerapi.ParseRoute(h.PathPrefix, r.URL.EscapedPath())
 	if !ok {
 		if h.management != nil {
+			h.boundBodyRead(w, r, start)
 			return h.serveManagement(w, r, start) // GitLab's /projects/:id/triggers API
 		}
 		return caddyhttp.Error(http.StatusNotFound, errNotTriggerAPI)
 	}
+	h.boundBodyRead(w, r, start)
 	d := decision{route: route, project: h.canonicalProject(route.Project)}
 	client, limited := h.overFailedAuthLimit(w, r, route.Kind, start)
 	if limited {
@@ -396,45 +396,6 @@ func displayPrefix(token string) string {
 	return tokenstore.TokenPrefix(token)
 }
 
-// readBody reads the body once, through the size limit, into buf.
-func (h *Handler) readBody(r *http.Request, buf *bytes.Buffer) *triggerapi.Error {
-	return readBounded(r, buf, h.MaxBody)
-}
-
-// readBounded reads r's body into buf, refusing one longer than limit
-// bytes: at once when its Content-Length says so, else as soon as it
-// passes the limit.
-func readBounded(r *http.Request, buf *bytes.Buffer, limit int64) *triggerapi.Error {
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil
-	}
-	if r.ContentLength > limit {
-		return triggerapi.ErrBodyTooLarge
-	}
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		return triggerapi.ErrBadBody
-	}
-	if n > limit {
-		return triggerapi.ErrBodyTooLarge
-	}
-	return nil
-}
-
-// bodyBuffers recycles request body buffers; Parse copies what it keeps.
-var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// maxPooledBuffer keeps one oversized body from pinning its memory.
-const maxPooledBuffer = 256 << 10
-
-func releaseBuffer(buf *bytes.Buffer) {
-	if buf.Cap() > maxPooledBuffer {
-		return
-	}
-	buf.Reset()
-	bodyBuffers.Put(buf)
-}
-
 // sourceLabel is the metric label of a source; "none" before authentication.
 func sourceLabel(source string) string {
 	if source == "" {
@@ -466,7 +427,7 @@ func writeRefusal(w http.ResponseWriter, refusal *triggerapi.Error) {
 	header := w.Header()
 	header.Set("Content-Type", "application/json")
 	header.Set("Content-Length", strconv.Itoa(len(refusal.Body)))
-	if refusal == triggerapi.ErrBodyTooLarge {
+	if refusal == triggerapi.ErrBodyTooLarge || refusal == triggerapi.ErrBodyTimeout {
 		// The rest of the body is unread: without this, Go's server would
 		// wait to drain it before answering a client that may never send it.
 		header.Set("Connection", "close")

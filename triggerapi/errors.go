@@ -134,6 +134,11 @@ func showName(name string) string {
 	return fmt.Sprintf("%s… (%d bytes)", strconv.QuoteToASCII(name[:maxShownName]), len(name))
 }
 
+// ErrBodyTimeout refuses a body that has not arrived in full within the
+// gateway's bound on reading it: a client sending too slowly, or less than
+// its Content-Length.
+var ErrBodyTimeout = statusError(http.StatusRequestTimeout, "body_timeout")
+
 // ErrCommitSHA refuses a commit SHA as ref: triggers run branches and tags only.
 var ErrCommitSHA = PipelineError("commit_sha_ref",
 	"Reference not found: only branches and tags can be triggered, not a commit SHA")

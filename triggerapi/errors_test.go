@@ -28,6 +28,7 @@ func TestErrorBodies(t *testing.T) {
 		{"ErrNotFound", triggerapi.ErrNotFound, 404, "not_found", `{"message":"404 Not Found"}`},
 		{"ErrPipelineHook", triggerapi.ErrPipelineHook, 403, "pipeline_hook", `{"message":"403 Forbidden"}`},
 		{"ErrBodyTooLarge", triggerapi.ErrBodyTooLarge, 413, "body_too_large", `{"message":"413 Request Entity Too Large"}`},
+		{"ErrBodyTimeout", triggerapi.ErrBodyTimeout, 408, "body_timeout", `{"message":"408 Request Timeout"}`},
 		{"ErrBadBody", triggerapi.ErrBadBody, 400, "malformed_body", bodyBadBody},
 		{"ErrMediaType", triggerapi.ErrMediaType, 415, "unsupported_media_type", bodyMediaType},
 		{"ErrMethod", triggerapi.ErrMethod, 405, "method_not_allowed", `{"message":"405 Method Not Allowed"}`},

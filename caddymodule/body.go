@@ -1,0 +1,91 @@
+package caddymodule
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
+)
+
+// The request body: read once, bounded in size (max_body) and in time
+// (read_body_timeout), into a pooled buffer.
+
+// boundBodyRead sets the deadline by which r's body must have arrived in
+// full: read_body_timeout from start, or the server's read_body timeout
+// if shorter. It bounds every read of the body on the connection, the
+// handler's and the proxy's (artifact downloads forward theirs as it
+// comes), and, for a body left unread, the server's drain after the
+// answer. Caddy's idle timeout takes it as a ceiling of its own.
+//
+// Only a request with a body gets one: without a body, Go's server is
+// already watching the connection for the client going away, and a read
+// deadline passing then would cancel the request while the CI server is
+// still answering. Reading a body to its end clears the deadline the
+// same way. Where the protocol has no read deadline (HTTP/3), the
+// server's own timeouts bound the read.
+func (h *Handler) boundBodyRead(w http.ResponseWriter, r *http.Request, start time.Time) {
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	timeout := time.Duration(h.ReadBodyTimeout)
+	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv.ReadTimeout > 0 {
+		timeout = min(timeout, time.Duration(srv.ReadTimeout))
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(start.Add(timeout))
+}
+
+// readBody reads the body once, through the size limit, into buf.
+func (h *Handler) readBody(r *http.Request, buf *bytes.Buffer) *triggerapi.Error {
+	return readBounded(r, buf, h.MaxBody)
+}
+
+// readBounded reads r's body into buf, refusing one longer than limit
+// bytes (413): at once when its Content-Length says so, else as soon as it
+// passes the limit; and one that has not arrived by the deadline
+// boundBodyRead set (408).
+func readBounded(r *http.Request, buf *bytes.Buffer, limit int64) *triggerapi.Error {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	if r.ContentLength > limit {
+		return triggerapi.ErrBodyTooLarge
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	switch {
+	case err != nil && isTimeout(err):
+		return triggerapi.ErrBodyTimeout
+	case err != nil:
+		return triggerapi.ErrBadBody
+	case n > limit:
+		return triggerapi.ErrBodyTooLarge
+	}
+	return nil
+}
+
+// isTimeout reports whether a read failed because its deadline passed.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// bodyBuffers recycles request body buffers; Parse copies what it keeps.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuffer keeps one oversized body from pinning its memory.
+const maxPooledBuffer = 256 << 10
+
+func releaseBuffer(buf *bytes.Buffer) {
+	if buf.Cap() > maxPooledBuffer {
+		return
+	}
+	buf.Reset()
+	bodyBuffers.Put(buf)
+}

@@ -1,0 +1,179 @@
+package caddymodule
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
+)
+
+// bodyServer serves h on a real HTTP/1.1 server, so that the body's read
+// deadline and the drain after a 413 apply to a real connection; the next
+// handler answers 201. handled receives how long each request spent in
+// the handler.
+func bodyServer(t *testing.T, h *Handler) (addr string, handled <-chan time.Duration) {
+	t.Helper()
+	durations := make(chan time.Duration, 100)
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		w.WriteHeader(http.StatusCreated)
+		return nil
+	})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		if err := h.ServeHTTP(w, r, next); err != nil {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+		durations <- time.Since(start)
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://"), durations
+}
+
+// exchange writes head, then feeds body slowly or at once as asked, and
+// reads the answer while it does.
+func exchange(t *testing.T, addr, head string, feed func(net.Conn)) (*http.Response, string, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(start.Add(10 * time.Second))
+	if _, err := io.WriteString(conn, head); err != nil {
+		t.Fatal(err)
+	}
+	go feed(conn)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer after %s: %v", time.Since(start), err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body), time.Since(start)
+}
+
+func TestReadBodyTimeout(t *testing.T) {
+	const bound = 300 * time.Millisecond
+	h := provisionHandler(t, &Handler{ReadBodyTimeout: caddy.Duration(bound), DisableFailedAuthLimit: true}, "")
+	_, token := createToken(t, h, "9", "alice")
+	addr, _ := bodyServer(t, h)
+	head := func(headers string) string {
+		return "POST /api/v4/projects/9/trigger/pipeline?ref=main&token=" + token + " HTTP/1.1\r\nHost: x\r\n" +
+			"Content-Type: application/x-www-form-urlencoded\r\n" + headers + "\r\n"
+	}
+	trickle := func(conn net.Conn) {
+		for range 100 {
+			if _, err := conn.Write([]byte("a")); err != nil {
+				return
+			}
+			time.Sleep(bound / 5)
+		}
+	}
+	tests := []struct {
+		name     string
+		head     string
+		feed     func(net.Conn)
+		status   int
+		wantBody string
+	}{
+		{"body in time", head("Content-Length: 15\r\n"), func(c net.Conn) { _, _ = io.WriteString(c, "variables[A]=b&") }, 201, ""},
+		{"Content-Length larger than the body", head("Content-Length: 100\r\n"), func(c net.Conn) { _, _ = io.WriteString(c, "variables[A]=b") },
+			408, `{"message":"408 Request Timeout"}`},
+		{"trickled", head("Content-Length: 100\r\n"), trickle, 408, `{"message":"408 Request Timeout"}`},
+		{"chunked, no last chunk", head("Transfer-Encoding: chunked\r\n"), func(c net.Conn) { _, _ = io.WriteString(c, "2\r\nab\r\n") },
+			408, `{"message":"408 Request Timeout"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body, elapsed := exchange(t, addr, tt.head, tt.feed)
+			if resp.StatusCode != tt.status || body != tt.wantBody {
+				t.Fatalf("got %d %s, want %d %s", resp.StatusCode, body, tt.status, tt.wantBody)
+			}
+			if tt.status == http.StatusRequestTimeout {
+				if elapsed < bound || elapsed > bound+2*time.Second {
+					t.Errorf("answered after %s, want at the bound %s", elapsed, bound)
+				}
+				if !resp.Close {
+					t.Errorf("the connection is kept open after a body that never arrived")
+				}
+			}
+		})
+	}
+}
+
+// The server's read_body timeout, when shorter, wins over read_body_timeout.
+func TestReadBodyTimeoutServerShorter(t *testing.T) {
+	h := provisionHandler(t, &Handler{ReadBodyTimeout: caddy.Duration(time.Minute), DisableFailedAuthLimit: true}, "")
+	_, token := createToken(t, h, "9", "alice")
+	server := &caddyhttp.Server{ReadTimeout: caddy.Duration(300 * time.Millisecond)}
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { return nil })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(context.WithValue(r.Context(), caddyhttp.ServerCtxKey, server))
+		_ = h.ServeHTTP(w, r, next)
+	}))
+	defer srv.Close()
+	resp, body, elapsed := exchange(t, strings.TrimPrefix(srv.URL, "http://"),
+		"POST /api/v4/projects/9/trigger/pipeline?ref=main&token="+token+" HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n",
+		func(c net.Conn) { _, _ = io.WriteString(c, "x") })
+	if resp.StatusCode != http.StatusRequestTimeout || elapsed > 5*time.Second {
+		t.Errorf("got %d %s after %s, want 408 after the server's 300ms", resp.StatusCode, body, elapsed)
+	}
+}
+
+func TestIsTimeout(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"deadline exceeded", os.ErrDeadlineExceeded, true},
+		{"wrapped deadline", fmt.Errorf("reading: %w", os.ErrDeadlineExceeded), true},
+		{"net timeout", &net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}, true},
+		{"unexpected EOF", io.ErrUnexpectedEOF, false},
+		{"other", errors.New("boom"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := isTimeout(tt.err); got != tt.want {
+				t.Errorf("isTimeout(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+// The body's read error is the read's answer: a timeout is 408, anything
+// else 400.
+func TestReadBoundedErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want *triggerapi.Error
+	}{
+		{"deadline", &net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}, triggerapi.ErrBodyTimeout},
+		{"cut short", io.ErrUnexpectedEOF, triggerapi.ErrBadBody},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/", io.MultiReader(strings.NewReader("token=x"), iotest.ErrReader(tt.err)))
+			r.ContentLength = 100
+			if got := readBounded(r, new(bytes.Buffer), 1<<20); got != tt.want {
+				t.Errorf("readBounded = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
