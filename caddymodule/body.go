@@ -58,16 +58,67 @@ func readBounded(r *http.Request, buf *bytes.Buffer, limit int64) *triggerapi.Er
 	if r.ContentLength > limit {
 		return triggerapi.ErrBodyTooLarge
 	}
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	end := limit
+	if r.ContentLength >= 0 {
+		end = r.ContentLength // the body ends there: Go's server enforces it
+	}
+	tooLarge, err := readGrowing(buf, r.Body, limit, end)
 	switch {
 	case err != nil && isTimeout(err):
 		return triggerapi.ErrBodyTimeout
 	case err != nil:
 		return triggerapi.ErrBadBody
-	case n > limit:
+	case tooLarge:
 		return triggerapi.ErrBodyTooLarge
 	}
 	return nil
+}
+
+// readGrowing reads src to its end into buf, and stops as soon as buf holds
+// more than limit bytes (tooLarge). The buffer grows only as bytes arrive,
+// doubling when it is full, and not at all to find the end of a body that
+// has reached end (its declared length, or the limit). bytes.Buffer's
+// ReadFrom keeps 512 bytes free before every read instead, which doubles
+// the buffer of a body just under a power of two (the default max_body is
+// 1 MiB) to twice the body's size; for slow clients each holding a body
+// near max_body, that was twice the memory.
+func readGrowing(buf *bytes.Buffer, src io.Reader, limit, end int64) (tooLarge bool, err error) {
+	for {
+		if buf.Available() == 0 {
+			if int64(buf.Len()) >= end {
+				return probeEnd(src)
+			}
+			buf.Grow(max(buf.Cap(), bytes.MinRead))
+		}
+		space := buf.AvailableBuffer()[:buf.Available()]
+		n, err := src.Read(space)
+		buf.Write(space[:n]) // in place: space is buf's own free room
+		switch {
+		case int64(buf.Len()) > limit:
+			return true, nil
+		case err == io.EOF:
+			return false, nil
+		case err != nil:
+			return false, err
+		}
+	}
+}
+
+// probeEnd reads past a body that has reached its end: a byte more means
+// it goes on beyond it.
+func probeEnd(src io.Reader) (more bool, err error) {
+	var probe [1]byte
+	for {
+		n, err := src.Read(probe[:])
+		switch {
+		case n > 0:
+			return true, nil
+		case err == io.EOF:
+			return false, nil
+		case err != nil:
+			return false, err
+		}
+	}
 }
 
 // isTimeout reports whether a read failed because its deadline passed.

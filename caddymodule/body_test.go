@@ -156,6 +156,55 @@ func TestIsTimeout(t *testing.T) {
 	}
 }
 
+func TestReadGrowing(t *testing.T) {
+	const limit = 1 << 20
+	tests := []struct {
+		name     string
+		size     int
+		declared bool // the body's length is known (Content-Length)
+		tooLarge bool
+		maxCap   int // the buffer's capacity at most
+	}{
+		{"empty, declared", 0, true, false, 0},
+		{"empty, chunked", 0, false, false, 512},
+		{"small", 100, true, false, 512},
+		{"a byte under the limit, declared", limit - 1, true, false, limit},
+		{"a byte under the limit, chunked", limit - 1, false, false, limit},
+		{"at the limit, declared", limit, true, false, limit},
+		{"at the limit, chunked", limit, false, false, limit},
+		{"a byte over the limit, chunked", limit + 1, false, true, limit},
+		{"far over the limit, chunked", 3 * limit, false, true, 2 * limit},
+		{"just over a power of two", 64<<10 + 1, true, false, 128 << 10},
+	}
+	readers := map[string]func(io.Reader) io.Reader{
+		"whole":       func(r io.Reader) io.Reader { return r },
+		"a byte":      iotest.OneByteReader,
+		"half a read": iotest.HalfReader,
+	}
+	for _, tt := range tests {
+		for rname, wrap := range readers {
+			t.Run(tt.name+", "+rname, func(t *testing.T) {
+				body := strings.Repeat("x", tt.size)
+				end := int64(limit)
+				if tt.declared {
+					end = int64(tt.size)
+				}
+				var buf bytes.Buffer
+				tooLarge, err := readGrowing(&buf, wrap(strings.NewReader(body)), limit, end)
+				if err != nil || tooLarge != tt.tooLarge {
+					t.Fatalf("readGrowing = %v, %v; want %v, nil", tooLarge, err, tt.tooLarge)
+				}
+				if !tt.tooLarge && buf.String() != body {
+					t.Errorf("read %d bytes, want the %d of the body", buf.Len(), tt.size)
+				}
+				if buf.Cap() > tt.maxCap {
+					t.Errorf("the buffer grew to %d bytes for a body of %d, want at most %d", buf.Cap(), tt.size, tt.maxCap)
+				}
+			})
+		}
+	}
+}
+
 // The body's read error is the read's answer: a timeout is 408, anything
 // else 400.
 func TestReadBoundedErrors(t *testing.T) {

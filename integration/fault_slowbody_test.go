@@ -1,8 +1,10 @@
 package integration
 
 import (
+	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -106,4 +108,105 @@ func TestFaultSlowBodiesDefaultBound(t *testing.T) {
 	cases := g.slowBodyCases(tr, "")
 	g.runSlowBodies(t, cases[:2], 10*time.Second)
 	assertNothingForwarded(t, g.up)
+}
+
+// 300 clients that each send one byte short of a 1 MiB body hold its
+// buffer only until read_body_timeout: every one is answered 408, each
+// body held costs about its size, and once they are answered the memory
+// is Caddy's again. The live heap before, while they hold their bodies,
+// and after, is logged.
+func TestFaultSlowBodiesHeap(t *testing.T) {
+	t.Parallel()
+	const (
+		clients = 300
+		size    = 1 << 20
+		bound   = 15 * time.Second
+	)
+	g := newGateway(t, config{Gateway: fmt.Sprintf("read_body_timeout %s", bound)})
+	tr := g.addTrigger(t, addOpts{Project: "9", Description: "slow bodies, heap", Owner: "alice"})
+	before := g.liveHeap(t)
+
+	host := strings.TrimPrefix(g.base(), "http://")
+	head := "POST /api/v4/projects/9/trigger/pipeline?ref=main&token=" + tr.Token + " HTTP/1.1\r\nHost: " + host +
+		"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: " + fmt.Sprint(size) + "\r\n\r\n"
+	body := []byte("variables[A]=" + strings.Repeat("a", size-1-len("variables[A]=")))
+	results := make([]rawResult, clients)
+	var sent sync.WaitGroup
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range clients {
+		g.siteRequests++
+		sent.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = g.rawExchange(head, func(w io.Writer, stop <-chan struct{}) {
+				_, _ = w.Write(body)
+				sent.Done()
+				<-stop
+			}, bound+20*time.Second)
+		}()
+	}
+	sent.Wait()
+	// The bodies are in the kernel's buffers: watch the heap grow as Caddy
+	// reads them, until the first client is answered.
+	answered := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(answered)
+	}()
+	var held int64
+	var heldAt time.Duration
+	for deadline := start.Add(bound - time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		if h := g.liveHeap(t); h > held {
+			held, heldAt = h, time.Since(start)
+		}
+	}
+	<-answered
+	after := g.liveHeap(t)
+	t.Logf("live heap: %d MiB before, at most %d MiB with %d bodies of %d bytes held (%s after the first was sent), %d MiB once answered",
+		before>>20, held>>20, clients, size-1, heldAt.Round(time.Millisecond), after>>20)
+
+	// Every client gets its 408 well before its own limit: Caddy's idle
+	// timeout alone (a minute) would answer none of them.
+	for i, res := range results {
+		if res.Resp == nil || res.Resp.StatusCode != http.StatusRequestTimeout {
+			t.Fatalf("client %d: got %s, want 408", i, res)
+		}
+	}
+	// A body held costs about its size: the buffer grows as bytes arrive
+	// and never doubles past the body's declared length.
+	if perBody := (held - before) / clients; perBody > size*5/4 {
+		t.Errorf("%d KiB of live heap per body of %d KiB held", perBody>>10, size>>10)
+	}
+	// Once answered, what the bodies held is released.
+	if after > before+64<<20 {
+		t.Errorf("live heap %d MiB once every client was answered, %d MiB before: the bodies are still held", after>>20, before>>20)
+	}
+	assertNothingForwarded(t, g.up)
+	g.assertNoCrash(t)
+}
+
+// liveHeap is Caddy's heap in use right after a garbage collection: the
+// admin endpoint's heap profile collects first when asked to, and its
+// text form ends with the runtime's memory statistics.
+func (g *gateway) liveHeap(t *testing.T) int64 {
+	t.Helper()
+	client := &http.Client{Timeout: time.Minute}
+	resp, err := client.Get("http://" + g.adminAddr() + "/debug/pprof/heap?gc=1&debug=1")
+	if err != nil {
+		t.Fatalf("heap profile: %v", err)
+	}
+	defer resp.Body.Close()
+	profile, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("heap profile: %s %v", resp.Status, err)
+	}
+	_, stats, _ := strings.Cut(string(profile), "# HeapInuse = ")
+	inuse, _, _ := strings.Cut(stats, "\n")
+	n, err := strconv.ParseInt(inuse, 10, 64)
+	if err != nil {
+		t.Fatalf("heap profile without HeapInuse: %v", err)
+	}
+	return n
 }
