@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,7 +17,9 @@ import (
 )
 
 // The request body: read once, bounded in size (max_body) and in time
-// (read_body_timeout), into a pooled buffer.
+// (read_body_timeout), into a pooled buffer; and what is left of a body
+// refused as too large, drained within bounds before the connection
+// closes.
 
 // boundBodyRead sets the deadline by which r's body must have arrived in
 // full: read_body_timeout from start, or the server's read_body timeout
@@ -139,4 +142,35 @@ func releaseBuffer(buf *bytes.Buffer) {
 	}
 	buf.Reset()
 	bodyBuffers.Put(buf)
+}
+
+// The bounds of draining a body refused as too large: what is read and
+// discarded after the 413, at most, and for how long.
+const (
+	drainMaxBytes = 4 << 20
+	drainTimeout  = 3 * time.Second
+)
+
+// drainRefusedBody reads and discards the rest of a body refused as too
+// large, once the 413 has been sent, as nginx's lingering close does. A
+// client that writes its whole body before it reads the answer (Python's
+// urllib, most scripts) would otherwise get "connection reset" or "broken
+// pipe" instead of the 413: closing a connection with unread data resets
+// it, and the client loses the answer it had been sent. Bounded: at most
+// drainMaxBytes, for at most drainTimeout; a body declared larger than
+// that is not read at all, since its client would be reset anyway, nor is
+// one whose client waits for 100 Continue before sending it. HTTP/2 and
+// HTTP/3 end a stream without ending the connection: nothing to drain.
+func drainRefusedBody(w http.ResponseWriter, r *http.Request, refusal *triggerapi.Error) {
+	if refusal != triggerapi.ErrBodyTooLarge || r.ProtoMajor != 1 || r.ContentLength == 0 || r.ContentLength > drainMaxBytes {
+		return
+	}
+	if r.ContentLength > 0 && strings.EqualFold(strings.TrimSpace(r.Header.Get("Expect")), "100-continue") {
+		return // refused by its Content-Length before any 100 Continue
+	}
+	rc := http.NewResponseController(w)
+	if rc.Flush() != nil || rc.SetReadDeadline(time.Now().Add(drainTimeout)) != nil {
+		return
+	}
+	_, _ = io.CopyN(io.Discard, r.Body, drainMaxBytes)
 }

@@ -135,6 +135,100 @@ func TestReadBodyTimeoutServerShorter(t *testing.T) {
 	}
 }
 
+// A client that writes its whole body before reading gets the 413, and
+// the drain that makes it so is bounded in bytes and in time.
+func TestDrainRefusedBody(t *testing.T) {
+	h := provisionHandler(t, &Handler{MaxBody: 64 << 10, ReadBodyTimeout: caddy.Duration(5 * time.Second), DisableFailedAuthLimit: true}, "")
+	addr, handled := bodyServer(t, h)
+	head := func(headers string) string {
+		return "POST /api/v4/projects/9/trigger/pipeline?ref=main&token=x HTTP/1.1\r\nHost: x\r\n" +
+			"Content-Type: application/x-www-form-urlencoded\r\n" + headers + "\r\n"
+	}
+	tooLarge := `{"message":"413 Request Entity Too Large"}`
+
+	// The client writes at a slow link's pace, for longer than Go's server
+	// waits after its answer before it closes (500ms): a close then, with
+	// the body unread, resets the connection under the client's writes.
+	t.Run("written whole before reading", func(t *testing.T) {
+		body := strings.Repeat("a", 2<<20)
+		for _, framing := range []string{fmt.Sprintf("Content-Length: %d\r\n", len(body)), "Transfer-Encoding: chunked\r\n"} {
+			data := head(framing)
+			if strings.HasPrefix(framing, "Transfer") {
+				data += fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(body), body)
+			} else {
+				data += body
+			}
+			for i := range 3 {
+				status, got, err := writePacedThenRead(addr, data, 64<<10, 30*time.Millisecond)
+				if err != nil || status != http.StatusRequestEntityTooLarge || got != tooLarge {
+					t.Fatalf("%stry %d: got %d %s (%v), want 413", framing, i+1, status, got, err)
+				}
+				<-handled
+			}
+		}
+	})
+
+	t.Run("declared beyond the drain: not read", func(t *testing.T) {
+		resp, body, _ := exchange(t, addr, head(fmt.Sprintf("Content-Length: %d\r\n", drainMaxBytes+1)), func(net.Conn) {})
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || body != tooLarge {
+			t.Fatalf("got %d %s", resp.StatusCode, body)
+		}
+		if d := <-handled; d > time.Second {
+			t.Errorf("the handler spent %s on a body it should not read", d)
+		}
+	})
+
+	t.Run("trickled: drained for drainTimeout at most", func(t *testing.T) {
+		stop := make(chan struct{})
+		defer close(stop)
+		resp, body, _ := exchange(t, addr, head("Transfer-Encoding: chunked\r\n"), func(c net.Conn) {
+			chunk := fmt.Sprintf("%x\r\n%s\r\n", 32<<10, strings.Repeat("a", 32<<10))
+			for {
+				if _, err := io.WriteString(c, chunk); err != nil {
+					return
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		})
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || body != tooLarge {
+			t.Fatalf("got %d %s", resp.StatusCode, body)
+		}
+		if d := <-handled; d > drainTimeout+time.Second {
+			t.Errorf("the handler drained for %s, the bound is %s", d, drainTimeout)
+		}
+	})
+}
+
+// writePacedThenRead writes data in chunks, a pause after each, before it
+// reads anything; then it reads the answer.
+func writePacedThenRead(addr, data string, chunk int, pause time.Duration) (int, string, error) {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return 0, "", err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	for len(data) > 0 {
+		n := min(len(data), chunk)
+		if _, err := io.WriteString(conn, data[:n]); err != nil {
+			return 0, "", fmt.Errorf("writing the request: %w", err)
+		}
+		data = data[n:]
+		time.Sleep(pause)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return 0, "", fmt.Errorf("reading the answer: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
 func TestIsTimeout(t *testing.T) {
 	tests := []struct {
 		name string

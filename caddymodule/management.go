@@ -318,6 +318,7 @@ func (h *Handler) serveManagement(w http.ResponseWriter, r *http.Request, start 
 		body = h.manage(r, route, &d)
 	}
 	h.answerManagement(w, &d, body, start)
+	drainRefusedBody(w, r, d.refusal)
 	return nil
 }
 

@@ -420,6 +420,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, d *decision, st
 	writeRefusal(w, d.refusal)
 	setPlaceholders(r, d)
 	h.observe(d, start)
+	drainRefusedBody(w, r, d.refusal)
 }
 
 // writeRefusal writes a refusal's GitLab-shaped answer.
