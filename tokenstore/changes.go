@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -177,7 +178,11 @@ func (s *Store) pollChanges(ctx context.Context) error {
 			if _, ok := listed[key]; !ok || s.feed.isSeen(key) {
 				continue
 			}
-			if err := s.applyChange(ctx, key); err != nil {
+			err := s.applyChange(ctx, key)
+			if errors.Is(err, errChangeInFlight) {
+				continue // applied by the next poll that can read it
+			}
+			if err != nil {
 				return err // the rest is applied next poll
 			}
 			s.feed.markSeen(key, now)
@@ -190,10 +195,21 @@ func (s *Store) pollChanges(ctx context.Context) error {
 	return s.prune(ctx, old[:min(len(old), maxPrunePerPoll)])
 }
 
-// applyChange reads one entry and evicts what it makes stale.
+// errChangeInFlight is applyChange's answer for a listed entry that
+// cannot be read yet.
+var errChangeInFlight = errors.New("change entry listed but not stored yet")
+
+// applyChange reads one entry and evicts what it makes stale. A listed
+// entry that is missing was pruned, if it is old; if it is recent, it is
+// being written: a storage may list a key before its value can be read
+// (caddy.storage.redis indexes a key, then sets it), and marking it seen
+// now would never apply it.
 func (s *Store) applyChange(ctx context.Context, key string) error {
 	data, err := s.storage.Load(ctx, key)
 	if isNotExist(err) {
+		if at, ok := parseChangeKey(key); ok && time.Since(at) < s.retention/2 {
+			return errChangeInFlight
+		}
 		return nil // pruned meanwhile: older than the retention
 	}
 	if err != nil {

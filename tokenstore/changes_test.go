@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -369,5 +371,50 @@ func TestChangeFeedCreationKeepsCachedToken(t *testing.T) {
 	storage.failOn("load", "")
 	if err := authErr(a, token); err != nil {
 		t.Fatalf("cached token after its creation was announced, storage down: %v", err)
+	}
+}
+
+// listedNotStored hides the values of change entries while hiding is on,
+// as a storage that indexes a key before setting it (caddy.storage.redis)
+// shows a listing made between the two.
+type listedNotStored struct {
+	certmagic.Storage
+	hiding atomic.Bool
+}
+
+func (l *listedNotStored) Load(ctx context.Context, key string) ([]byte, error) {
+	if l.hiding.Load() && strings.HasPrefix(key, changesDir+"/") {
+		return nil, fs.ErrNotExist
+	}
+	return l.Storage.Load(ctx, key)
+}
+
+// An entry listed before its value can be read is applied by a later
+// poll, not skipped for good.
+func TestChangeFeedEntryListedBeforeStored(t *testing.T) {
+	ctx := context.Background()
+	storage := &listedNotStored{Storage: &certmagic.FileStorage{Path: t.TempDir()}}
+	a := newTestStore(t, storage, Config{InstanceID: "a", CacheTTL: time.Hour, ChangePollInterval: -1})
+	b := newTestStore(t, storage, Config{InstanceID: "b", ChangePollInterval: -1})
+	tr, token := mustCreate(t, b, CreateRequest{Project: "9", Description: "d"})
+	if err := a.pollChanges(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := authErr(a, token); err != nil {
+		t.Fatal(err)
+	}
+	storage.hiding.Store(true)
+	if err := b.Revoke(ctx, tr.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.pollChanges(ctx); err != nil {
+		t.Fatal(err)
+	}
+	storage.hiding.Store(false)
+	if err := a.pollChanges(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := authErr(a, token); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("revoked token = %v: the entry listed before it was stored was never applied", err)
 	}
 }
