@@ -25,6 +25,9 @@ import (
 const (
 	opRevoke = "revoke"
 	opCreate = "create"
+	// opSync changes nothing: a store waiting for confirmations writes it
+	// so that every other store confirms again (see AwaitChanges).
+	opSync = "sync"
 
 	// maxPrunePerPoll bounds the deletions one poll makes.
 	maxPrunePerPoll = 100
@@ -75,6 +78,13 @@ type changeFeed struct {
 	primed  bool                 // a listing succeeded since the store started
 	lastOK  time.Time            // last successful poll
 	failing bool                 // the last poll failed
+
+	// Confirmations (see confirm.go): how many are still to be written,
+	// the sequence number of the last one written, and whether a poll
+	// completed since the last one.
+	confirmOwed int
+	confirmSeq  int64
+	polled      bool
 }
 
 func (f *changeFeed) markSeen(key string, now time.Time) {
@@ -168,6 +178,7 @@ func (s *Store) pollChanges(ctx context.Context) error {
 			old = append(old, key)
 		}
 	}
+	fresh := gap // whether this poll applied anything
 	if gap {
 		s.cache.invalidateAll()
 		for key := range listed {
@@ -186,11 +197,16 @@ func (s *Store) pollChanges(ctx context.Context) error {
 				return err // the rest is applied next poll
 			}
 			s.feed.markSeen(key, now)
+			fresh = true
 		}
 	}
 	s.feed.forget(listed, now)
 	s.feed.mu.Lock()
 	s.feed.primed, s.feed.lastOK, s.feed.failing = true, now, false
+	s.feed.polled = true
+	if fresh {
+		s.feed.confirmOwed = confirmsPerChange
+	}
 	s.feed.mu.Unlock()
 	return s.prune(ctx, old[:min(len(old), maxPrunePerPoll)])
 }
@@ -217,7 +233,11 @@ func (s *Store) applyChange(ctx context.Context, key string) error {
 	}
 	var e changeEntry
 	var sum [32]byte
-	if err := json.Unmarshal(data, &e); err != nil || hex.DecodedLen(len(e.Hash)) != len(sum) {
+	err = json.Unmarshal(data, &e)
+	if err == nil && e.Op == opSync {
+		return nil // nothing to apply: it only makes this poll confirm
+	}
+	if err != nil || hex.DecodedLen(len(e.Hash)) != len(sum) {
 		s.logger.Warn("ignoring an unreadable change entry", zap.String("key", key))
 		return nil
 	}
@@ -225,6 +245,7 @@ func (s *Store) applyChange(ctx context.Context, key string) error {
 		s.logger.Warn("ignoring an unreadable change entry", zap.String("key", key))
 		return nil
 	}
+	s.logger.Debug("applying a change", zap.String("key", key), zap.String("op", e.Op), zap.Int64("id", e.ID))
 	switch e.Op {
 	case opRevoke:
 		// Uses counted before are still written: a revoked trigger keeps
@@ -256,6 +277,6 @@ func (s *Store) prune(ctx context.Context, keys []string) error {
 func (s *Store) changeLoop(ctx context.Context) {
 	defer s.loops.Done()
 	s.pollEvery.every(ctx.Done(), func() {
-		_ = s.pollChanges(ctx) // reported inside; retried next tick
+		s.pollAndConfirm(ctx) // failures reported inside; retried next tick
 	})
 }

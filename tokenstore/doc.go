@@ -13,8 +13,10 @@
 //	                                     one instance's absolute usage totals of the
 //	                                     triggers with IDs shard*1024 to shard*1024+1023
 //	next_id                              the next trigger ID, allocated under a storage lock
-//	changes/<unix nanos>-<random>        change feed entry: {"op":"revoke"|"create","hash":...}
+//	changes/<unix nanos>-<random>        change feed entry: {"op":"revoke"|"create"|"sync","hash":...}
 //	instances/<path-escaped instance>    the live store writing under that instance name
+//	confirmations/<path-escaped instance>
+//	                                     how many times that store confirmed reading the feed
 //
 // # Clusters
 //
@@ -44,6 +46,12 @@
 // is read from storage on its first use anyway. Entries are recognised by
 // name, never by comparing clocks of different machines; they are pruned
 // after Config.ChangeRetention (default 10m), at most 100 per poll.
+//
+// Confirmations: after a poll that applied anything, a store writes a
+// confirmation, polls again and writes another; AwaitChanges, called after
+// a revocation, returns once every other live store has confirmed twice
+// since, so the caller knows every instance refuses the token (see
+// confirm.go). Nothing is written while the feed is quiet.
 //
 // Storage faults: a cached token needs no storage and keeps working until
 // its cache TTL ends. Reads are abandoned after Config.StorageTimeout

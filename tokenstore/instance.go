@@ -33,6 +33,11 @@ import (
 // shared an ID at one time. Staleness compares the holder's clock with the
 // claimer's: the machines' clocks must agree within a minute or so, which
 // only matters for a holder on another machine.
+//
+// A live holder of InstanceID that is elsewhere (another machine, another
+// boot, or another identity file: Config.InstanceHome) runs from a copy of
+// this store's identity. With Config.RenewInstanceID, the store then takes
+// a new ID for good instead of a suffixed name, so copies part ways.
 const (
 	maxInstanceSuffix  = 16
 	heartbeatInterval  = 10 * time.Second
@@ -43,11 +48,16 @@ const (
 
 // instanceRecord is what instances/<name> holds.
 type instanceRecord struct {
-	Instance  string    `json:"instance"`
-	Nonce     string    `json:"nonce"`
-	Host      string    `json:"host,omitempty"`
-	BootID    string    `json:"boot_id,omitempty"`
-	PID       int       `json:"pid,omitempty"`
+	Instance string `json:"instance"`
+	Nonce    string `json:"nonce"`
+	Host     string `json:"host,omitempty"`
+	BootID   string `json:"boot_id,omitempty"`
+	PID      int    `json:"pid,omitempty"`
+	// Home is where the holder keeps its instance ID (Config.InstanceHome).
+	Home string `json:"home,omitempty"`
+	// Run names the holding store for as long as it is open, whatever name
+	// it holds: its change feed confirmations carry it (see confirm.go).
+	Run       string    `json:"run,omitempty"`
 	Heartbeat time.Time `json:"heartbeat"`
 }
 
@@ -130,6 +140,8 @@ func (s *Store) writeInstance(ctx context.Context, name, nonce string) error {
 		Host:      s.process.host,
 		BootID:    s.process.boot,
 		PID:       s.process.pid,
+		Home:      s.home,
+		Run:       s.run,
 		Heartbeat: time.Now().UTC(),
 	})
 	if err == nil {
@@ -172,9 +184,52 @@ func (s *Store) tryClaim(ctx context.Context, name string) (nonce string, ok boo
 	return nonce, true, nil
 }
 
+// elsewhere reports whether rec was written by a store that is not on
+// this machine during this boot, or keeps its instance ID in another place:
+// a store running from a copy of this one's identity. Facts the record
+// lacks (no boot ID off Linux, no home from older versions) do not count.
+func (s *Store) elsewhere(rec *instanceRecord) bool {
+	p := s.process
+	return rec.Host != p.host ||
+		(rec.BootID != "" && p.boot != "" && rec.BootID != p.boot) ||
+		(rec.Home != "" && s.home != "" && rec.Home != s.home)
+}
+
+// renewIfCopied gives the store a new instance ID, through
+// Config.RenewInstanceID, when a live store elsewhere holds its ID; if that
+// fails, the store takes a suffixed name as usual. The caller holds the
+// claims lock.
+func (s *Store) renewIfCopied(ctx context.Context) error {
+	if s.renewID == nil {
+		return nil
+	}
+	rec, found, err := s.loadInstance(ctx, s.base)
+	if err != nil || !found || s.holderGone(rec, time.Now()) || !s.elsewhere(rec) {
+		return err
+	}
+	id, err := s.renewID()
+	if err == nil && (id == "" || id == s.base) {
+		err = fmt.Errorf("got %q", id)
+	}
+	if err != nil {
+		// A suffixed name still keeps the two stores' records apart.
+		s.logger.Error("a live gateway elsewhere uses this instance ID, and a new one could not be made",
+			zap.String("instance_id", s.base), zap.String("holder_host", rec.Host), zap.Error(err))
+		return nil
+	}
+	s.logger.Warn("a live gateway elsewhere uses this instance ID (its identity was copied, "+
+		"with a data directory, a machine image or 'caddy storage import'); this instance takes a new one for good",
+		zap.String("instance_id", s.base), zap.String("holder_host", rec.Host), zap.String("new_instance_id", id))
+	s.base = id
+	return nil
+}
+
 // claimFree takes the first free candidate name.
 func (s *Store) claimFree(ctx context.Context) (name, nonce string, err error) {
 	err = s.withClaimsLock(ctx, func() error {
+		if err := s.renewIfCopied(ctx); err != nil {
+			return err
+		}
 		for i := range maxInstanceSuffix {
 			candidate := instanceName(s.base, i)
 			n, ok, err := s.tryClaim(ctx, candidate)

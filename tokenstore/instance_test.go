@@ -3,6 +3,7 @@ package tokenstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"sync"
@@ -260,4 +261,52 @@ func TestInstanceHeartbeatRenews(t *testing.T) {
 	if other.InstanceID() != "node-2" {
 		t.Fatalf("a live store's name was taken over: %q", other.InstanceID())
 	}
+}
+
+// A live holder of the instance ID elsewhere runs from a copy of this
+// store's identity: with RenewInstanceID the store takes a new ID for
+// good; a holder that shares the identity here, or is gone, does not
+// make it renew.
+func TestInstanceRenewedWhenCopiedElsewhere(t *testing.T) {
+	me := currentProcess()
+	fresh := time.Now().UTC()
+	const home = "/config/id"
+	tests := []struct {
+		name      string
+		rec       instanceRecord
+		wantName  string
+		wantRenew bool
+	}{
+		{"live holder on another machine", instanceRecord{Host: "elsewhere", BootID: me.boot, PID: 1 << 30, Home: home, Heartbeat: fresh}, "renewed", true},
+		{"live holder with another identity file here", instanceRecord{Host: me.host, BootID: me.boot, PID: me.pid, Home: "/copy/id", Heartbeat: fresh}, "renewed", true},
+		{"live holder sharing the identity file", instanceRecord{Host: me.host, BootID: me.boot, PID: me.pid, Home: home, Heartbeat: fresh}, "node-2", false},
+		{"holder of an older version here", instanceRecord{Host: me.host, BootID: me.boot, PID: me.pid, Heartbeat: fresh}, "node-2", false},
+		{"stale holder on another machine", instanceRecord{Host: "elsewhere", PID: 1, Home: home, Heartbeat: fresh.Add(-instanceStaleAfter - time.Second)}, "node", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			storage := &certmagic.FileStorage{Path: t.TempDir()}
+			rec := tt.rec
+			rec.Instance, rec.Nonce = "node", "n"
+			putInstanceRecord(t, storage, rec)
+			renewed := 0
+			s := newTestStore(t, storage, Config{InstanceID: "node", InstanceHome: home,
+				RenewInstanceID: func() (string, error) { renewed++; return "renewed", nil }})
+			if got := s.InstanceID(); got != tt.wantName {
+				t.Errorf("instance %q, want %q", got, tt.wantName)
+			}
+			if (renewed == 1) != tt.wantRenew || renewed > 1 {
+				t.Errorf("RenewInstanceID called %d times, want renewal %v", renewed, tt.wantRenew)
+			}
+		})
+	}
+	t.Run("renewal fails", func(t *testing.T) {
+		storage := &certmagic.FileStorage{Path: t.TempDir()}
+		putInstanceRecord(t, storage, instanceRecord{Instance: "node", Nonce: "n", Host: "elsewhere", PID: 1, Heartbeat: fresh})
+		s := newTestStore(t, storage, Config{InstanceID: "node",
+			RenewInstanceID: func() (string, error) { return "", errors.New("read-only file system") }})
+		if got := s.InstanceID(); got != "node-2" {
+			t.Fatalf("instance %q, want node-2: a failed renewal falls back to a suffixed name", got)
+		}
+	})
 }

@@ -65,6 +65,17 @@ type Config struct {
 	// directory), this store writes under InstanceID-2 (or the next free
 	// suffix) until InstanceID is free again; InstanceID() tells which.
 	InstanceID string
+	// InstanceHome says where this process keeps InstanceID (such as the
+	// path of the file holding it); optional. A live store holding the same
+	// ID with another home, or on another machine or boot, runs from a copy
+	// of this store's identity (see RenewInstanceID).
+	InstanceHome string
+	// RenewInstanceID, when set, is called when a live store elsewhere
+	// (see InstanceHome) holds InstanceID: it must make, keep for the next
+	// starts, and return a new ID, which this store uses from then on. When
+	// nil, such a store writes under a suffixed name, as for two processes
+	// sharing one ID.
+	RenewInstanceID func() (string, error)
 	// CacheSize is the number of tokens the positive cache holds (default
 	// 10000); the negative cache holds as many.
 	CacheSize int
@@ -141,6 +152,9 @@ type Store struct {
 	instance       string // the name usage is written under
 	nonce          string // proves the name's record is this store's
 	process        processFacts
+	home           string                 // Config.InstanceHome
+	renewID        func() (string, error) // Config.RenewInstanceID
+	run            string                 // names this store while it is open: see instanceRecord.Run
 	heartbeatEvery time.Duration
 	staleAfter     time.Duration
 
@@ -207,6 +221,9 @@ func New(cfg Config) (*Store, error) {
 		feed:           changeFeed{seen: make(map[string]time.Time)},
 		counters:       make(map[int64]*usageCounter),
 		process:        currentProcess(),
+		home:           cfg.InstanceHome,
+		renewID:        cfg.RenewInstanceID,
+		run:            randomNonce(),
 		heartbeatEvery: cfg.heartbeatEvery,
 		staleAfter:     cfg.staleAfter,
 		loopDone:       make(chan struct{}),
