@@ -376,9 +376,10 @@ func (h *Handler) joinGateway(ctx caddy.Context, storage certmagic.Storage) erro
 	key := "trigger_gateway:" + storageIdentity(storage)
 	settings := h.storeSettings()
 	value, _, err := gateways.LoadOrNew(key, func() (caddy.Destructor, error) {
-		instance, err := caddy.InstanceID()
+		idFile := identityFile()
+		instance, err := loadIdentity(idFile)
 		if err != nil {
-			return nil, fmt.Errorf("reading instance ID: %v", err)
+			return nil, fmt.Errorf("reading the gateway's instance ID: %v", err)
 		}
 		storage, release, err := ownStorage(ctx, storage)
 		if err != nil {
@@ -386,7 +387,9 @@ func (h *Handler) joinGateway(ctx caddy.Context, storage certmagic.Storage) erro
 		}
 		store, err := tokenstore.New(tokenstore.Config{
 			Storage:            storage,
-			InstanceID:         instance.String(),
+			InstanceID:         instance,
+			InstanceHome:       idFile,
+			RenewInstanceID:    func() (string, error) { return renewIdentity(idFile) },
 			CacheSize:          settings.cacheSize,
 			CacheTTL:           settings.cacheTTL,
 			NegativeCacheTTL:   settings.negativeCacheTTL,
