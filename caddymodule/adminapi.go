@@ -258,6 +258,10 @@ func (a *adminAPI) handleRevoke(w http.ResponseWriter, r *http.Request, rawID st
 	if err != nil {
 		return err
 	}
+	wait, err := parseRevokeWait(r.URL.Query(), g)
+	if err != nil {
+		return err
+	}
 	// Read first only for the log line: Revoke reports an unknown ID itself,
 	// so a concurrent revocation in between still ends in a 404.
 	t, _, err := g.store.Get(r.Context(), id)
@@ -274,6 +278,9 @@ func (a *adminAPI) handleRevoke(w http.ResponseWriter, r *http.Request, rawID st
 		zap.String("owner", t.Owner),
 		zap.String("revoked_by", by),
 	)
+	if wait > 0 {
+		return a.awaitRevocation(w, r, g, id, wait)
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -134,17 +134,26 @@ revoked trigger, when and by whom it was revoked too.`,
 	}
 
 	revoke := &cobra.Command{
-		Use:   "revoke <id>",
+		Use:   "revoke <id> [--wait [--wait-timeout <duration>]]",
 		Short: "Revokes a trigger token for good",
 		Long: `
 Revokes the trigger with the given ID. This is irreversible: its token
 stops working at once and can never be used or imported again. The trigger
 stays listed by 'list --revoked', with the time and "admin API, user <you>"
 (the user running this command) as who revoked it. With --json nothing is
-printed on success; the exit status tells.`,
+printed on success; the exit status tells.
+
+The instance that revokes refuses the token at once; the other instances
+sharing the storage within their change_poll_interval. With --wait the
+command returns only once every other live instance has confirmed that it
+refuses the token, or fails (exit status 1, the trigger being revoked
+anyway) after 10 change_poll_intervals (5s by default) or --wait-timeout,
+naming the instances that did not confirm.`,
 		Args: cobra.ExactArgs(1),
 		RunE: triggerRunE(cmdTriggerRevoke),
 	}
+	revoke.Flags().Bool("wait", false, "Return only once every live instance refuses the token")
+	revoke.Flags().String("wait-timeout", "", "How long --wait waits, like 30s (default: 10 change_poll_intervals); implies --wait")
 
 	cmd.AddCommand(add, list, show, revoke, explainCommand())
 	printPlainErrors(cmd)
@@ -238,8 +247,12 @@ func cmdTriggerShow(cl *triggerClient, _ caddycmd.Flags, args []string) error {
 	return writeTriggerTable(cl.out, []adminTrigger{t}, cl.now())
 }
 
-func cmdTriggerRevoke(cl *triggerClient, _ caddycmd.Flags, args []string) error {
+func cmdTriggerRevoke(cl *triggerClient, fl caddycmd.Flags, args []string) error {
 	id, err := parseCLITriggerID(args[0])
+	if err != nil {
+		return err
+	}
+	wait, err := revokeWaitQuery(fl)
 	if err != nil {
 		return err
 	}
@@ -247,11 +260,15 @@ func cmdTriggerRevoke(cl *triggerClient, _ caddycmd.Flags, args []string) error 
 	if user := cliUser(); user != "" {
 		header.Set(adminUserHeader, user)
 	}
-	if _, err := cl.requestWithHeader(http.MethodDelete, "/trigger_gateway/triggers/"+strconv.FormatInt(id, 10), nil, header, nil); err != nil {
+	if _, err := cl.requestWithHeader(http.MethodDelete, "/trigger_gateway/triggers/"+strconv.FormatInt(id, 10), wait, header, nil); err != nil {
 		return err
 	}
 	if cl.asJSON {
 		return nil
+	}
+	if wait != nil {
+		_, err = fmt.Fprintf(cl.out, "Trigger %d revoked; every live instance has confirmed it refuses the token.\n", id)
+		return err
 	}
 	_, err = fmt.Fprintf(cl.out, "Trigger %d revoked.\n", id)
 	return err
