@@ -190,7 +190,11 @@ func (s *Store) pollChanges(ctx context.Context) error {
 				continue
 			}
 			err := s.applyChange(ctx, key)
+			if errors.Is(err, errChangeInFlight) && pause(ctx, inFlightRetry) {
+				err = s.applyChange(ctx, key) // its writer is one round trip from done
+			}
 			if errors.Is(err, errChangeInFlight) {
+				s.logger.Debug("change entry listed but not stored yet; the next poll reads it", zap.String("key", key))
 				continue // applied by the next poll that can read it
 			}
 			if err != nil {
@@ -209,6 +213,22 @@ func (s *Store) pollChanges(ctx context.Context) error {
 	}
 	s.feed.mu.Unlock()
 	return s.prune(ctx, old[:min(len(old), maxPrunePerPoll)])
+}
+
+// inFlightRetry is how long a poll waits before reading again an entry
+// listed but not stored yet, rather than leave it to the next poll.
+const inFlightRetry = 20 * time.Millisecond
+
+// pause waits d, or less if ctx ends; it reports whether ctx is still live.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // errChangeInFlight is applyChange's answer for a listed entry that
