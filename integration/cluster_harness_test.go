@@ -83,14 +83,14 @@ func (c *cluster) startNode(prepare func(g *gateway)) *gateway {
 	return g
 }
 
-// instanceIDFile is where Caddy keeps its instance ID under a node's data
-// directory.
+// instanceIDFile is where the gateway keeps its instance ID: in Caddy's
+// configuration directory, which no storage holds.
 func instanceIDFile(g *gateway) string {
-	return filepath.Join(g.dir, "xdg-data", "caddy", "instance.uuid")
+	return filepath.Join(g.dir, "xdg-config", "caddy", "trigger_gateway_instance_id")
 }
 
-// copyInstanceID gives dst the Caddy instance ID of src, as copying a data
-// directory (or a machine image) would.
+// copyInstanceID gives dst the gateway instance ID of src, as copying a
+// whole machine image would.
 func copyInstanceID(t *testing.T, src, dst *gateway) {
 	t.Helper()
 	id, err := os.ReadFile(instanceIDFile(src))
@@ -105,7 +105,7 @@ func copyInstanceID(t *testing.T, src, dst *gateway) {
 	}
 }
 
-// instanceID is the node's Caddy instance ID.
+// instanceID is the node's gateway instance ID.
 func (g *gateway) instanceID(t *testing.T) string {
 	t.Helper()
 	id, err := os.ReadFile(instanceIDFile(g))

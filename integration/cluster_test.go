@@ -107,13 +107,13 @@ func TestClusterSharesTriggersAndRevocations(t *testing.T) {
 }
 
 // Usage from all instances adds up exactly while they serve and flush
-// concurrently, last_used is the latest of all, and two processes started
-// with the same Caddy instance ID write separate usage records.
+// concurrently, last_used is the latest of all, and a process started
+// with a copy of another's instance ID takes a new one for good.
 func TestClusterUsageAddsUp(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3, "usage_flush_interval 100ms", map[int]int{1: 0})
-	if c.nodes[0].instanceID(t) != c.nodes[1].instanceID(t) {
-		t.Fatal("nodes 0 and 1 should share their Caddy instance ID")
+	if c.nodes[0].instanceID(t) == c.nodes[1].instanceID(t) {
+		t.Fatal("node 1, started with a copy of node 0's instance ID file, kept that ID")
 	}
 	main := c.nodes[0].addTrigger(t, addOpts{Project: "9", Description: "busy", Owner: "alice"})
 	side := c.nodes[2].addTrigger(t, addOpts{Project: "9", Description: "side", Owner: "bob"})
@@ -170,17 +170,18 @@ func TestClusterUsageAddsUp(t *testing.T) {
 		})
 	}
 
-	// One usage record per process: node 1, which shares node 0's instance
-	// ID, writes under a suffixed name and says why.
-	id0, id2 := c.nodes[0].instanceID(t), c.nodes[2].instanceID(t)
-	want := []string{id0, id0 + "-2", id2}
+	// One usage record per process: node 1, started with a copy of node
+	// 0's instance ID, renewed it (in its file) and says why.
+	id0, id1, id2 := c.nodes[0].instanceID(t), c.nodes[1].instanceID(t), c.nodes[2].instanceID(t)
+	want := []string{id0, id1, id2}
 	slices.Sort(want)
 	if got := c.usageWriters(t, main); !slices.Equal(got, want) {
 		t.Errorf("usage records of the busy trigger: %q, want %q", got, want)
 	}
-	warned := regexp.MustCompile(`another live gateway on this storage uses this instance ID.*"instance":"` + regexp.QuoteMeta(id0+"-2") + `"`)
-	if len(c.nodes[1].logLines(t, warned)) != 1 {
-		t.Error("node 1 did not log that it writes usage under a suffixed instance name")
+	renewed := regexp.MustCompile(`a live gateway elsewhere uses this instance ID.*"instance_id":"` +
+		regexp.QuoteMeta(id0) + `".*"new_instance_id":"` + regexp.QuoteMeta(id1) + `"`)
+	if len(c.nodes[1].logLines(t, renewed)) != 1 {
+		t.Error("node 1 did not log that it took a new instance ID")
 	}
 }
 
