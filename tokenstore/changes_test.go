@@ -404,7 +404,7 @@ func TestChangeFeedEntryListedBeforeStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	storage.hiding.Store(true)
-	if err := b.Revoke(ctx, tr.ID); err != nil {
+	if err := b.Revoke(ctx, tr.ID, "admin API"); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.pollChanges(ctx); err != nil {

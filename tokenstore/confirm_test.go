@@ -52,7 +52,7 @@ func TestAwaitChangesRevocationReachedEveryStore(t *testing.T) {
 				t.Fatalf("round %d: %s before the revocation: %v", round, s.InstanceID(), err)
 			}
 		}
-		if err := a.Revoke(ctx, tr.ID); err != nil {
+		if err := a.Revoke(ctx, tr.ID, "admin API"); err != nil {
 			t.Fatal(err)
 		}
 		if err := awaitWithin(a, 5*time.Second); err != nil {
