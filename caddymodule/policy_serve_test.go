@@ -209,7 +209,8 @@ func TestServeHTTPRefPolicy(t *testing.T) {
 	}, token9[10:], token10[10:], limited[10:])
 }
 
-// Webhook verification on the webhook route, per project: GitLab's secret
+// Webhook verification of deliveries (the webhook route, or any route with a
+// forge's event header), per project: GitLab's secret
 // token and GitHub's HMAC over the raw body, secrets from placeholders. A
 // refusal is 401 and reaches nothing.
 func TestServeHTTPWebhookVerification(t *testing.T) {
@@ -245,6 +246,9 @@ func TestServeHTTPWebhookVerification(t *testing.T) {
 	hook := func(project string) string {
 		return "/api/v4/projects/" + project + "/ref/main/trigger/pipeline?token=" + tokens[project]
 	}
+	pipe := func(project string) string { // the body's ref is refs/heads/main
+		return "/api/v4/projects/" + project + "/trigger/pipeline?token=" + tokens[project]
+	}
 	ok := func(name, project string, header map[string]string) policyCase {
 		return policyCase{name: name, target: hook(project), contentType: "application/json", body: payload,
 			header: header, wantRef: "main", wantExtra: map[string]any{"object_kind": "push"}}
@@ -266,8 +270,23 @@ func TestServeHTTPWebhookVerification(t *testing.T) {
 		refused("GitLab token empty", "9", payload, "missing_signature", map[string]string{"X-Gitlab-Token": ""}),
 		refused("GitHub signature where a GitLab token is configured", "9", payload, "missing_signature",
 			map[string]string{"X-Hub-Signature-256": sign(gitlabSecret, payload)}),
-		{name: "pipeline route is not a webhook: no check", target: "/api/v4/projects/9/trigger/pipeline?ref=main&token=" + tokens["9"],
+		{name: "pipeline route without an event header: no check", target: "/api/v4/projects/9/trigger/pipeline?ref=main&token=" + tokens["9"],
 			wantRef: "main"},
+		// A forge's delivery is checked whichever route it came by.
+		{name: "pipeline route, GitLab event without the token", target: pipe("9"), contentType: "application/json", body: payload,
+			header: map[string]string{"X-Gitlab-Event": "Push Hook"}, wantStatus: 401, wantOutcome: "webhook_not_verified", wantDetail: "missing_signature"},
+		{name: "pipeline route, GitLab event with a wrong token", target: pipe("9"), contentType: "application/json", body: payload,
+			header: map[string]string{"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "wrong"}, wantStatus: 401, wantOutcome: "webhook_not_verified", wantDetail: "bad_token"},
+		{name: "pipeline route, empty event header, no token", target: pipe("9"), contentType: "application/json", body: payload,
+			header: map[string]string{"X-Gitlab-Event": ""}, wantStatus: 401, wantOutcome: "webhook_not_verified", wantDetail: "missing_signature"},
+		{name: "pipeline route, GitHub event without a signature", target: pipe("9"), contentType: "application/json", body: payload,
+			header: map[string]string{"X-GitHub-Event": "push"}, wantStatus: 401, wantOutcome: "webhook_not_verified", wantDetail: "missing_signature"},
+		{name: "pipeline route, Gitea event without a signature", target: pipe("10"), contentType: "application/json", body: payload,
+			header: map[string]string{"X-Gitea-Event": "push"}, wantStatus: 401, wantOutcome: "webhook_not_verified", wantDetail: "missing_signature"},
+		{name: "pipeline route, GitLab event with the token", target: pipe("9"), contentType: "application/json", body: payload,
+			header: map[string]string{"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": gitlabSecret}, wantRef: "main"},
+		{name: "pipeline route, GitHub event signed", target: pipe("10"), contentType: "application/json", body: payload,
+			header: map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature-256": sign(githubSecret, payload)}, wantRef: "main"},
 
 		ok("GitHub HMAC over the raw body, secret from {file.path}", "10",
 			map[string]string{"X-Hub-Signature-256": sign(githubSecret, payload)}),
@@ -290,5 +309,7 @@ func TestServeHTTPWebhookVerification(t *testing.T) {
 			map[string]string{"X-Hub-Signature-256": sign("wrong", payload), "X-Gitlab-Token": "wrong"}),
 
 		ok("project without webhook secrets", "13", nil),
+		{name: "project without webhook secrets, event on the pipeline route", target: pipe("13"), contentType: "application/json", body: payload,
+			header: map[string]string{"X-Gitlab-Event": "Push Hook"}, wantRef: "main"},
 	}, gitlabSecret, githubSecret, both, tokens["9"][10:], tokens["10"][10:], tokens["11"][10:])
 }

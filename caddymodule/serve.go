@@ -189,10 +189,13 @@ func (h *Handler) decideTrigger(r *http.Request, d *decision) *triggerapi.Error 
 }
 
 // checkWebhook verifies the signature or secret token of a webhook
-// delivery, for projects that configure one; it reads the raw body.
+// delivery, for projects that configure one; it reads the raw body. A
+// delivery is a request on the webhook route or one that carries a forge's
+// event header on any route: a forge's delivery sent to /trigger/pipeline
+// must not skip the project's secret.
 func (h *Handler) checkWebhook(r *http.Request, d *decision, body []byte) *triggerapi.Error {
 	verifier := h.webhookVerifiers[d.project]
-	if verifier == nil || d.route.Kind != triggerapi.KindWebhook {
+	if verifier == nil || (d.route.Kind != triggerapi.KindWebhook && !webhook.CarriesEvent(r.Header)) {
 		return nil
 	}
 	if err := verifier.Check(r.Header, body); err != nil {

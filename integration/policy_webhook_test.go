@@ -137,3 +137,68 @@ func lineWith(s, needle string) string {
 	}
 	return ""
 }
+
+// A project's webhook secret is asked of every delivery, whichever route
+// it came by: a push event sent to /trigger/pipeline (the token in the
+// query, the ref in the body) without the secret is refused like one sent
+// to /ref/main/trigger/pipeline, and forwarded with it. A request without
+// any event header is a plain trigger and is not asked for the secret.
+func TestWebhookSecretOnPipelineRoute(t *testing.T) {
+	t.Parallel()
+	gitlabSecret := "gl-hook-" + randomHex(12)
+	githubSecret := "gh-hook-" + randomHex(12)
+	g := newGateway(t, config{
+		Gateway: `
+			project 12 {
+				webhook_gitlab_token {env.PIPELINE_ROUTE_GITLAB_SECRET}
+			}
+			project 13 {
+				webhook_github_secret {env.PIPELINE_ROUTE_GITHUB_SECRET}
+			}`,
+		Env: map[string]string{"PIPELINE_ROUTE_GITLAB_SECRET": gitlabSecret, "PIPELINE_ROUTE_GITHUB_SECRET": githubSecret},
+	})
+	g.secrets.addSecret(gitlabSecret, "GitLab webhook secret")
+	g.secrets.addSecret(githubSecret, "GitHub webhook secret")
+	p12 := g.addTrigger(t, addOpts{Project: "12", Description: "GitLab webhook", Owner: "alice"})
+	p13 := g.addTrigger(t, addOpts{Project: "13", Description: "GitHub webhook", Owner: "bob"})
+	raw := []byte(pushEvent)
+	pipeline := func(tr triggerObj) string {
+		return "/api/v4/projects/" + tr.Project + "/trigger/pipeline?token=" + tr.Token
+	}
+	webhookRoute := func(tr triggerObj) string {
+		return "/api/v4/projects/" + tr.Project + "/ref/main/trigger/pipeline?token=" + tr.Token
+	}
+
+	tests := []struct {
+		name     string
+		path     string
+		tr       triggerObj
+		headers  []string
+		accepted bool
+	}{
+		{"webhook route, no secret", webhookRoute(p12), p12, []string{"X-Gitlab-Event", "Push Hook"}, false},
+		{"pipeline route, no secret", pipeline(p12), p12, []string{"X-Gitlab-Event", "Push Hook"}, false},
+		{"pipeline route, wrong secret", pipeline(p12), p12, []string{"X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", "wrong"}, false},
+		{"pipeline route, empty event header", pipeline(p12), p12, []string{"X-Gitlab-Event", ""}, false},
+		{"pipeline route, GitHub event, no signature", pipeline(p13), p13, []string{"X-GitHub-Event", "push"}, false},
+		{"pipeline route, Gitea event, no signature", pipeline(p13), p13, []string{"X-Gitea-Event", "push"}, false},
+		{"pipeline route, the secret", pipeline(p12), p12, []string{"X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", gitlabSecret}, true},
+		{"pipeline route, GitHub signature", pipeline(p13), p13,
+			[]string{"X-GitHub-Event", "push", "X-Hub-Signature-256", githubSignature(githubSecret, raw)}, true},
+		{"pipeline route, no event header: a plain trigger", pipeline(p12), p12, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := g.post(t, tt.path, rawJSON(pushEvent), tt.headers...)
+			if !tt.accepted {
+				assertJSONAnswer(t, resp, 401, `{"message":"401 Unauthorized"}`)
+				assertNothingForwarded(t, g.up)
+				return
+			}
+			assertForwarded(t, resp, g.up.take(), forwarded{
+				Project: tt.tr.Project, Token: tt.tr.Token, Ref: "main", Variables: map[string]string{},
+				Payload: payloadWithout(t, pushEvent, "ref"), Trigger: tt.tr,
+			})
+		})
+	}
+}

@@ -172,3 +172,30 @@ func BenchmarkCheck(b *testing.B) {
 		})
 	}
 }
+
+func TestCarriesEvent(t *testing.T) {
+	tests := []struct {
+		name   string
+		header http.Header
+		want   bool
+	}{
+		{"none", headers("Content-Type", "application/json"), false},
+		{"empty header", http.Header{}, false},
+		{"gitlab", headers("X-Gitlab-Event", "Push Hook"), true},
+		{"github as GitHub spells it", headers("X-GitHub-Event", "push"), true},
+		{"gitea", headers("X-Gitea-Event", "push"), true},
+		{"forgejo", headers("X-Forgejo-Event", "push"), true},
+		{"gogs", headers("X-Gogs-Event", "push"), true},
+		{"lower-case name", headers("x-gitlab-event", "Push Hook"), true},
+		{"empty value still says webhook", headers("X-Gitlab-Event", ""), true},
+		{"delivery ID alone is no event", headers("X-GitHub-Delivery", "d1", "X-Gitlab-Event-UUID", "u1"), false},
+		{"secret alone is no event", headers("X-Gitlab-Token", testToken), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := CarriesEvent(tt.header); got != tt.want {
+				t.Errorf("CarriesEvent() = %t, want %t", got, tt.want)
+			}
+		})
+	}
+}
