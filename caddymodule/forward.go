@@ -148,20 +148,6 @@ func (h *Handler) forwardArtifacts(r *http.Request, d *decision) {
 	setDecisionHeaders(r.Header, d, newHeaderValues(decisionHeaderCount))
 }
 
-// dropCallerCredentials removes the credentials a caller may send that are
-// meant for the gateway or for GitLab, never for the CI server: the job
-// token, a GitLab access token (scripts send PRIVATE-TOKEN on every call),
-// and a bearer token that is one of the gateway's management tokens.
-func (h *Handler) dropCallerCredentials(header http.Header) {
-	delete(header, headerJobToken)
-	delete(header, headerPrivateToken)
-	if len(h.management) > 0 {
-		if token, ok := bearerToken(headerValue(header, headerAuthorization)); ok && h.managementCredential(token) != nil {
-			delete(header, headerAuthorization)
-		}
-	}
-}
-
 // setURL points r at path; RequestURI is kept in step, as Caddy's rewrite
 // does: the proxy's logs print it, and the caller's token must not survive
 // there.
@@ -172,10 +158,7 @@ func setURL(r *http.Request, path, rawPath, rawQuery string) {
 
 // setDecisionHeaders tells the upstream who triggered. Callers must not
 // speak for the gateway: any X-Trigger-* header they sent is dropped first.
-// So are the webhook secret and signature, meant for the gateway alone.
 func setDecisionHeaders(header http.Header, d *decision, values *headerValues) {
-	delete(header, headerGitlabToken)
-	delete(header, headerHubSignature)
 	for name := range header {
 		if strings.HasPrefix(name, headerPrefix) {
 			delete(header, name)

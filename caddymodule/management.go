@@ -169,8 +169,13 @@ func (h *Handler) provisionManagement(repl *caddy.Replacer) error {
 // Every configured token is compared, in constant time, whichever matches.
 func (h *Handler) managementCredentialOf(r *http.Request) (*managementCredential, *triggerapi.Error) {
 	token := headerValue(r.Header, headerPrivateToken)
-	if token == "" {
-		token, _ = bearerToken(headerValue(r.Header, headerAuthorization))
+	if bearer, ok := bearerToken(headerValue(r.Header, headerAuthorization)); ok {
+		if token != "" && bearer != token {
+			// Two management credentials: answering for either would let
+			// the other pass unseen.
+			return nil, errConflictingCredential
+		}
+		token = bearer
 	}
 	if token == "" {
 		return nil, errManagementNoToken
@@ -284,10 +289,18 @@ func (h *Handler) serveManagement(w http.ResponseWriter, r *http.Request, start 
 		h.answerManagement(w, &d, nil, start)
 		return nil
 	}
+	if refusal, detail := refuseConflictingCredential(r.Header); refusal != nil {
+		d.refusal, d.detail = refusal, detail
+		h.answerManagement(w, &d, nil, start)
+		return nil
+	}
 	cred, refusal := h.managementCredentialOf(r)
 	if refusal != nil {
 		if refusal == errManagementBadToken && h.limiter != nil {
 			h.limiter.failed(client, start)
+		}
+		if refusal == errConflictingCredential {
+			d.detail = "Private-Token and Authorization carry different tokens"
 		}
 		d.refusal = refusal
 		h.answerManagement(w, &d, nil, start)

@@ -186,12 +186,30 @@ func TestManagementAuthentication(t *testing.T) {
 			t.Errorf("status %d, want 200", w.Code)
 		}
 	})
-	t.Run("PRIVATE-TOKEN wins over Authorization", func(t *testing.T) {
+	// Two management credentials that differ: answering for either would
+	// let the other pass unseen.
+	t.Run("PRIVATE-TOKEN and a different bearer token are refused", func(t *testing.T) {
 		r := mgmtRequest{method: "GET", target: list, auth: "private", token: mgmtWrong}.build()
 		r.Header.Set("Authorization", "Bearer "+mgmtAll)
 		w, _, _ := serve(h, r, new(recorder))
-		if w.Code != 401 {
-			t.Errorf("status %d, want 401", w.Code)
+		if w.Code != 400 {
+			t.Errorf("status %d, want 400", w.Code)
+		}
+	})
+	t.Run("PRIVATE-TOKEN and the same bearer token are one credential", func(t *testing.T) {
+		r := mgmtRequest{method: "GET", target: list, auth: "private", token: mgmtAll}.build()
+		r.Header.Set("Authorization", "Bearer "+mgmtAll)
+		w, _, _ := serve(h, r, new(recorder))
+		if w.Code != 200 {
+			t.Errorf("status %d, want 200", w.Code)
+		}
+	})
+	t.Run("PRIVATE-TOKEN and another scheme's Authorization", func(t *testing.T) {
+		r := mgmtRequest{method: "GET", target: list, auth: "private", token: mgmtAll}.build()
+		r.Header.Set("Authorization", "Basic dXNlcjpwYXNz")
+		w, _, _ := serve(h, r, new(recorder))
+		if w.Code != 200 {
+			t.Errorf("status %d, want 200", w.Code)
 		}
 	})
 }

@@ -64,6 +64,8 @@ func (d *decision) note(format string, args ...any) {
 // refusal is answered where it is found and nothing after it runs.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	start := time.Now()
+	// Whatever the outcome, what runs after the handler sees no credential.
+	defer h.scrubRequest(r)
 	route, ok := triggerapi.ParseRoute(h.PathPrefix, r.URL.EscapedPath())
 	if !ok {
 		if h.management != nil {
@@ -138,6 +140,10 @@ func (h *Handler) decideTrigger(r *http.Request, d *decision) *triggerapi.Error 
 	}
 	if headerValue(r.Header, headerGitlabEvent) == "Pipeline Hook" {
 		return triggerapi.ErrPipelineHook
+	}
+	if refusal, detail := refuseConflictingCredential(r.Header); refusal != nil {
+		d.detail = detail
+		return refusal
 	}
 
 	buf := bodyBuffers.Get().(*bytes.Buffer)
@@ -367,13 +373,18 @@ func (h *Handler) decideArtifacts(r *http.Request, d *decision) *triggerapi.Erro
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return triggerapi.ErrMethod
 	}
+	if refusal, detail := refuseConflictingCredential(r.Header); refusal != nil {
+		d.detail = detail
+		return refusal
+	}
 	query := r.URL.Query()
 	if query.Get("job") == "" {
 		return errArtifactsNoJob
 	}
-	token := query.Get("job_token")
-	if token == "" {
-		token = r.Header.Get(headerJobToken)
+	token, refusal := artifactsJobToken(query["job_token"], headerValue(r.Header, headerJobToken))
+	if refusal != nil {
+		d.detail = "job token given more than once with different values"
+		return refusal
 	}
 	switch {
 	case token == "":
@@ -387,6 +398,20 @@ func (h *Handler) decideArtifacts(r *http.Request, d *decision) *triggerapi.Erro
 		return refusal
 	}
 	return h.checkRef(d, d.route.Ref)
+}
+
+// artifactsJobToken is the job token of an artifact download, from the
+// job_token parameter or the JOB-TOKEN header: two different ones are
+// refused, as two different values of one header are.
+func artifactsJobToken(params []string, header string) (string, *triggerapi.Error) {
+	token := header
+	for _, p := range params {
+		if token != "" && p != token {
+			return "", errConflictingCredential
+		}
+		token = p
+	}
+	return token, nil
 }
 
 // displayPrefix is the part of a caller's token that logs and headers may

@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -90,10 +93,17 @@ func TestLogConfigIsDocumented(t *testing.T) {
 // waiting until it has at least n of them.
 func (g *gateway) accessLogEntries(t *testing.T, n int) []map[string]any {
 	t.Helper()
+	return g.logEntries(t, g.accessLog(), n)
+}
+
+// logEntries returns a JSON log file's entries, waiting until it has at
+// least n of them.
+func (g *gateway) logEntries(t *testing.T, file string, n int) []map[string]any {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		var entries []map[string]any
-		data, _ := os.ReadFile(g.accessLog())
+		data, _ := os.ReadFile(file)
 		sc := bufio.NewScanner(bytes.NewReader(data))
 		sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
 		for sc.Scan() {
@@ -144,6 +154,104 @@ func TestAccessLogCarriesDecision(t *testing.T) {
 			for k := range entries[i] {
 				if strings.HasPrefix(k, "trigger_") {
 					t.Errorf("entry %d, not a trigger request, has %s", i, k)
+				}
+			}
+		}
+	}
+}
+
+// credentialPlaceholders are log_append fields reading the request as the
+// handler leaves it: the URI and query, and every header that carries a
+// credential.
+const credentialPlaceholders = `
+log_append req_uri {http.request.uri}
+log_append req_query {http.request.uri.query}
+log_append req_private_token {http.request.header.Private-Token}
+log_append req_job_token {http.request.header.Job-Token}
+log_append req_gitlab_token {http.request.header.X-Gitlab-Token}
+log_append req_hub_signature {http.request.header.X-Hub-Signature-256}
+log_append req_authorization {http.request.header.Authorization}`
+
+// The gateway removes every credential from the request once read, on
+// every route and every outcome (accepted, refused, management API,
+// artifacts): what reads the request after it ({http.request.*} in
+// log_append, header_up, error routes) finds none, in a site log without
+// any filter as in the filtered one. Before, a management API call's
+// PRIVATE-TOKEN, a refused request's JOB-TOKEN and query token were all
+// still there. (The `request` object of Caddy's access-log entry is Caddy's
+// copy of the request as it arrived, taken before any handler runs: only
+// the documented filter keeps credentials out of it; see README "Logs".)
+func TestBareLogPlaceholdersHoldNoCredential(t *testing.T) {
+	t.Parallel()
+	mgmt := "mgmt-" + randomHex(20)
+	hook := "hook-" + randomHex(12)
+	// Outside the harness's scan: it holds Caddy's unfiltered copy of each request.
+	bare := filepath.Join(t.TempDir(), "bare.json")
+	g := newGateway(t, config{
+		Gateway: `management_token ops {env.BARE_MGMT_TOKEN}
+project 12 {
+	webhook_gitlab_token {env.BARE_HOOK_SECRET}
+}`,
+		Env:  map[string]string{"BARE_MGMT_TOKEN": mgmt, "BARE_HOOK_SECRET": hook},
+		Site: "log bare {\n\toutput file " + bare + "\n}\n" + credentialPlaceholders,
+	})
+	g.secrets.addToken(mgmt)
+	g.secrets.addSecret(hook, "webhook secret")
+	tr := g.addTrigger(t, addOpts{Project: "9", Description: "bare log", Owner: "alice"})
+	tr12 := g.addTrigger(t, addOpts{Project: "12", Description: "bare log webhook", Owner: "alice"})
+	unknown, job, private, signature := g.glpttToken(), "job-"+randomHex(12), "glpat-"+randomHex(10), "sha256="+randomHex(32)
+	for _, s := range []string{job, private, signature} {
+		g.secrets.addSecret(s, "credential")
+	}
+	const p = "/api/v4/projects/9/trigger/pipeline"
+	requests := []struct {
+		name         string
+		method, path string
+		body         reqBody
+		header       http.Header
+		status       int
+	}{
+		{"accepted, token in the query, PRIVATE-TOKEN", "POST", p + "?ref=main&token=" + tr.Token, reqBody{},
+			pairs("PRIVATE-TOKEN", private, "Authorization", "Bearer "+mgmt), 201},
+		{"accepted, token in the body, JOB-TOKEN", "POST", p, urlencoded("token", tr.Token, "ref", "main"),
+			pairs("JOB-TOKEN", job), 201},
+		{"refused, unknown token in the query", "POST", p + "?ref=main&token=" + unknown + "&private_token=" + private, reqBody{},
+			pairs("JOB-TOKEN", job, "X-Gitlab-Token", hook, "X-Hub-Signature-256", signature), 404},
+		{"refused webhook, wrong secret", "POST", "/api/v4/projects/12/ref/main/trigger/pipeline?token=" + tr12.Token, rawJSON(pushEvent),
+			pairs("X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", hook+"x", "X-Hub-Signature-256", signature), 401},
+		{"accepted webhook", "POST", "/api/v4/projects/12/ref/main/trigger/pipeline?token=" + tr12.Token, rawJSON(pushEvent),
+			pairs("X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", hook), 201},
+		{"refused artifacts", "GET", "/api/v4/projects/9/jobs/artifacts/main/download?job=build&job_token=" + job, reqBody{},
+			pairs("JOB-TOKEN", job), 404},
+		{"management API", "GET", "/api/v4/projects/9/triggers", reqBody{}, pairs("PRIVATE-TOKEN", mgmt), 200},
+		{"management API, bearer", "GET", "/api/v4/projects/9/triggers?private_token=" + private, reqBody{},
+			pairs("Authorization", "Bearer "+mgmt), 200},
+		{"management API, unknown token", "GET", "/api/v4/projects/9/triggers", reqBody{}, pairs("PRIVATE-TOKEN", private), 401},
+	}
+	for _, rq := range requests {
+		resp := g.send(t, rq.method, rq.path, rq.body, rq.header)
+		if resp.Status != rq.status {
+			t.Errorf("%s: got %s, want %d", rq.name, resp, rq.status)
+		}
+		g.up.take()
+	}
+
+	// Both logs got every request, and their placeholders hold no credential.
+	for _, file := range []string{g.accessLog(), bare} {
+		entries := g.logEntries(t, file, len(requests))
+		if len(entries) != len(requests) {
+			t.Fatalf("%s: %d entries, want %d", filepath.Base(file), len(entries), len(requests))
+		}
+		for i, entry := range entries {
+			for field, value := range entry {
+				if !strings.HasPrefix(field, "req_") {
+					continue
+				}
+				text := fmt.Sprint(value)
+				for _, s := range g.secrets.all() {
+					if strings.Contains(text, s.needle) {
+						t.Errorf("%s, entry %d (%s): %s holds %s: %s", filepath.Base(file), i, requests[i].name, field, s.label, redact(text, g.secrets.all()))
+					}
 				}
 			}
 		}
