@@ -117,6 +117,15 @@ func TestValidate(t *testing.T) {
 		{"negative read_body_timeout", Handler{PathPrefix: "/api", ReadBodyTimeout: -1}, "read_body_timeout must not be negative"},
 		{"valid", Handler{PathPrefix: "/api", LegacyTriggers: "deny", Projects: map[string]*Project{
 			"9": {Aliases: []string{"g/p"}}}}, ""},
+		// Project paths are case-insensitive.
+		{"projects differing in case", Handler{PathPrefix: "/api", Projects: map[string]*Project{
+			"g/app": {}, "G/App": {}}}, "differ only in case"},
+		{"alias names a project in another case", Handler{PathPrefix: "/api", Projects: map[string]*Project{
+			"9": {Aliases: []string{"G/App"}}, "g/app": {}}}, "names another project"},
+		{"aliases differing in case", Handler{PathPrefix: "/api", Projects: map[string]*Project{
+			"9": {Aliases: []string{"g/p"}}, "10": {Aliases: []string{"G/P"}}}}, "names both project"},
+		{"alias of its own ID in another case", Handler{PathPrefix: "/api", Projects: map[string]*Project{
+			"G/App": {Aliases: []string{"g/app", "g/APP"}}}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

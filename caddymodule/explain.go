@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
@@ -112,7 +113,11 @@ func handlerFor(r *http.Request) (*Handler, triggerapi.Route) {
 // out: no forwarding, no usage, no idempotency claim, no metrics.
 func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
 	d := decision{route: route, project: h.canonicalProject(route.Project), explain: true}
-	if d.project != route.Project {
+	switch {
+	case d.project == route.Project:
+	case d.project == tokenstore.FoldProject(route.Project):
+		d.note("project: %s is project %s (project paths are case-insensitive)", route.Project, d.project)
+	default:
 		d.note("project: %s is an alias of project %s", route.Project, d.project)
 	}
 	if route.Kind == triggerapi.KindArtifacts {

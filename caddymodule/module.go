@@ -275,11 +275,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 	h.aliases = make(map[string]string)
 	for id, project := range h.Projects {
+		if tokenstore.FoldProject(id) != id {
+			h.aliases[tokenstore.FoldProject(id)] = id // the configured spelling stays canonical
+		}
 		if project == nil {
 			continue
 		}
 		for _, alias := range project.Aliases {
-			h.aliases[alias] = id
+			h.aliases[tokenstore.FoldProject(alias)] = id
 		}
 	}
 	// Secrets first: a config refused for one opens nothing.
@@ -463,22 +466,32 @@ func (h *Handler) Validate() error {
 	if err := h.validateManagement(); err != nil {
 		return err
 	}
-	seen := make(map[string]string)
-	for id, project := range h.Projects {
+	// Project names are case-insensitive: IDs and aliases are compared
+	// folded.
+	ids := make(map[string]string, len(h.Projects))
+	for id := range h.Projects {
 		if id == "" {
 			return fmt.Errorf("a project needs an ID")
 		}
+		if other, dup := ids[tokenstore.FoldProject(id)]; dup {
+			return fmt.Errorf("projects %q and %q differ only in case: project paths are case-insensitive", min(id, other), max(id, other))
+		}
+		ids[tokenstore.FoldProject(id)] = id
+	}
+	seen := make(map[string]string)
+	for id, project := range h.Projects {
 		if project == nil {
 			continue
 		}
 		for _, alias := range project.Aliases {
-			if _, isProject := h.Projects[alias]; isProject || alias == "" {
+			folded := tokenstore.FoldProject(alias)
+			if target, isProject := ids[folded]; (isProject && target != id) || alias == "" {
 				return fmt.Errorf("project %s: alias %q is empty or names another project", id, alias)
 			}
-			if other, dup := seen[alias]; dup {
+			if other, dup := seen[folded]; dup && other != id {
 				return fmt.Errorf("alias %q names both project %s and project %s", alias, other, id)
 			}
-			seen[alias] = id
+			seen[folded] = id
 		}
 	}
 	return nil
@@ -548,12 +561,23 @@ func (h *Handler) Cleanup() error {
 	return errors.Join(err, storeErr)
 }
 
-// canonicalProject maps an alias to the project it names.
+// canonicalProject maps a project name to the project it names: an
+// alias, or a configured project's ID in any case, to that project's ID;
+// any other path to its folded form (project paths are case-insensitive,
+// as GitLab's are). Numeric IDs are unchanged; no allocation unless the
+// name has upper-case letters.
 func (h *Handler) canonicalProject(project string) string {
-	if c, ok := h.aliases[project]; ok {
+	return canonicalIn(h.aliases, project)
+}
+
+// canonicalIn is canonicalProject over an alias table whose keys are
+// folded.
+func canonicalIn(aliases map[string]string, project string) string {
+	folded := tokenstore.FoldProject(project)
+	if c, ok := aliases[folded]; ok {
 		return c
 	}
-	return project
+	return folded
 }
 
 // upstreamTokenFor is the token the upstream receives for a project, or

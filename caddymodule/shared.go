@@ -38,7 +38,7 @@ type gateway struct {
 	settings  storeSettings
 
 	mu      sync.RWMutex
-	aliases map[string]string // alias or canonical project -> canonical project
+	aliases map[string]string // folded alias or project ID -> canonical project
 }
 
 // Destruct closes the store when the last handler using it is cleaned up:
@@ -90,14 +90,12 @@ func (g *gateway) setAliases(aliases map[string]string) {
 	g.mu.Unlock()
 }
 
-// canonicalProject maps an alias (group/project) to the project it names.
+// canonicalProject maps an alias (group/project) to the project it names,
+// as Handler.canonicalProject does: case-insensitively.
 func (g *gateway) canonicalProject(project string) string {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	if c, ok := g.aliases[project]; ok {
-		return c
-	}
-	return project
+	return canonicalIn(g.aliases, project)
 }
 
 // listProject lists a project's triggers, named by its ID or any alias:
@@ -114,10 +112,11 @@ func (g *gateway) listProject(ctx context.Context, project string, revoked bool)
 		return list(ctx, "")
 	}
 	canonical := g.canonicalProject(project)
-	names := []string{canonical}
+	// The store lists case-insensitively: one listing per folded name.
+	names := []string{tokenstore.FoldProject(canonical)}
 	g.mu.RLock()
 	for alias, target := range g.aliases {
-		if target == canonical && alias != canonical {
+		if target == canonical && !slices.Contains(names, alias) {
 			names = append(names, alias)
 		}
 	}
@@ -131,7 +130,7 @@ func (g *gateway) listProject(ctx context.Context, project string, revoked bool)
 		all = append(all, found...)
 	}
 	slices.SortFunc(all, func(a, b tokenstore.TriggerUsage) int { return cmp.Compare(a.Trigger.ID, b.Trigger.ID) })
-	return all, nil
+	return slices.CompactFunc(all, func(a, b tokenstore.TriggerUsage) bool { return a.Trigger.ID == b.Trigger.ID }), nil
 }
 
 // findGateway returns the gateway an admin request is about. With one

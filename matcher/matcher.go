@@ -63,9 +63,10 @@ type MatchTrigger struct {
 	Kinds []string `json:"kinds,omitempty"`
 
 	// Projects, when not empty, limit the match to these projects, compared
-	// with the project as the URL names it after unescaping: a numeric ID
-	// ("9") or a full path ("group/project"). A project reached by both
-	// spellings is listed under both. Empty matches every project.
+	// with the project as the URL names it after unescaping, in any case
+	// (project paths are case-insensitive): a numeric ID ("9") or a full
+	// path ("group/project"). A project reached by both spellings is listed
+	// under both. Empty matches every project.
 	Projects []string `json:"projects,omitempty"`
 
 	// PathPrefix is where the API is served, as it appears in the request's
@@ -135,7 +136,7 @@ func (m MatchTrigger) MatchWithError(r *http.Request) (bool, error) {
 	if len(m.Kinds) > 0 && !slices.Contains(m.Kinds, route.Kind.String()) {
 		return false, nil
 	}
-	if len(m.Projects) > 0 && !slices.Contains(m.Projects, route.Project) {
+	if len(m.Projects) > 0 && !slices.ContainsFunc(m.Projects, func(p string) bool { return strings.EqualFold(p, route.Project) }) {
 		return false, nil
 	}
 	return true, nil

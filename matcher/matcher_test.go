@@ -159,6 +159,13 @@ func TestMatchFilters(t *testing.T) {
 			matches: []string{pipeline9, pipelineGP, webhook9, webhookGP, artifacts9},
 		},
 		{
+			name: "project paths are compared in any case",
+			m:    MatchTrigger{Projects: []string{"Group/Project"}},
+			matches: []string{pipelineGP, webhookGP, "/api/v4/projects/GROUP%2FPROJECT/trigger/pipeline",
+				"/api/v4/projects/Group%2Fproject/triggers"},
+			misses: []string{pipeline9, "/api/v4/projects/GROUP%2FPROJECTS/trigger/pipeline"},
+		},
+		{
 			name:   "project prefix is not a match",
 			m:      MatchTrigger{Projects: []string{"group"}},
 			misses: []string{pipelineGP, webhookGP},

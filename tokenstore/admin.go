@@ -270,13 +270,17 @@ func (s *Store) ListRevoked(ctx context.Context, project string) ([]TriggerUsage
 
 // list lists the triggers of project that are revoked, or not.
 func (s *Store) list(ctx context.Context, project string, revoked bool) ([]TriggerUsage, error) {
-	dir := triggersDir
+	dirs := []string{triggersDir}
 	if project != "" {
-		dir = projectDir(project)
+		dirs = append([]string{projectDir(project)}, s.variantDirs(ctx, project)...)
 	}
-	keys, err := s.storage.List(ctx, dir, false)
-	if err != nil && !isNotExist(err) {
-		return nil, s.unavailable(ctx, "list", "listing triggers", err)
+	var keys []string
+	for _, dir := range dirs {
+		listed, err := s.storage.List(ctx, dir, false)
+		if err != nil && !isNotExist(err) {
+			return nil, s.unavailable(ctx, "list", "listing triggers", err)
+		}
+		keys = append(keys, listed...)
 	}
 	ids := make([]int64, 0, len(keys))
 	for _, key := range keys {
@@ -300,7 +304,7 @@ func (s *Store) list(ctx context.Context, project string, revoked bool) ([]Trigg
 		case err != nil:
 			return nil, err
 		}
-		if t.Revoked() != revoked || (project != "" && t.Project != project) {
+		if t.Revoked() != revoked || (project != "" && FoldProject(t.Project) != FoldProject(project)) {
 			continue
 		}
 		out = append(out, TriggerUsage{Trigger: t})

@@ -8,7 +8,7 @@
 //
 //	tokens/<sha256 hex>                  trigger record; a tombstone (revoked_at set) after revocation
 //	triggers/<id>                        trigger record, for lookup by ID; kept, revoked_at set, after revocation
-//	projects/<path-escaped project>/<id> marker, for listing by project (kept after revocation)
+//	projects/<path-escaped project>/<id> marker, for listing by project (the project's case folded; kept after revocation)
 //	instance_usage/<path-escaped instance>/<shard>
 //	                                     one instance's absolute usage totals of the
 //	                                     triggers with IDs shard*1024 to shard*1024+1023

@@ -29,8 +29,12 @@ func tokenKey(hashHex string) string { return tokensDir + "/" + hashHex }
 
 func triggerKey(id int64) string { return triggersDir + "/" + strconv.FormatInt(id, 10) }
 
-// projectDir escapes the project so that "group/project" stays one segment.
-func projectDir(project string) string { return projectsDir + "/" + url.PathEscape(project) }
+// projectDir escapes the project so that "group/project" stays one
+// segment, its case folded (FoldProject): "Group/Project" is the same
+// project.
+func projectDir(project string) string {
+	return projectsDir + "/" + url.PathEscape(FoldProject(project))
+}
 
 func projectKey(project string, id int64) string {
 	return projectDir(project) + "/" + strconv.FormatInt(id, 10)

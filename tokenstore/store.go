@@ -162,6 +162,8 @@ type Store struct {
 	// each poll the storage lock.
 	createMu sync.Mutex
 
+	variants caseVariants // project directories written before keys were folded
+
 	stopLoop  context.CancelFunc
 	loops     sync.WaitGroup
 	loopDone  chan struct{} // closed when every background loop has ended

@@ -1,0 +1,96 @@
+package tokenstore
+
+import (
+	"context"
+	"slices"
+	"net/url"
+	"strconv"
+	"testing"
+
+	"github.com/caddyserver/certmagic"
+)
+
+func TestFoldProject(t *testing.T) {
+	for in, want := range map[string]string{
+		"9":              "9",
+		"group/project":  "group/project",
+		"Group/Project":  "group/project",
+		"GROUP/SUB/APP":  "group/sub/app",
+		"group/my_app-2": "group/my_app-2",
+	} {
+		if got := FoldProject(in); got != want {
+			t.Errorf("FoldProject(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// listIDs lists a project's trigger IDs.
+func listIDs(t *testing.T, s *Store, project string) []int64 {
+	t.Helper()
+	list, err := s.List(context.Background(), project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, tu := range list {
+		ids = append(ids, tu.Trigger.ID)
+	}
+	return ids
+}
+
+// Project names are case-insensitive in storage keys: a trigger created
+// under any spelling is listed under every spelling, once. A marker that a
+// store before folding wrote under a mixed-case directory is found too,
+// and its trigger, once revoked, is listed with the revoked ones.
+func TestProjectCaseFolded(t *testing.T) {
+	ctx := context.Background()
+	storage := &certmagic.FileStorage{Path: t.TempDir()}
+	s := newTestStore(t, storage, Config{})
+	lower, _ := mustCreate(t, s, CreateRequest{Project: "group/project", Description: "lower"})
+	mixed, _ := mustCreate(t, s, CreateRequest{Project: "Group/Project", Description: "mixed"})
+	other, _ := mustCreate(t, s, CreateRequest{Project: "group/other", Description: "other"})
+	if !storage.Exists(ctx, projectKey("group/project", mixed.ID)) {
+		t.Fatal("the mixed-case trigger's marker is not under the folded project")
+	}
+
+	// A marker as a store before folding wrote it, for a trigger recorded
+	// under "GROUP/Project".
+	legacy, _ := mustCreate(t, s, CreateRequest{Project: "GROUP/Project", Description: "legacy"})
+	if err := storage.Delete(ctx, projectKey("GROUP/Project", legacy.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if err := storage.Store(ctx, recordedProjectKey("GROUP/Project", legacy.ID), []byte(strconv.FormatInt(legacy.ID, 10))); err != nil {
+		t.Fatal(err)
+	}
+
+	fresh := newTestStore(t, storage, Config{InstanceID: "instance-b"}) // finds the legacy directory on its first listing
+	want := []int64{lower.ID, mixed.ID, legacy.ID}
+	for _, spelling := range []string{"group/project", "Group/Project", "GROUP/PROJECT"} {
+		if got := listIDs(t, fresh, spelling); !slices.Equal(got, want) {
+			t.Errorf("List(%q) = %v, want %v", spelling, got, want)
+		}
+	}
+	if got := listIDs(t, fresh, "group/other"); !slices.Equal(got, []int64{other.ID}) {
+		t.Errorf("List(group/other) = %v, want [%d]", got, other.ID)
+	}
+
+	if err := fresh.Revoke(ctx, legacy.ID, "admin API"); err != nil {
+		t.Fatal(err)
+	}
+	if got := listIDs(t, fresh, "group/project"); !slices.Equal(got, []int64{lower.ID, mixed.ID}) {
+		t.Errorf("List after revoking = %v", got)
+	}
+	revoked, err := fresh.ListRevoked(ctx, "GROUP/PROJECT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(revoked) != 1 || revoked[0].Trigger.ID != legacy.ID {
+		t.Errorf("ListRevoked after revoking = %v, want the legacy trigger %d", revoked, legacy.ID)
+	}
+}
+
+// recordedProjectKey is the marker key of a trigger as a store before
+// project keys were folded wrote it: under its project as recorded.
+func recordedProjectKey(project string, id int64) string {
+	return projectsDir + "/" + url.PathEscape(project) + "/" + strconv.FormatInt(id, 10)
+}
