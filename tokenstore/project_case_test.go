@@ -2,8 +2,8 @@ package tokenstore
 
 import (
 	"context"
-	"slices"
 	"net/url"
+	"slices"
 	"strconv"
 	"testing"
 
