@@ -129,7 +129,7 @@ func idempotencyKey(r *http.Request, project string) (string, *triggerapi.Error)
 func (h *Handler) beginOnce(r *http.Request, d *decision, key string) (*idempotency.Answer, *idempotency.Claim, *triggerapi.Error) {
 	ctx, cancel := context.WithTimeout(r.Context(), maxRepeatWait)
 	defer cancel()
-	answer, claim, err := h.repeats.Begin(ctx, key)
+	answer, claim, err := h.repeats.Begin(ctx, idempotency.Request{Key: key})
 	switch {
 	case errors.Is(err, idempotency.ErrInProgress):
 		return nil, nil, errRepeatInProgress

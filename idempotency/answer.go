@@ -23,6 +23,10 @@ type Answer struct {
 	// SavedAt is when the answer was saved; Save sets it. The window runs
 	// from it.
 	SavedAt time.Time `json:"saved_at"`
+	// Fingerprint is the Request.Fingerprint of the request answered (a
+	// hash, never its values); Save sets it. Empty in answers saved before
+	// fingerprints existed, which match any request with their key.
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 // safeHeaders are the answer headers worth replaying and harmless to store
@@ -66,7 +70,7 @@ func decodeAnswer(data []byte) (*Answer, error) {
 	if err := json.Unmarshal(data, &a); err != nil {
 		return nil, errCorrupt
 	}
-	if !validStatus(a.Status) || a.SavedAt.IsZero() {
+	if !validStatus(a.Status) || a.SavedAt.IsZero() || (a.Fingerprint != "" && !validKey(a.Fingerprint)) {
 		return nil, errCorrupt
 	}
 	return &a, nil
@@ -76,8 +80,9 @@ func decodeAnswer(data []byte) (*Answer, error) {
 func validStatus(status int) bool { return status >= 100 && status <= 599 }
 
 // snapshot copies a for saving: only safe headers, a private body (the
-// caller may reuse its buffer), and the time of saving.
-func snapshot(a *Answer, now time.Time) (*Answer, error) {
+// caller may reuse its buffer), the time of saving and the fingerprint of
+// the request answered.
+func snapshot(a *Answer, fingerprint string, now time.Time) (*Answer, error) {
 	if a == nil {
 		return nil, errors.New("idempotency: nil answer")
 	}
@@ -85,9 +90,10 @@ func snapshot(a *Answer, now time.Time) (*Answer, error) {
 		return nil, fmt.Errorf("idempotency: invalid status %d", a.Status)
 	}
 	return &Answer{
-		Status:  a.Status,
-		Header:  SafeHeader(a.Header),
-		Body:    append([]byte{}, a.Body...),
-		SavedAt: now,
+		Status:      a.Status,
+		Header:      SafeHeader(a.Header),
+		Body:        append([]byte{}, a.Body...),
+		SavedAt:     now,
+		Fingerprint: fingerprint,
 	}, nil
 }

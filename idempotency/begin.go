@@ -9,11 +9,30 @@ import (
 	"go.uber.org/zap"
 )
 
-// flight is a key claimed by this instance. answer is set before done is
-// closed: the saved answer, or nil when the claim was released.
+// flight is a key claimed by this instance for a request with the given
+// fingerprint. answer is set before done is closed: the saved answer, or
+// nil when the claim was released.
 type flight struct {
-	done   chan struct{}
-	answer *Answer
+	fingerprint string
+	done        chan struct{}
+	answer      *Answer
+}
+
+// Request is one request that may repeat an earlier one.
+type Request struct {
+	// Key identifies the request among its repeats: from Key. Required.
+	Key string
+	// Fingerprint identifies what the request asks for: from Fingerprint.
+	// A repeat whose fingerprint differs from the first request's gets
+	// ErrMismatch instead of the first answer. Empty: not compared.
+	Fingerprint string
+	// LegacyKey is the key an earlier version derived for the same request
+	// (LegacyKey), optional. During the first window after New, when no
+	// answer is saved under Key, an answer saved under LegacyKey by that
+	// version is replayed: a request sent before an upgrade and repeated
+	// after it still triggers nothing new. Such answers carry no
+	// fingerprint, so they match any request with that key.
+	LegacyKey string
 }
 
 // Claim is the right, and the duty, to forward one request and record its
@@ -21,35 +40,42 @@ type flight struct {
 // repeat of the request, on any instance, waits. Deferring Release right
 // after Begin is safe: it does nothing once Save was called.
 type Claim struct {
-	s      *Store
-	key    string
-	f      *flight
-	closed atomic.Bool
+	s           *Store
+	key         string
+	fingerprint string
+	f           *flight
+	closed      atomic.Bool
 }
 
-// Begin claims key (from Key) for one request.
+// Begin claims req.Key for one request.
 //
 // If an answer saved within the window exists, it returns it (and a nil
-// Claim): replay it and forward nothing. Otherwise it returns a Claim: the
-// caller forwards the request, then calls Save with the answer, or Release
-// when the request failed in a way that must allow a retry (an upstream 5xx,
-// a refusal).
+// Claim): replay it and forward nothing. If that answer was saved for a
+// request with another fingerprint, it returns ErrMismatch instead: the
+// key was reused for a different request. Otherwise it returns a Claim:
+// the caller forwards the request, then calls Save with the answer, or
+// Release when the request failed in a way that must allow a retry (an
+// upstream 5xx, a refusal).
 //
-// A repeat arriving while the key is claimed, by this instance or by
-// another sharing the storage, waits for the claim to end, then replays the
-// saved answer or, if the claim was released, claims the key itself. The
-// wait is bounded by ctx only; when ctx ends first, Begin returns an error
-// wrapping ErrInProgress and ctx's error.
+// A repeat arriving while the key is claimed by this instance for a
+// request with another fingerprint gets ErrMismatch at once. Any other
+// repeat arriving while the key is claimed, by this instance or by another
+// sharing the storage, waits for the claim to end, then replays the saved
+// answer (or gets ErrMismatch, if the answer is another request's) or, if
+// the claim was released, claims the key itself. The wait is bounded by
+// ctx only; when ctx ends first, Begin returns an error wrapping
+// ErrInProgress and ctx's error.
 //
 // A storage failure gives an error wrapping ErrUnavailable: whether the
 // request was seen is unknown, and the caller should fail closed.
-func (s *Store) Begin(ctx context.Context, key string) (*Answer, *Claim, error) {
-	if !validKey(key) {
+func (s *Store) Begin(ctx context.Context, req Request) (*Answer, *Claim, error) {
+	key := req.Key
+	if !validKey(key) || (req.Fingerprint != "" && !validKey(req.Fingerprint)) ||
+		(req.LegacyKey != "" && !validKey(req.LegacyKey)) {
 		return nil, nil, ErrInvalidKey
 	}
 	if a := s.cached(key); a != nil {
-		s.observer.Replayed()
-		return a, nil, nil
+		return s.answerFor(req, a)
 	}
 	for {
 		s.mu.Lock()
@@ -60,21 +86,22 @@ func (s *Store) Begin(ctx context.Context, key string) (*Answer, *Claim, error) 
 			// nothing.
 			if a := s.cached(key); a != nil {
 				s.mu.Unlock()
-				s.observer.Replayed()
-				return a, nil, nil
+				return s.answerFor(req, a)
 			}
-			f = &flight{done: make(chan struct{})}
+			f = &flight{fingerprint: req.Fingerprint, done: make(chan struct{})}
 			s.flights[key] = f
 			s.mu.Unlock()
-			return s.claim(ctx, key, f)
+			return s.claim(ctx, req, f)
 		}
 		s.mu.Unlock()
+		if !sameRequest(f.fingerprint, req.Fingerprint) {
+			return nil, nil, ErrMismatch
+		}
 
 		select {
 		case <-f.done:
 			if f.answer != nil {
-				s.observer.Replayed()
-				return f.answer, nil, nil
+				return s.answerFor(req, f.answer)
 			}
 			// Released: try to claim it.
 		case <-ctx.Done():
@@ -83,9 +110,20 @@ func (s *Store) Begin(ctx context.Context, key string) (*Answer, *Claim, error) 
 	}
 }
 
-// claim takes the storage lock of key, which this instance's flight f now
-// stands for, and looks for a saved answer under it.
-func (s *Store) claim(ctx context.Context, key string, f *flight) (*Answer, *Claim, error) {
+// answerFor returns a, the answer saved for req's key, to replay, or
+// ErrMismatch when it answered another request.
+func (s *Store) answerFor(req Request, a *Answer) (*Answer, *Claim, error) {
+	if !sameRequest(a.Fingerprint, req.Fingerprint) {
+		return nil, nil, ErrMismatch
+	}
+	s.observer.Replayed()
+	return a, nil, nil
+}
+
+// claim takes the storage lock of req.Key, which this instance's flight f
+// now stands for, and looks for a saved answer under it.
+func (s *Store) claim(ctx context.Context, req Request, f *flight) (*Answer, *Claim, error) {
+	key := req.Key
 	if err := s.storage.Lock(ctx, lockName(key)); err != nil {
 		s.finish(key, f, nil) // local waiters try for themselves
 		if ctx.Err() != nil {
@@ -96,19 +134,22 @@ func (s *Store) claim(ctx context.Context, key string, f *flight) (*Answer, *Cla
 		return nil, nil, s.unavailable(ctx, "lock", "locking key", err)
 	}
 	a, err := s.load(ctx, key)
+	if err == nil && a == nil && req.LegacyKey != "" && s.now().Before(s.legacyUntil) {
+		// Saved answers are never changed, so the legacy key needs no lock.
+		a, err = s.load(ctx, req.LegacyKey)
+	}
 	if err != nil || a != nil {
 		if a != nil {
 			s.cache.Add(key, a)
 		}
 		s.unlock(key)
-		s.finish(key, f, a)
+		s.finish(key, f, a) // waiters compare fingerprints themselves
 		if err != nil {
 			return nil, nil, err
 		}
-		s.observer.Replayed()
-		return a, nil, nil
+		return s.answerFor(req, a)
 	}
-	return nil, &Claim{s: s, key: key, f: f}, nil
+	return nil, &Claim{s: s, key: key, fingerprint: req.Fingerprint, f: f}, nil
 }
 
 // load reads the answer saved for key within the window, or nil. An answer
@@ -145,7 +186,8 @@ func (s *Store) load(ctx context.Context, key string) (*Answer, error) {
 // Save records a as the answer of the claimed request and ends the claim:
 // the answer is durable in storage before Save returns, then the lock is
 // released and every waiting repeat replays it. Only safe headers are kept
-// (see SafeHeader), the body is copied, and SavedAt is set to now.
+// (see SafeHeader), the body is copied, SavedAt is set to now and
+// Fingerprint to the claimed request's.
 //
 // Saving is not abandoned when ctx is cancelled (the request was forwarded;
 // its answer must be recorded) but is bounded by 10 seconds.
@@ -168,7 +210,7 @@ func (c *Claim) Save(ctx context.Context, a *Answer) error {
 		return ErrClaimDone
 	}
 	s := c.s
-	saved, err := snapshot(a, s.now())
+	saved, err := snapshot(a, c.fingerprint, s.now())
 	if err != nil {
 		s.unlock(c.key)
 		s.finish(c.key, c.f, nil)

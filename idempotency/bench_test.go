@@ -28,7 +28,7 @@ func BenchmarkBegin(b *testing.B) {
 		}
 		b.ReportAllocs()
 		for b.Loop() {
-			if a, _, err := s.Begin(ctx, key); a == nil || err != nil {
+			if a, _, err := s.Begin(ctx, Request{Key: key}); a == nil || err != nil {
 				b.Fatal("no replay", err)
 			}
 		}
@@ -50,7 +50,7 @@ func BenchmarkBegin(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			if a, _, err := s.Begin(ctx, keys[i%n]); a == nil || err != nil {
+			if a, _, err := s.Begin(ctx, Request{Key: keys[i%n]}); a == nil || err != nil {
 				b.Fatal("no replay", err)
 			}
 			i++
@@ -66,7 +66,7 @@ func BenchmarkBegin(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			a, c, err := s.Begin(ctx, keys[i])
+			a, c, err := s.Begin(ctx, Request{Key: keys[i]})
 			if a != nil || c == nil || err != nil {
 				b.Fatal("no claim", err)
 			}

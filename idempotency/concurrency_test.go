@@ -47,7 +47,7 @@ func storm(t *testing.T, stores []*Store, n int, key string, hold time.Duration,
 				<-start
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()
-				a, c, err := s.Begin(ctx, key)
+				a, c, err := s.Begin(ctx, Request{Key: key})
 				switch {
 				case err != nil:
 					o.failed(err)
@@ -140,7 +140,7 @@ func TestTwoInstances(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		ans, c, err := b.Begin(context.Background(), key)
+		ans, c, err := b.Begin(context.Background(), Request{Key: key})
 		done <- result{ans, c, err}
 	}()
 	select {
@@ -177,7 +177,7 @@ func TestTwoInstancesRelease(t *testing.T) {
 	claim := mustClaim(t, a, key)
 	done := make(chan *Claim, 1)
 	go func() {
-		_, c, err := b.Begin(context.Background(), key)
+		_, c, err := b.Begin(context.Background(), Request{Key: key})
 		if err != nil {
 			t.Errorf("Begin on B: %v", err)
 		}
@@ -230,7 +230,7 @@ func TestWaitBoundedByContext(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			defer cancel()
-			ans, c, err := s.Begin(ctx, key)
+			ans, c, err := s.Begin(ctx, Request{Key: key})
 			if !errors.Is(err, ErrInProgress) || !errors.Is(err, context.DeadlineExceeded) || ans != nil || c != nil {
 				t.Fatalf("Begin = (%v, %v, %v), want ErrInProgress wrapping DeadlineExceeded", ans, c, err)
 			}
@@ -257,14 +257,14 @@ func TestLocalWaiterTakesOverLockWait(t *testing.T) {
 	impatient, cancel := context.WithCancel(context.Background())
 	firstDone := make(chan error, 1)
 	go func() {
-		_, _, err := a.Begin(impatient, key)
+		_, _, err := a.Begin(impatient, Request{Key: key})
 		firstDone <- err
 	}()
 	// Let the first reach the storage lock, then queue a patient repeat.
 	time.Sleep(100 * time.Millisecond)
 	secondDone := make(chan *Answer, 1)
 	go func() {
-		ans, c, err := a.Begin(context.Background(), key)
+		ans, c, err := a.Begin(context.Background(), Request{Key: key})
 		if err != nil || c != nil {
 			t.Errorf("patient Begin = (%v, %v, %v)", ans, c, err)
 		}

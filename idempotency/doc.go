@@ -5,13 +5,22 @@
 //
 // # Flow
 //
-// The caller derives a key with Key (per project and source; a SHA-256, so
-// no caller text reaches a storage path) and calls Store.Begin. Either Begin
-// returns the saved Answer, to replay, or a Claim: the caller forwards the
-// request and then calls Claim.Save with the answer, or Claim.Release when
-// the request must stay retryable (an upstream 5xx, a refusal). What to save
-// is the caller's choice; saving 2xx and non-retryable 4xx answers and
-// releasing the rest is the expected use.
+// The caller derives a key with Key (per authenticated principal and
+// source; a SHA-256, so no caller text reaches a storage path), a
+// fingerprint of what the request asks for with Fingerprint, and calls
+// Store.Begin. Either Begin returns the saved Answer, to replay, or
+// ErrMismatch when that answer was saved for a request with another
+// fingerprint (the key was reused for a different request), or a Claim:
+// the caller forwards the request and then calls Claim.Save with the
+// answer, or Claim.Release when the request must stay retryable (an
+// upstream 5xx, a refusal, a caller that gave up). What to save is the
+// caller's choice; saving 2xx and non-retryable 4xx answers and releasing
+// the rest is the expected use.
+//
+// Answers keep the fingerprint, never the request's values. Answers saved
+// by earlier versions have none and match any request with their key;
+// those saved under the earlier project-scoped keys are found through
+// Request.LegacyKey during the first window after the store starts.
 //
 // While a key is claimed, repeats wait instead of forwarding. On the
 // claiming instance they wait in memory (a map of in-flight keys), so only

@@ -51,7 +51,7 @@ func TestStorageFailures(t *testing.T) {
 					// rather than hanging it.
 					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 					defer cancel()
-					ans, c, err := s.Begin(ctx, key)
+					ans, c, err := s.Begin(ctx, Request{Key: key})
 					if ans != nil || c != nil {
 						t.Errorf("Begin = (%v, %v), want neither", ans, c)
 					}
@@ -79,7 +79,7 @@ func TestStorageFailures(t *testing.T) {
 			other, _ := newTestStore(t, st.over(), newClock(t0))
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
-			_, c, err := other.Begin(ctx, key)
+			_, c, err := other.Begin(ctx, Request{Key: key})
 			if err != nil || c == nil {
 				t.Fatalf("after healing, Begin = (%v, %v), want a claim", c, err)
 			}
@@ -100,7 +100,7 @@ func TestSaveStoreFails(t *testing.T) {
 	c := mustClaim(t, s, key)
 	waiter := make(chan *Answer, 1)
 	go func() {
-		ans, _, _ := s.Begin(context.Background(), key)
+		ans, _, _ := s.Begin(context.Background(), Request{Key: key})
 		waiter <- ans
 	}()
 	time.Sleep(50 * time.Millisecond)
@@ -119,7 +119,7 @@ func TestSaveStoreFails(t *testing.T) {
 	other, _ := newTestStore(t, st.over(), clk)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_, c2, err := other.Begin(ctx, key)
+	_, c2, err := other.Begin(ctx, Request{Key: key})
 	if err != nil || c2 == nil {
 		t.Fatalf("other instance Begin = (%v, %v), want a claim", c2, err)
 	}

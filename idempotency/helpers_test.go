@@ -187,7 +187,7 @@ func answer(body string) *Answer {
 // mustClaim calls Begin and fails unless it returns a claim.
 func mustClaim(t testing.TB, s *Store, key string) *Claim {
 	t.Helper()
-	a, c, err := s.Begin(context.Background(), key)
+	a, c, err := s.Begin(context.Background(), Request{Key: key})
 	if err != nil || a != nil || c == nil {
 		t.Fatalf("Begin = (%v, %v, %v), want a claim", a, c, err)
 	}
@@ -197,7 +197,7 @@ func mustClaim(t testing.TB, s *Store, key string) *Claim {
 // mustReplay calls Begin and fails unless it returns an answer with body.
 func mustReplay(t testing.TB, s *Store, key, body string) *Answer {
 	t.Helper()
-	a, c, err := s.Begin(context.Background(), key)
+	a, c, err := s.Begin(context.Background(), Request{Key: key})
 	if err != nil || c != nil || a == nil {
 		if c != nil {
 			c.Release()

@@ -19,26 +19,44 @@ const (
 	SourceGitHub = "github"
 )
 
-// keyDomain separates these hashes from any other SHA-256 of the same
-// values, and versions the derivation.
-const keyDomain = "trigger_gateway idempotency v1\x00"
+// Domains separate these hashes from any other SHA-256 of the same values,
+// and version the derivation. v1 keys were scoped to the project; v2 keys
+// are scoped to the authenticated principal.
+const (
+	keyDomain       = "trigger_gateway idempotency v2\x00"
+	legacyKeyDomain = "trigger_gateway idempotency v1\x00"
+)
 
 // keyLen is the length of a key: SHA-256 in hex.
 const keyLen = sha256.Size * 2
 
-// Key derives the key under which a repeated request is recognised: scope
-// is the canonical project (keys are per project), source is one of the
-// Source* constants, value is the caller's header value. The result is a
+// Key derives the key under which a repeated request is recognised:
+// principal is who the caller authenticated as (an opaque string the
+// caller builds: a trigger, or a CI job's source project with the target
+// project), source is one of the Source* constants, value is the caller's
+// header value. Keys of two principals never meet. The result is a
 // fixed-length lower-case hex SHA-256, safe as a storage path segment, so
 // no caller-controlled text ever becomes part of a storage key.
 //
 // Each part is length-prefixed before hashing, so no two distinct
-// (scope, source, value) triples share a key by shifting a boundary.
-func Key(scope, source, value string) string {
+// (principal, source, value) triples share a key by shifting a boundary.
+func Key(principal, source, value string) string {
+	return digest(keyDomain, principal, source, value)
+}
+
+// LegacyKey is the key an earlier version derived for the same header,
+// scoped to the canonical project. It finds answers saved before the
+// upgrade; see Request.LegacyKey.
+func LegacyKey(project, source, value string) string {
+	return digest(legacyKeyDomain, project, source, value)
+}
+
+// digest is the length-prefixed SHA-256 of parts under domain, in hex.
+func digest[S string | []byte](domain string, parts ...S) string {
 	h := sha256.New()
-	h.Write([]byte(keyDomain))
+	h.Write([]byte(domain))
 	var n [binary.MaxVarintLen64]byte
-	for _, part := range [...]string{scope, source, value} {
+	for _, part := range parts {
 		h.Write(n[:binary.PutUvarint(n[:], uint64(len(part)))])
 		h.Write([]byte(part))
 	}

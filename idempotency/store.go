@@ -40,7 +40,13 @@ var (
 	// ErrTooLarge is returned by Save for an answer whose body exceeds
 	// Config.MaxBody: it is not saved, and a later repeat is forwarded again.
 	ErrTooLarge = errors.New("answer too large to save")
-	// ErrInvalidKey is returned by Begin for a key not made by Key.
+	// ErrMismatch is returned by Begin when the key was used, within the
+	// window, for a request with another fingerprint: the key was reused
+	// for a different request, which neither replays the first answer nor
+	// is forwarded (the IETF Idempotency-Key draft answers it 422).
+	ErrMismatch = errors.New("idempotency key already used for a different request")
+	// ErrInvalidKey is returned by Begin for a key, legacy key or
+	// fingerprint not made by Key, LegacyKey or Fingerprint.
 	ErrInvalidKey = errors.New("invalid idempotency key; derive it with Key")
 	// ErrClaimDone is returned by Save on a claim already saved or released.
 	ErrClaimDone = errors.New("idempotency claim already saved or released")
@@ -104,6 +110,9 @@ type Store struct {
 	logger   *zap.Logger
 	observer Observer
 	now      func() time.Time
+	// legacyUntil ends the lookups of Request.LegacyKey: answers saved
+	// under legacy keys before this store started have all expired then.
+	legacyUntil time.Time
 
 	// cache holds recent answers; each hit is checked against the window.
 	// (golang-lru's expirable LRU would also evict by age, but runs a
@@ -161,17 +170,20 @@ func New(cfg Config) (*Store, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
-		storage:   cfg.Storage,
-		window:    cfg.Window,
-		width:     int64((cfg.Window + time.Second - 1) / time.Second),
-		maxBody:   cfg.MaxBody,
-		logger:    cfg.Logger,
-		observer:  cfg.Observer,
-		now:       cfg.Now,
-		cache:     cache,
-		flights:   make(map[string]*flight),
-		stopSweep: cancel,
-		sweepDone: make(chan struct{}),
+		storage:  cfg.Storage,
+		window:   cfg.Window,
+		width:    int64((cfg.Window + time.Second - 1) / time.Second),
+		maxBody:  cfg.MaxBody,
+		logger:   cfg.Logger,
+		observer: cfg.Observer,
+		now:      cfg.Now,
+		cache:    cache,
+		// Legacy answers were saved before this store started (by this
+		// instance before an upgrade, or by others being upgraded with it).
+		legacyUntil: cfg.Now().Add(cfg.Window),
+		flights:     make(map[string]*flight),
+		stopSweep:   cancel,
+		sweepDone:   make(chan struct{}),
 	}
 	if cfg.SweepInterval > 0 {
 		go s.sweepLoop(ctx, cfg.SweepInterval)

@@ -166,7 +166,7 @@ func TestWindow(t *testing.T) {
 			// Both the cached path and the storage path must agree.
 			fresh, _ := newTestStore(t, st.over(), clk)
 			for name, store := range map[string]*Store{"cached": s, "storage": fresh} {
-				a, c, err := store.Begin(context.Background(), key)
+				a, c, err := store.Begin(context.Background(), Request{Key: key})
 				if err != nil {
 					t.Fatalf("%s: Begin: %v", name, err)
 				}
@@ -418,7 +418,7 @@ func TestClaimLifecycle(t *testing.T) {
 		}},
 		{"invalid key", func(t *testing.T, s *Store) {
 			for _, k := range []string{"", "../x", "raw-client-value", strings.ToUpper(key)} {
-				if _, _, err := s.Begin(ctx, k); !errors.Is(err, ErrInvalidKey) {
+				if _, _, err := s.Begin(ctx, Request{Key: k}); !errors.Is(err, ErrInvalidKey) {
 					t.Fatalf("Begin(%q) = %v, want ErrInvalidKey", k, err)
 				}
 			}
