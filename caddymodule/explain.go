@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
+
+	"github.com/triggergate/caddy-trigger-gateway/idempotency"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
@@ -126,9 +128,9 @@ func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
 		d.refusal = h.decideTrigger(r, &d)
 	}
 	if d.refusal == nil && route.Kind != triggerapi.KindArtifacts && h.repeats != nil {
-		var key string
-		key, d.refusal = idempotencyKey(r, d.project)
-		if key != "" {
+		var repeat idempotency.Request
+		repeat, d.refusal = repeatRequest(r, &d)
+		if repeat.Key != "" {
 			d.note("idempotency: a repeat within %s answers as the first request did", time.Duration(h.IdempotencyWindow))
 		}
 	}

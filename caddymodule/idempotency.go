@@ -37,6 +37,10 @@ var (
 	errIdempotencyKeyTooLong = triggerapi.ValidationError("invalid_idempotency_key", "Idempotency-Key is too long")
 	errRepeatInProgress      = triggerapi.MessageError(http.StatusConflict, "repeat_in_progress",
 		"409 Conflict - a request with this idempotency key is still in progress")
+	// errKeyReused answers a key reused for a different request, as the
+	// IETF Idempotency-Key draft does (422).
+	errKeyReused = triggerapi.MessageError(http.StatusUnprocessableEntity, "idempotency_key_reused",
+		"422 Unprocessable Entity - this idempotency key or delivery ID was already used for a different request")
 )
 
 // repeatStores holds the idempotency stores of the running configuration,
@@ -102,10 +106,12 @@ func (h *Handler) leaveRepeats() error {
 	return err
 }
 
-// idempotencyKey derives the key of a request that may be a repeat: the
-// caller's Idempotency-Key, or a webhook's delivery ID. Keys are scoped to
-// the project so two projects never share one.
-func idempotencyKey(r *http.Request, project string) (string, *triggerapi.Error) {
+// repeatRequest identifies a request that may be a repeat, by the caller's
+// Idempotency-Key or a webhook's delivery ID: the key, scoped to the
+// authenticated principal, and the fingerprint of what the request asks
+// for. The zero Request means the request carries neither. It runs after
+// authentication.
+func repeatRequest(r *http.Request, d *decision) (idempotency.Request, *triggerapi.Error) {
 	for _, source := range [...]struct{ header, name string }{
 		{headerIdempotencyKey, idempotency.SourceHeader},
 		{headerGitlabEventID, idempotency.SourceGitLab},
@@ -116,21 +122,52 @@ func idempotencyKey(r *http.Request, project string) (string, *triggerapi.Error)
 			continue
 		}
 		if len(value) > maxIdempotencyKey {
-			return "", errIdempotencyKeyTooLong
+			return idempotency.Request{}, errIdempotencyKeyTooLong
 		}
-		return idempotency.Key(project, source.name, value), nil
+		return idempotency.Request{
+			Key:         idempotency.Key(repeatPrincipal(d), source.name, value),
+			Fingerprint: requestFingerprint(d),
+			LegacyKey:   idempotency.LegacyKey(d.project, source.name, value),
+		}, nil
 	}
-	return "", nil
+	return idempotency.Request{}, nil
 }
 
-// beginOnce looks the request's key up: it returns the first answer to
-// replay, or the claim under which to forward (every repeat, on any
-// instance, waits until it is saved or released), or a refusal.
-func (h *Handler) beginOnce(r *http.Request, d *decision, key string) (*idempotency.Answer, *idempotency.Claim, *triggerapi.Error) {
+// repeatPrincipal names whom a key belongs to, so that two callers' keys
+// never meet: the trigger whose token was presented or, for a CI job
+// token, the job's source project acting on this project. Not the job: a
+// retried job is a new job with a new token, and the key it sends again
+// (derived from the pipeline or the commit, say) must replay the first
+// answer rather than trigger twice; a key meant per job can include
+// CI_JOB_ID.
+func repeatPrincipal(d *decision) string {
+	if d.identity != nil {
+		return "job " + d.identity.ProjectID + " " + d.project // IDs are digits: no ambiguity
+	}
+	return "trigger " + strconv.FormatInt(d.triggerID, 10)
+}
+
+// requestFingerprint hashes what an accepted trigger asks for: the
+// project, the normalized ref, and the caller's variables, inputs and
+// payload, encoded canonically (so the form used, the route and the order
+// of fields do not matter). The token is left out: the key's principal
+// stands for it, and a job token differs on every retry.
+func requestFingerprint(d *decision) string {
+	req := d.request
+	return idempotency.Fingerprint([]byte(d.project),
+		triggerapi.CanonicalBody("", d.ref, req.Variables, req.Inputs, req.Payload))
+}
+
+// beginOnce looks the request up: it returns the first answer to replay,
+// or the claim under which to forward (every repeat, on any instance,
+// waits until it is saved or released), or a refusal.
+func (h *Handler) beginOnce(r *http.Request, d *decision, repeat idempotency.Request) (*idempotency.Answer, *idempotency.Claim, *triggerapi.Error) {
 	ctx, cancel := context.WithTimeout(r.Context(), maxRepeatWait)
 	defer cancel()
-	answer, claim, err := h.repeats.Begin(ctx, idempotency.Request{Key: key})
+	answer, claim, err := h.repeats.Begin(ctx, repeat)
 	switch {
+	case errors.Is(err, idempotency.ErrMismatch):
+		return nil, nil, errKeyReused
 	case errors.Is(err, idempotency.ErrInProgress):
 		return nil, nil, errRepeatInProgress
 	case err != nil:
@@ -141,12 +178,14 @@ func (h *Handler) beginOnce(r *http.Request, d *decision, key string) (*idempote
 	return answer, claim, nil
 }
 
-// serveAndSave forwards a claimed request and saves the upstream's answer
-// for repeats, unless it failed (5xx or an error) and may be retried.
+// serveAndSave forwards a claimed request and saves the answer for
+// repeats when it is the CI's final answer (see ciFinalAnswer); otherwise
+// the claim is released by the caller's deferred Release, and a retry is
+// forwarded.
 func (h *Handler) serveAndSave(w http.ResponseWriter, r *http.Request, d *decision, claim *idempotency.Claim, next caddyhttp.Handler) error {
-	uw := newUpstreamWriter(w, true)
+	uw := newUpstreamWriter(w, r.Context())
 	err := h.serveUpstream(uw, r, d, next)
-	if err != nil || !finalAnswer(uw.status()) || uw.overflow {
+	if err != nil || !ciFinalAnswer(uw) {
 		return err
 	}
 	saved := &idempotency.Answer{Status: uw.status(), Header: idempotency.SafeHeader(w.Header()), Body: uw.body.Bytes()}
@@ -154,6 +193,14 @@ func (h *Handler) serveAndSave(w http.ResponseWriter, r *http.Request, d *decisi
 		h.logger.Warn("idempotent answer not saved", zap.String("project", d.project), zap.Error(saveErr))
 	}
 	return nil
+}
+
+// ciFinalAnswer reports whether what uw passed on is an answer the CI gave
+// (not one the gateway made up for an unreachable CI, nor the status
+// reverse_proxy records for a caller that gave up), complete (not too
+// large to keep), and final.
+func ciFinalAnswer(uw *upstreamWriter) bool {
+	return !uw.synthesized && !uw.callerGone && !uw.overflow && finalAnswer(uw.status())
 }
 
 // replay writes a saved answer.
@@ -168,12 +215,18 @@ func replay(w http.ResponseWriter, a *idempotency.Answer) {
 	_, _ = w.Write(a.Body)
 }
 
+// statusClientClosed is the status Caddy's reverse_proxy (and nginx)
+// records when the caller went away before the answer: never sent by a
+// server, since nobody is left to read it.
+const statusClientClosed = 499
+
 // finalAnswer reports whether an upstream answer is final, and so replayed
-// to repeats: not a server error, and not a "try again later" (408, 425,
-// 429), which a retry must be able to get past.
+// to repeats: not a server error, not a "try again later" (408, 425, 429),
+// which a retry must be able to get past, and not a caller's own give-up
+// (499).
 func finalAnswer(status int) bool {
 	switch status {
-	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
+	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests, statusClientClosed:
 		return false
 	}
 	return status < http.StatusInternalServerError

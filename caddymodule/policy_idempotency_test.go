@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // idemKey returns a fresh idempotency key or delivery ID.
@@ -198,14 +199,86 @@ func TestServeHTTPIdempotencyKeepsOnlyFinalAnswers(t *testing.T) {
 	}
 }
 
-// What a key covers: one project, one source; refused requests claim
-// nothing; a repeat is authenticated like any request before it is
-// answered from the first.
+// Only an answer the CI gave is kept. When the caller gives up first,
+// Caddy 2.11's reverse_proxy writes 499 for its access log and returns no
+// error: that status, or any written after the caller's context ended, is
+// not the CI's answer, and the retry must reach the CI. A CI's answer
+// written before the caller left is kept.
+func TestServeHTTPIdempotencyCallerGaveUp(t *testing.T) {
+	h := provisionHandler(t, &Handler{}, "")
+	_, token := createToken(t, h, "9", "alice")
+	target := "/api/v4/projects/9/trigger/pipeline?ref=main&token=" + token
+	answer := func(w http.ResponseWriter, status int) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(`{"id":1}`))
+	}
+
+	tests := []struct {
+		name      string
+		first     func(w http.ResponseWriter, r *http.Request, callerLeaves func())
+		wantKept  bool
+		wantFirst int
+	}{
+		{"499 after the caller left, as reverse_proxy writes it", func(w http.ResponseWriter, r *http.Request, leave func()) {
+			leave()
+			<-r.Context().Done()
+			w.WriteHeader(statusClientClosed)
+		}, false, statusClientClosed},
+		{"a 201 written after the caller left", func(w http.ResponseWriter, r *http.Request, leave func()) {
+			leave()
+			answer(w, http.StatusCreated)
+		}, false, http.StatusCreated},
+		{"499 with the caller still there", func(w http.ResponseWriter, r *http.Request, _ func()) {
+			w.WriteHeader(statusClientClosed)
+		}, false, statusClientClosed},
+		{"the CI's 201, then the caller left", func(w http.ResponseWriter, r *http.Request, leave func()) {
+			answer(w, http.StatusCreated)
+			leave()
+		}, true, http.StatusCreated},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key := idemKey()
+			ctx, leave := context.WithCancel(context.Background())
+			defer leave()
+			r := httptest.NewRequest(http.MethodPost, target, nil).WithContext(ctx)
+			r.Header.Set("Idempotency-Key", key)
+			first := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+				tt.first(w, r, leave)
+				return nil
+			})
+			w, _, err := serve(h, r, first)
+			if err != nil || w.Code != tt.wantFirst {
+				t.Fatalf("first: %d, %v; want %d", w.Code, err, tt.wantFirst)
+			}
+
+			next := &scriptedNext{}
+			retry := idemSend(t, h, next, target, "", "Idempotency-Key", key)
+			if tt.wantKept {
+				if next.count() != 0 || retry.replayed != "true" || retry.status != http.StatusCreated {
+					t.Fatalf("retry: %+v with %d calls, want the CI's first answer replayed", retry, next.count())
+				}
+				return
+			}
+			if next.count() != 1 || retry.replayed != "" || retry.status != http.StatusCreated {
+				t.Fatalf("retry: %+v with %d calls, want it forwarded: the first got no answer from the CI", retry, next.count())
+			}
+		})
+	}
+}
+
+// What a key covers: one principal (a trigger token, here), one source,
+// one request (the same key for another request is refused with 422);
+// refused requests claim nothing; a repeat is authenticated like any
+// request before it is answered from the first.
 func TestServeHTTPIdempotencyKeyScope(t *testing.T) {
 	h := provisionHandler(t, &Handler{Projects: map[string]*Project{"9": {Aliases: []string{"group/app"}}}}, "")
 	_, token9 := createToken(t, h, "9", "alice")
 	_, token10 := createToken(t, h, "10", "bob")
+	_, token9other := createToken(t, h, "9", "carol")
 	p9 := "/api/v4/projects/9/trigger/pipeline?ref=main&token=" + token9
+	p9other := "/api/v4/projects/9/trigger/pipeline?token=" + token9other
 	p10 := "/api/v4/projects/10/trigger/pipeline?ref=main&token=" + token10
 
 	type step struct {
@@ -248,13 +321,30 @@ func TestServeHTTPIdempotencyKeyScope(t *testing.T) {
 				{target: p9, headers: []string{"Idempotency-Key", k}, wantStatus: 201, wantOutcome: "accepted"},
 			}
 		}, 1},
-		{"the first answer whatever the repeat's body", func(k string) []step {
+		{"a key reused for another request is refused", func(k string) []step {
 			return []step{
 				{target: p9, headers: []string{"Idempotency-Key", k}, wantStatus: 201, wantOutcome: "accepted"},
-				{target: p9, body: jsonVars(token9, "other", map[string]string{"A": "b"}),
+				{target: p9, body: jsonVars(token9, "other", map[string]string{}),
+					headers: []string{"Idempotency-Key", k}, wantStatus: 422, wantOutcome: "idempotency_key_reused"},
+				{target: p9, body: jsonVars(token9, "main", map[string]string{"A": "b"}),
+					headers: []string{"Idempotency-Key", k}, wantStatus: 422, wantOutcome: "idempotency_key_reused"},
+				{target: p9, headers: []string{"Idempotency-Key", k}, wantStatus: 201, wantReplayed: true, wantOutcome: "replayed"},
+			}
+		}, 1},
+		{"the same request in another form is replayed", func(k string) []step {
+			return []step{
+				{target: p9, headers: []string{"Idempotency-Key", k}, wantStatus: 201, wantOutcome: "accepted"},
+				{target: "/api/v4/projects/9/trigger/pipeline", body: jsonVars(token9, "refs/heads/main", map[string]string{}),
 					headers: []string{"Idempotency-Key", k}, wantStatus: 201, wantReplayed: true, wantOutcome: "replayed"},
 			}
 		}, 1},
+		{"another token of the project has its own keys", func(k string) []step {
+			return []step{
+				{target: p9, headers: []string{"Idempotency-Key", k}, wantStatus: 201, wantOutcome: "accepted"},
+				{target: p9other + "&ref=other", headers: []string{"Idempotency-Key", k}, wantStatus: 201, wantOutcome: "accepted"},
+				{target: p9other + "&ref=other", headers: []string{"Idempotency-Key", k}, wantStatus: 201, wantReplayed: true, wantOutcome: "replayed"},
+			}
+		}, 2},
 		{"a repeat with a bad token is refused, not replayed", func(k string) []step {
 			return []step{
 				{target: p9, headers: []string{"Idempotency-Key", k}, wantStatus: 201, wantOutcome: "accepted"},

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/triggergate/caddy-trigger-gateway/gitref"
+	"github.com/triggergate/caddy-trigger-gateway/idempotency"
 	"github.com/triggergate/caddy-trigger-gateway/jobtoken"
 	"github.com/triggergate/caddy-trigger-gateway/policy"
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
@@ -43,6 +44,7 @@ type decision struct {
 	detail      string // why a rule refused, never a value
 
 	credential *tokenstore.Credential // the trigger whose use to count
+	request    *triggerapi.Request    // the caller's request, parsed
 	body       []byte                 // the canonical body to forward
 	replayed   bool                   // a repeat answered with the first answer
 
@@ -87,9 +89,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	} else {
 		d.refusal = h.decideTrigger(r, &d)
 	}
-	var key string
+	var repeat idempotency.Request
 	if d.refusal == nil && route.Kind != triggerapi.KindArtifacts && h.repeats != nil {
-		key, d.refusal = idempotencyKey(r, d.project)
+		repeat, d.refusal = repeatRequest(r, &d)
 	}
 	if d.refusal != nil {
 		if h.limiter != nil && failedAuthentication[d.refusal] {
@@ -104,15 +106,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	} else {
 		h.forward(r, &d)
 	}
-	if key == "" {
+	if repeat.Key == "" {
 		if d.credential != nil {
 			d.credential.RecordUse(start)
 		}
 		h.account(r, &d, start)
-		return h.serveUpstream(newUpstreamWriter(w, false), r, &d, next)
+		return h.serveUpstream(newUpstreamWriter(w, nil), r, &d, next)
 	}
 
-	answer, claim, refusal := h.beginOnce(r, &d, key)
+	answer, claim, refusal := h.beginOnce(r, &d, repeat)
 	switch {
 	case refusal != nil:
 		d.refusal = refusal
@@ -190,6 +192,7 @@ func (h *Handler) decideTrigger(r *http.Request, d *decision) *triggerapi.Error 
 	} else {
 		d.note("upstream token: the configured upstream_token")
 	}
+	d.request = req
 	d.body = triggerapi.CanonicalBody(token, d.ref, variables, req.Inputs, req.Payload)
 	return nil
 }

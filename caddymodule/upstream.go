@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -44,6 +45,7 @@ func (h *Handler) serveUpstream(w *upstreamWriter, r *http.Request, d *decision,
 	header := w.Header()
 	header.Set("Content-Type", "application/json")
 	header.Del("Content-Length")
+	w.synthesized = true
 	w.WriteHeader(failure.Status)
 	_, _ = w.Write(failure.Body)
 	return nil
@@ -58,32 +60,52 @@ var upstreamFailures = map[int]*triggerapi.Error{
 
 // upstreamWriter tells whether the upstream's answer has begun and, for
 // requests that may be repeated, keeps a copy of it (up to maxSavedAnswer)
-// to replay.
+// to replay, and notes whether the answer is one the CI gave at all.
 type upstreamWriter struct {
 	// By value: one allocation per request, not two.
 	caddyhttp.ResponseWriterWrapper
 	code     int
-	capture  bool
 	body     bytes.Buffer
 	overflow bool
+	// ctx is the request's context when capturing, nil otherwise.
+	ctx context.Context
+	// callerGone: the status was written after the caller had gone.
+	// reverse_proxy then writes 499 for its access log, with no answer
+	// from the CI behind it (Caddy 2.11; earlier versions returned an
+	// error); nor is any other status written then known to be the CI's.
+	callerGone bool
+	// synthesized: the gateway wrote the answer itself (serveUpstream's
+	// GitLab-shaped 502, 503 or 504), not the CI.
+	synthesized bool
 }
 
-func newUpstreamWriter(w http.ResponseWriter, capture bool) *upstreamWriter {
-	return &upstreamWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, capture: capture}
+// newUpstreamWriter wraps w; with a non-nil ctx (the request's), it keeps
+// a copy of the answer for repeats.
+func newUpstreamWriter(w http.ResponseWriter, ctx context.Context) *upstreamWriter {
+	return &upstreamWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, ctx: ctx}
+}
+
+// begin records the answer's status when the first one is written.
+func (u *upstreamWriter) begin(code int) {
+	if u.code != 0 {
+		return
+	}
+	u.code = code
+	if u.ctx != nil && u.ctx.Err() != nil {
+		u.callerGone = true
+	}
 }
 
 func (u *upstreamWriter) WriteHeader(code int) {
-	if u.code == 0 && code >= 200 {
-		u.code = code
+	if code >= 200 {
+		u.begin(code)
 	}
 	u.ResponseWriterWrapper.WriteHeader(code)
 }
 
 func (u *upstreamWriter) Write(p []byte) (int, error) {
-	if u.code == 0 {
-		u.code = http.StatusOK
-	}
-	if u.capture && !u.overflow {
+	u.begin(http.StatusOK)
+	if u.ctx != nil && !u.overflow {
 		if u.body.Len()+len(p) > maxSavedAnswer {
 			u.overflow = true
 			u.body.Reset()
@@ -97,10 +119,8 @@ func (u *upstreamWriter) Write(p []byte) (int, error) {
 // ReadFrom goes through Write when capturing, so the copy sees every byte;
 // otherwise it keeps the underlying writer's fast path (sendfile).
 func (u *upstreamWriter) ReadFrom(r io.Reader) (int64, error) {
-	if u.code == 0 {
-		u.code = http.StatusOK
-	}
-	if u.capture {
+	u.begin(http.StatusOK)
+	if u.ctx != nil {
 		return io.Copy(writerOnly{u}, r)
 	}
 	return u.ResponseWriterWrapper.ReadFrom(r)
