@@ -50,6 +50,26 @@ func TestClusterIdempotency(t *testing.T) {
 			Variables: map[string]string{}, Trigger: tr})
 	})
 
+	t.Run("a key reused for another request, on the other node", func(t *testing.T) {
+		key := uuid()
+		first := a.post(t, "/api/v4/projects/9/trigger/pipeline", urlencoded("token", tr.Token, "ref", "main"), "Idempotency-Key", key)
+		assertForwarded(t, first, a.up.take(), forwarded{Project: "9", Token: tr.Token, Ref: "main",
+			Variables: map[string]string{}, Trigger: tr})
+		other := b.post(t, "/api/v4/projects/9/trigger/pipeline", urlencoded("token", tr.Token, "ref", "other"), "Idempotency-Key", key)
+		assertJSONAnswer(t, other, http.StatusUnprocessableEntity,
+			`{"message":"422 Unprocessable Entity - this idempotency key or delivery ID was already used for a different request"}`)
+		assertNothingForwarded(t, a.up)
+		assertNothingForwarded(t, b.up)
+
+		// Another trigger token of the project: its own key, on either node.
+		tr2 := b.addTrigger(t, addOpts{Project: "9", Description: "second caller, cluster", Owner: "bob"})
+		own := b.post(t, "/api/v4/projects/9/trigger/pipeline", urlencoded("token", tr2.Token, "ref", "other"), "Idempotency-Key", key)
+		assertForwarded(t, own, b.up.take(), forwarded{Project: "9", Token: tr2.Token, Ref: "other",
+			Variables: map[string]string{}, Trigger: tr2})
+		assertReplayed(t, own, a.post(t, "/api/v4/projects/9/trigger/pipeline", urlencoded("token", tr2.Token, "ref", "other"), "Idempotency-Key", key))
+		assertNothingForwarded(t, a.up)
+	})
+
 	t.Run("one delivery on both nodes at once", func(t *testing.T) {
 		answers := postOnEach(t, []*gateway{a, b}, hook, rawJSON(pushEvent),
 			"X-Gitlab-Event", "Push Hook", "X-Gitlab-Event-UUID", uuid())
