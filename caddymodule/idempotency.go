@@ -221,13 +221,13 @@ func replay(w http.ResponseWriter, a *idempotency.Answer) {
 const statusClientClosed = 499
 
 // finalAnswer reports whether an upstream answer is final, and so replayed
-// to repeats: not a server error, not a "try again later" (408, 425, 429),
-// which a retry must be able to get past, and not a caller's own give-up
-// (499).
+// to repeats: a success (2xx) or a client error (4xx), except a "try again
+// later" (408, 425, 429), which a retry must be able to get past, and a
+// caller's own give-up (499). A redirect or a server error is not final.
 func finalAnswer(status int) bool {
 	switch status {
 	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests, statusClientClosed:
 		return false
 	}
-	return status < http.StatusInternalServerError
+	return (status >= 200 && status < 300) || (status >= 400 && status < 500)
 }

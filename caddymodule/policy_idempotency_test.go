@@ -199,6 +199,18 @@ func TestServeHTTPIdempotencyKeepsOnlyFinalAnswers(t *testing.T) {
 	}
 }
 
+func TestFinalAnswer(t *testing.T) {
+	for status, want := range map[int]bool{
+		200: true, 201: true, 204: true, 400: true, 403: true, 404: true, 409: true, 422: true,
+		301: false, 302: false, 304: false, 408: false, 425: false, 429: false, statusClientClosed: false,
+		500: false, 502: false, 503: false, 504: false,
+	} {
+		if got := finalAnswer(status); got != want {
+			t.Errorf("finalAnswer(%d) = %v, want %v", status, got, want)
+		}
+	}
+}
+
 // Only an answer the CI gave is kept. When the caller gives up first,
 // Caddy 2.11's reverse_proxy writes 499 for its access log and returns no
 // error: that status, or any written after the caller's context ended, is
