@@ -183,7 +183,7 @@ func (h *Handler) beginOnce(r *http.Request, d *decision, repeat idempotency.Req
 // the claim is released by the caller's deferred Release, and a retry is
 // forwarded.
 func (h *Handler) serveAndSave(w http.ResponseWriter, r *http.Request, d *decision, claim *idempotency.Claim, next caddyhttp.Handler) error {
-	uw := newUpstreamWriter(w, r.Context())
+	uw := newCapturingWriter(r.Context(), w)
 	err := h.serveUpstream(uw, r, d, next)
 	if err != nil || !ciFinalAnswer(uw) {
 		return err

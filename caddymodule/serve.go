@@ -111,7 +111,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			d.credential.RecordUse(start)
 		}
 		h.account(r, &d, start)
-		return h.serveUpstream(newUpstreamWriter(w, nil), r, &d, next)
+		return h.serveUpstream(newUpstreamWriter(w), r, &d, next)
 	}
 
 	answer, claim, refusal := h.beginOnce(r, &d, repeat)

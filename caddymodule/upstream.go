@@ -79,10 +79,17 @@ type upstreamWriter struct {
 	synthesized bool
 }
 
-// newUpstreamWriter wraps w; with a non-nil ctx (the request's), it keeps
-// a copy of the answer for repeats.
-func newUpstreamWriter(w http.ResponseWriter, ctx context.Context) *upstreamWriter {
-	return &upstreamWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, ctx: ctx}
+// newUpstreamWriter wraps w, to tell whether the answer has begun.
+func newUpstreamWriter(w http.ResponseWriter) *upstreamWriter {
+	return &upstreamWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+}
+
+// newCapturingWriter wraps w and keeps a copy of the answer for repeats;
+// ctx is the request's.
+func newCapturingWriter(ctx context.Context, w http.ResponseWriter) *upstreamWriter {
+	u := newUpstreamWriter(w)
+	u.ctx = ctx
+	return u
 }
 
 // begin records the answer's status when the first one is written.
