@@ -5,12 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,15 +25,42 @@ const (
 	cliTimeout   = 20 * time.Second
 )
 
-// freePort returns a TCP port that was free a moment ago on 127.0.0.1.
+// Ports handed to Caddy processes come from below Linux's ephemeral range
+// (32768-60999 by default): a port picked there and released is free for
+// any outgoing connection to take before Caddy binds it, which happened
+// under load (300 client connections in another test).
+const (
+	firstTestPort = 20000
+	testPorts     = 12000
+)
+
+var (
+	portsMu     sync.Mutex
+	portsHanded = map[int]bool{}
+)
+
+// freePort returns a TCP port that was free a moment ago on every
+// interface (Caddy binds ":port"), outside the ephemeral range, and never
+// handed out before in this test process.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 1000 {
+		port := firstTestPort + rand.IntN(testPorts)
+		if portsHanded[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", ":"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		portsHanded[port] = true
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port found below the ephemeral range")
+	return 0
 }
 
 // caddyProcess is one `caddy run`.

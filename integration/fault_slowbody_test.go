@@ -175,8 +175,11 @@ func TestFaultSlowBodiesHeap(t *testing.T) {
 		}
 	}
 	// A body held costs about its size: the buffer grows as bytes arrive
-	// and never doubles past the body's declared length.
-	if perBody := (held - before) / clients; perBody > size*5/4 {
+	// and never doubles past the body's declared length. A buffer that
+	// doubled costs 2x (measured 1.9x); the rest of a connection (its
+	// request, header maps, bufio buffers, whatever it holds when the heap
+	// is sampled) has measured 0.1x to 0.27x.
+	if perBody := (held - before) / clients; perBody > size*3/2 {
 		t.Errorf("%d KiB of live heap per body of %d KiB held", perBody>>10, size>>10)
 	}
 	// Once answered, what the bodies held is released.
