@@ -270,9 +270,9 @@ func (s *Store) logClaim(name string) {
 }
 
 // switchInstance makes name this store's. When the name changes, every
-// counter forgets the last-used time it knew in storage: that was the old
-// name's record, and the next flush writes the time into the new one's.
-// Pending uses stay.
+// counter forgets the last-used time and last pipeline it knew in storage:
+// that was the old name's record, and the next flush writes them into the
+// new one's. Pending uses stay.
 func (s *Store) switchInstance(name, nonce string) {
 	s.idMu.Lock()
 	defer s.idMu.Unlock()
@@ -284,6 +284,7 @@ func (s *Store) switchInstance(name, nonce string) {
 			lock := s.shardLock(usageShard(u.id))
 			lock.Lock()
 			u.flushedLast.Store(0)
+			u.flushedPipeline.Store(nil)
 			lock.Unlock()
 		}
 	}

@@ -110,6 +110,32 @@ type Usage struct {
 	LastUsed *time.Time `json:"last_used"`
 	// UseCount is the number of uses.
 	UseCount int64 `json:"use_count"`
+	// LastPipeline is the pipeline the latest use that the CI answered
+	// with one started; nil when none is known.
+	LastPipeline *Pipeline `json:"last_pipeline,omitempty"`
+}
+
+// Pipeline is a pipeline a trigger started, as the CI's answer named it.
+type Pipeline struct {
+	// ID is the pipeline's ID in the CI.
+	ID int64 `json:"id"`
+	// WebURL is the pipeline's page; empty when the CI named none.
+	WebURL string `json:"web_url,omitempty"`
+	// TriggeredAt is when the request that started it came: in a cluster,
+	// the latest by this time is the trigger's last pipeline.
+	TriggeredAt time.Time `json:"triggered_at"`
+}
+
+// newerThan orders pipelines by TriggeredAt, then ID: every instance
+// picks the same one of two.
+func (p *Pipeline) newerThan(q *Pipeline) bool {
+	if q == nil {
+		return true
+	}
+	if !p.TriggeredAt.Equal(q.TriggeredAt) {
+		return p.TriggeredAt.After(q.TriggeredAt)
+	}
+	return p.ID > q.ID
 }
 
 // TriggerUsage pairs a trigger with its usage, for listings.

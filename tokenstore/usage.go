@@ -24,6 +24,12 @@ type usageCounter struct {
 	// flushedLast mirrors what storage holds for lastUsed, readable without mu
 	// so Flush can skip clean counters cheaply.
 	flushedLast atomic.Int64
+
+	// lastPipeline is the newest pipeline this instance saw the trigger
+	// start (never changed once stored); flushedPipeline is the one
+	// storage holds, the same pointer once flushed.
+	lastPipeline    atomic.Pointer[Pipeline]
+	flushedPipeline atomic.Pointer[Pipeline]
 }
 
 // retiredMark is the pending count of a retired counter: far enough below
@@ -59,9 +65,36 @@ func (u *usageCounter) record(at time.Time) {
 	}
 }
 
+// RecordPipeline keeps the pipeline that a use of the credential's trigger
+// at the given time started, as the CI's answer named it, if it is the
+// newest this instance has seen. Like RecordUse it only updates memory
+// (the flush loop writes it with the usage) and takes no lock; it
+// allocates the one small record it keeps.
+func (c *Credential) RecordPipeline(at time.Time, id int64, webURL string) {
+	if c == nil || c.counter == nil || id <= 0 {
+		return
+	}
+	c.counter.recordPipeline(&Pipeline{ID: id, WebURL: webURL, TriggeredAt: at.UTC()})
+}
+
+func (u *usageCounter) recordPipeline(p *Pipeline) {
+	for {
+		old := u.lastPipeline.Load()
+		if !p.newerThan(old) || u.lastPipeline.CompareAndSwap(old, p) {
+			break
+		}
+	}
+	if u.pending.Load() < 0 {
+		// Retired while a request still held it (see retireIdleCounters):
+		// the trigger's live counter keeps the pipeline instead.
+		u.owner.counter(u.id).recordPipeline(p)
+	}
+}
+
 // dirty reports whether the counter has something storage lacks.
 func (u *usageCounter) dirty() bool {
-	return u.pending.Load() > 0 || u.lastUsed.Load() > u.flushedLast.Load()
+	return u.pending.Load() > 0 || u.lastUsed.Load() > u.flushedLast.Load() ||
+		u.lastPipeline.Load() != u.flushedPipeline.Load()
 }
 
 // counter returns the trigger's counter, creating it on first use. A cache
@@ -101,6 +134,14 @@ func (s *Store) retireIdleCounters(now time.Time) {
 		}
 		if u.pending.CompareAndSwap(0, retiredMark) {
 			delete(s.counters, id)
+			// A pipeline recorded between the dirty check and the retirement
+			// is carried over to a live counter (later ones go there anyway).
+			if p := u.lastPipeline.Load(); p != u.flushedPipeline.Load() {
+				live := &usageCounter{id: id, owner: s}
+				live.lastPipeline.Store(p)
+				live.handedOut.Store(now.UnixNano())
+				s.counters[id] = live
+			}
 		}
 		lock.Unlock()
 	}

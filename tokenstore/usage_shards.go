@@ -43,8 +43,9 @@ func (s *Store) shardLock(shard int64) *sync.Mutex {
 
 // usageEntry is one trigger's totals on one instance.
 type usageEntry struct {
-	UseCount int64      `json:"use_count"`
-	LastUsed *time.Time `json:"last_used,omitempty"`
+	UseCount     int64      `json:"use_count"`
+	LastUsed     *time.Time `json:"last_used,omitempty"`
+	LastPipeline *Pipeline  `json:"last_pipeline,omitempty"`
 }
 
 // usageShardRecord is what instance_usage/<instance>/<shard> holds.
@@ -58,13 +59,17 @@ type usageShardRecord struct {
 
 // usageSum accumulates usage over records.
 type usageSum struct {
-	count int64
-	last  int64 // unix nanos, 0 = never
+	count    int64
+	last     int64     // unix nanos, 0 = never
+	pipeline *Pipeline // the newest, nil = none
 }
 
-func (a *usageSum) add(count, last int64) {
+func (a *usageSum) add(count, last int64, pipeline *Pipeline) {
 	a.count += count
 	a.last = max(a.last, last)
+	if pipeline != nil && pipeline.newerThan(a.pipeline) {
+		a.pipeline = pipeline
+	}
 }
 
 func (a *usageSum) usage() Usage {
@@ -72,6 +77,11 @@ func (a *usageSum) usage() Usage {
 	if a.last > 0 {
 		t := time.Unix(0, a.last).UTC()
 		u.LastUsed = &t
+	}
+	if a.pipeline != nil {
+		p := *a.pipeline // the caller's copy
+		p.TriggeredAt = p.TriggeredAt.UTC()
+		u.LastPipeline = &p
 	}
 	return u
 }
@@ -131,8 +141,9 @@ func (s *Store) flushShard(ctx context.Context, instance string, shard int64, co
 	}
 	defer lock.Unlock()
 	type taken struct {
-		u       *usageCounter
-		pending int64
+		u        *usageCounter
+		pending  int64
+		pipeline *Pipeline
 	}
 	took := make([]taken, 0, len(counters))
 	changed := false
@@ -146,9 +157,15 @@ func (s *Store) flushShard(ctx context.Context, instance string, shard int64, co
 		p := u.pending.Swap(0)
 		entry := rec.Triggers[key]
 		last := max(nanos(entry.LastUsed), u.lastUsed.Load())
-		if p == 0 && last == nanos(entry.LastUsed) {
+		pipeline := u.lastPipeline.Load()
+		newPipeline := pipeline != nil && pipeline.newerThan(entry.LastPipeline)
+		if p == 0 && last == nanos(entry.LastUsed) && !newPipeline {
 			u.flushedLast.Store(last)
+			u.flushedPipeline.Store(pipeline)
 			continue
+		}
+		if newPipeline {
+			entry.LastPipeline = pipeline
 		}
 		entry.UseCount += p
 		if last > 0 {
@@ -156,7 +173,7 @@ func (s *Store) flushShard(ctx context.Context, instance string, shard int64, co
 			entry.LastUsed = &t
 		}
 		rec.Triggers[key] = entry
-		took = append(took, taken{u, p})
+		took = append(took, taken{u, p, pipeline})
 		changed = true
 	}
 	if !changed {
@@ -174,6 +191,7 @@ func (s *Store) flushShard(ctx context.Context, instance string, shard int64, co
 	}
 	for _, t := range took {
 		t.u.flushedLast.Store(nanos(rec.Triggers[strconv.FormatInt(t.u.id, 10)].LastUsed))
+		t.u.flushedPipeline.Store(t.pipeline)
 	}
 	return nil
 }
@@ -293,7 +311,7 @@ func (s *Store) addOwnUsage(ctx context.Context, instance string, shard int64, i
 	addEntries(sums, rec, ids)
 	for _, id := range ids {
 		if u := s.existingCounter(id); u != nil {
-			sums[id].add(max(u.pending.Load(), 0), u.lastUsed.Load())
+			sums[id].add(max(u.pending.Load(), 0), u.lastUsed.Load(), u.lastPipeline.Load())
 		}
 	}
 	return nil
@@ -302,7 +320,7 @@ func (s *Store) addOwnUsage(ctx context.Context, instance string, shard int64, i
 func addEntries(sums map[int64]*usageSum, rec usageShardRecord, ids []int64) {
 	for _, id := range ids {
 		if entry, ok := rec.Triggers[strconv.FormatInt(id, 10)]; ok {
-			sums[id].add(entry.UseCount, nanos(entry.LastUsed))
+			sums[id].add(entry.UseCount, nanos(entry.LastUsed), entry.LastPipeline)
 		}
 	}
 }
