@@ -73,6 +73,9 @@ type adminTrigger struct {
 	Refs        []string   `json:"refs,omitempty"`
 	LastUsed    *time.Time `json:"last_used"`
 	UseCount    int64      `json:"use_count"`
+	// LastPipeline is the pipeline the trigger's latest answered use
+	// started, as the CI's answer named it; null when none is known.
+	LastPipeline *tokenstore.Pipeline `json:"last_pipeline"`
 	// RevokedAt and RevokedBy are set for a revoked trigger only.
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 	RevokedBy string     `json:"revoked_by,omitempty"`
@@ -81,19 +84,20 @@ type adminTrigger struct {
 // newAdminTrigger builds the admin API's view of a trigger, times in UTC.
 func newAdminTrigger(t *tokenstore.Trigger, u tokenstore.Usage) adminTrigger {
 	return adminTrigger{
-		ID:          t.ID,
-		TokenPrefix: t.TokenPrefix,
-		Project:     t.Project,
-		Description: t.Description,
-		Owner:       t.Owner,
-		Legacy:      t.Legacy(),
-		CreatedAt:   t.CreatedAt.UTC(),
-		ExpiresAt:   utcPtr(t.ExpiresAt),
-		Refs:        t.Refs,
-		LastUsed:    utcPtr(u.LastUsed),
-		UseCount:    u.UseCount,
-		RevokedAt:   utcPtr(t.RevokedAt),
-		RevokedBy:   t.RevokedBy,
+		ID:           t.ID,
+		TokenPrefix:  t.TokenPrefix,
+		Project:      t.Project,
+		Description:  t.Description,
+		Owner:        t.Owner,
+		Legacy:       t.Legacy(),
+		CreatedAt:    t.CreatedAt.UTC(),
+		ExpiresAt:    utcPtr(t.ExpiresAt),
+		Refs:         t.Refs,
+		LastUsed:     utcPtr(u.LastUsed),
+		UseCount:     u.UseCount,
+		LastPipeline: u.LastPipeline,
+		RevokedAt:    utcPtr(t.RevokedAt),
+		RevokedBy:    t.RevokedBy,
 	}
 }
 

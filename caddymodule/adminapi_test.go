@@ -216,8 +216,10 @@ func TestAdminCreate(t *testing.T) {
 				if _, ok := m["expires_at"]; ok {
 					t.Errorf("expires_at present although unset: %v", m)
 				}
-				if v, ok := m["last_used"]; !ok || v != nil {
-					t.Errorf("last_used = %v (present %v), want null", v, ok)
+				for _, name := range []string{"last_used", "last_pipeline"} {
+					if v, ok := m[name]; !ok || v != nil {
+						t.Errorf("%s = %v (present %v), want null", name, v, ok)
+					}
 				}
 				if v, ok := m["use_count"]; !ok || v != float64(0) {
 					t.Errorf("use_count = %v, want 0", v)
@@ -381,6 +383,7 @@ func TestAdminListAndShow(t *testing.T) {
 	}
 	usedAt := time.Now().UTC().Truncate(time.Second)
 	cred.RecordUse(usedAt)
+	cred.RecordPipeline(usedAt, 4242, "https://ci.example.com/p/-/pipelines/4242")
 
 	list := []struct {
 		name   string
@@ -436,10 +439,14 @@ func TestAdminListAndShow(t *testing.T) {
 				if tr.UseCount != 1 || tr.LastUsed == nil || !tr.LastUsed.Equal(usedAt) {
 					t.Errorf("use_count %d last_used %v, want 1 and %v", tr.UseCount, tr.LastUsed, usedAt)
 				}
+				if p := tr.LastPipeline; p == nil || p.ID != 4242 || p.WebURL != "https://ci.example.com/p/-/pipelines/4242" ||
+					!p.TriggeredAt.Equal(usedAt) {
+					t.Errorf("last_pipeline %+v, want 4242 triggered at %v", p, usedAt)
+				}
 			}},
 		{"legacy trigger", "/trigger_gateway/triggers/" + strconv.FormatInt(l.ID, 10), http.StatusOK,
 			func(t *testing.T, tr adminTrigger, m map[string]any) {
-				if !tr.Legacy || tr.Project != "9" || m["last_used"] != nil {
+				if v, ok := m["last_pipeline"]; !tr.Legacy || tr.Project != "9" || m["last_used"] != nil || !ok || v != nil {
 					t.Errorf("got %v", m)
 				}
 			}},

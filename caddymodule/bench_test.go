@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 )
 
@@ -28,6 +29,11 @@ func (w *discardWriter) WriteHeader(int)             {}
 // benchmarkServe sends the same request through the handler b.N times; the
 // token is cached after the first.
 func benchmarkServe(b *testing.B, h *Handler, method, target, contentType, body string) {
+	benchmarkServeNext(b, h, nopNext{}, method, target, contentType, body)
+}
+
+// benchmarkServeNext is benchmarkServe with the given next handler.
+func benchmarkServeNext(b *testing.B, h *Handler, next caddyhttp.Handler, method, target, contentType, body string) {
 	repl := caddy.NewReplacer()
 	ctx := context.WithValue(context.Background(), caddy.ReplacerCtxKey, repl)
 	w := &discardWriter{header: make(http.Header)}
@@ -38,7 +44,7 @@ func benchmarkServe(b *testing.B, h *Handler, method, target, contentType, body 
 		if contentType != "" {
 			r.Header.Set("Content-Type", contentType)
 		}
-		if err := h.ServeHTTP(w, r, nopNext{}); err != nil {
+		if err := h.ServeHTTP(w, r, next); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -78,6 +84,10 @@ func BenchmarkServeHTTP(b *testing.B) {
 	})
 	b.Run("query_string", func(b *testing.B) {
 		benchmarkServe(b, h, http.MethodPost, "http://gw/api/v4/projects/9/trigger/pipeline?ref=main&token="+token, "", "")
+	})
+	b.Run("query_string_pipeline_answer", func(b *testing.B) { // the CI answers GitLab's pipeline object
+		benchmarkServeNext(b, h, answering{status: http.StatusCreated, contentType: "application/json", body: gitlabPipelineJSON},
+			http.MethodPost, "http://gw/api/v4/projects/9/trigger/pipeline?ref=main&token="+token, "", "")
 	})
 	b.Run("unknown_token", func(b *testing.B) {
 		benchmarkServe(b, h, http.MethodPost,

@@ -244,7 +244,7 @@ func cmdTriggerShow(cl *triggerClient, _ caddycmd.Flags, args []string) error {
 	if err := json.Unmarshal(raw, &t); err != nil {
 		return fmt.Errorf("decoding the admin API's answer: %v", err)
 	}
-	return writeTriggerTable(cl.out, []adminTrigger{t}, cl.now())
+	return writeShownTrigger(cl.out, t, cl.now())
 }
 
 func cmdTriggerRevoke(cl *triggerClient, fl caddycmd.Flags, args []string) error {
@@ -435,6 +435,24 @@ func writeCreatedTrigger(w io.Writer, t adminTrigger, now time.Time) error {
 		return err
 	}
 	return writeTriggerTable(w, []adminTrigger{t}, now)
+}
+
+// writeShownTrigger prints one trigger: its table row, then the last
+// pipeline it started, when one is known.
+func writeShownTrigger(w io.Writer, t adminTrigger, now time.Time) error {
+	if err := writeTriggerTable(w, []adminTrigger{t}, now); err != nil {
+		return err
+	}
+	p := t.LastPipeline
+	if p == nil {
+		return nil
+	}
+	line := fmt.Sprintf("\nLast pipeline: %d", p.ID)
+	if p.WebURL != "" {
+		line += " " + cellText(p.WebURL, triggerapi.MaxPipelineWebURL)
+	}
+	_, err := fmt.Fprintf(w, "%s (triggered %s)\n", line, formatCLITime(&p.TriggeredAt, now.Location(), "-"))
+	return err
 }
 
 // descriptionWidth bounds the DESCRIPTION column so rows stay on one line.

@@ -15,6 +15,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
+	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
@@ -264,6 +265,29 @@ func TestWriteTriggerTableRevoked(t *testing.T) {
 	}, "\n")
 	if got := buf.String(); got != want {
 		t.Errorf("table:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// show adds the last pipeline under the row, when one is known.
+func TestWriteShownTrigger(t *testing.T) {
+	now := time.Date(2030, 1, 10, 0, 0, 0, 0, time.UTC)
+	tr := sampleTriggers()[0]
+	var without bytes.Buffer
+	if err := writeShownTrigger(&without, tr, now); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(without.String(), "pipeline") {
+		t.Errorf("a trigger without a pipeline shows one:\n%s", without.String())
+	}
+	tr.LastPipeline = &tokenstore.Pipeline{ID: 4242, WebURL: "https://ci.example.com/p/-/pipelines/4242",
+		TriggeredAt: time.Date(2030, 1, 5, 8, 0, 0, 0, time.UTC)}
+	var with bytes.Buffer
+	if err := writeShownTrigger(&with, tr, now); err != nil {
+		t.Fatal(err)
+	}
+	want := without.String() + "\nLast pipeline: 4242 https://ci.example.com/p/-/pipelines/4242 (triggered 2030-01-05 08:00 UTC)\n"
+	if with.String() != want {
+		t.Errorf("show:\n%s\nwant:\n%s", with.String(), want)
 	}
 }
 

@@ -208,10 +208,12 @@ func setPlaceholders(r *http.Request, d *decision) {
 	// second one would never be reached.
 	if prev, ok := caddyhttp.GetVar(r.Context(), placeholdersVar).(*triggerPlaceholders); ok {
 		*prev = *p
+		d.placeholders = prev
 		return
 	}
 	caddyhttp.SetVar(r.Context(), placeholdersVar, p)
 	repl.Map(p.get)
+	d.placeholders = p
 }
 
 // placeholdersVar names the request variable holding the request's
@@ -224,6 +226,7 @@ const placeholderPrefix = "http.trigger."
 type triggerPlaceholders struct {
 	route, project, ref, source, tokenPrefix, outcome string
 	triggerID                                         int64
+	pipelineID                                        int64 // set once the upstream answered
 	identity                                          *jobtoken.Identity
 }
 
@@ -248,6 +251,8 @@ func (p *triggerPlaceholders) get(key string) (any, bool) {
 		return p.outcome, true
 	case "id":
 		return p.triggerID, p.triggerID != 0
+	case "pipeline_id":
+		return p.pipelineID, p.pipelineID != 0
 	}
 	id := p.identity
 	if id == nil {

@@ -47,6 +47,9 @@ type decision struct {
 	request    *triggerapi.Request    // the caller's request, parsed
 	body       []byte                 // the canonical body to forward
 	replayed   bool                   // a repeat answered with the first answer
+	pipeline   triggerapi.Pipeline    // the pipeline the upstream's answer named, if any
+
+	placeholders *triggerPlaceholders // the request's {http.trigger.*}, once set
 
 	explain bool     // collect the rules applied, for the explain endpoint
 	rules   []string // the rules applied, in order (names, never values)
@@ -110,8 +113,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if d.credential != nil {
 			d.credential.RecordUse(start)
 		}
-		h.account(r, &d, start)
-		return h.serveUpstream(newUpstreamWriter(w), r, &d, next)
+		setPlaceholders(r, &d) // before forwarding: reverse_proxy's header_up may use them
+		took := time.Since(start)
+		err := h.serveUpstream(newUpstreamWriter(w), r, &d, next)
+		h.answered(&d, start, took)
+		return err
 	}
 
 	answer, claim, refusal := h.beginOnce(r, &d, repeat)
@@ -130,8 +136,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if d.credential != nil {
 		d.credential.RecordUse(start)
 	}
-	h.account(r, &d, start)
-	return h.serveAndSave(w, r, &d, claim, next)
+	setPlaceholders(r, &d)
+	took := time.Since(start)
+	err := h.serveAndSave(w, r, &d, claim, next)
+	h.answered(&d, start, took)
+	return err
 }
 
 // decideTrigger runs every step of a trigger request up to forwarding; on
@@ -450,7 +459,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, d *decision, st
 	}
 	writeRefusal(w, d.refusal)
 	setPlaceholders(r, d)
-	h.observe(d, start)
+	h.observe(d, time.Since(start))
 	drainRefusedBody(w, r, d.refusal)
 }
 
@@ -468,14 +477,30 @@ func writeRefusal(w http.ResponseWriter, refusal *triggerapi.Error) {
 	_, _ = w.Write(refusal.Body)
 }
 
-// account records an accepted request in the placeholders, logs and metrics.
+// account records a replayed request in the placeholders, logs and metrics.
 func (h *Handler) account(r *http.Request, d *decision, start time.Time) {
 	setPlaceholders(r, d)
-	h.observe(d, start)
+	h.observe(d, time.Since(start))
 }
 
-// observe writes the decision's log line and metrics.
-func (h *Handler) observe(d *decision, start time.Time) {
+// answered records a forwarded request once the upstream has answered: the
+// pipeline its answer named, if any (the trigger's last pipeline, written
+// with its usage, and {http.trigger.pipeline_id}), then the decision's log
+// line and metrics. took is the gateway's own time, measured before
+// forwarding: the latency metric does not count the CI's.
+func (h *Handler) answered(d *decision, start time.Time, took time.Duration) {
+	if d.pipeline.ID != 0 {
+		d.credential.RecordPipeline(start, d.pipeline.ID, d.pipeline.WebURL) // a job token's has no trigger: a no-op
+		if d.placeholders != nil {
+			d.placeholders.pipelineID = d.pipeline.ID // {http.trigger.pipeline_id}
+		}
+	}
+	h.observe(d, took)
+}
+
+// observe writes the decision's log line and metrics; took is the
+// gateway's own time on the request.
+func (h *Handler) observe(d *decision, took time.Duration) {
 	route := d.route.Kind.String()
 	outcome, result := "accepted", "accepted"
 	switch {
@@ -484,7 +509,7 @@ func (h *Handler) observe(d *decision, start time.Time) {
 	case d.replayed:
 		outcome = "replayed"
 	}
-	countRequest(d.route.Kind, d.source, outcome, result, time.Since(start))
+	countRequest(d.route.Kind, d.source, outcome, result, took)
 
 	// Accepted triggers are logged at debug, as Caddy's own handlers log
 	// each request they proxy: the CI server records every pipeline it
@@ -505,9 +530,13 @@ func (h *Handler) observe(d *decision, start time.Time) {
 			zap.String("ref", d.ref),
 			zap.String("source", d.source),
 			zap.Int64("trigger_id", d.triggerID),
-			zap.String("token_prefix", d.tokenPrefix),
-			zap.String("outcome", outcome),
 		}
+		if d.pipeline.ID != 0 {
+			fields = append(fields, zap.Int64("pipeline_id", d.pipeline.ID))
+		}
+		fields = append(fields,
+			zap.String("token_prefix", d.tokenPrefix),
+			zap.String("outcome", outcome))
 		if id := d.identity; id != nil {
 			fields = append(fields,
 				zap.String("source_project", id.ProjectID),

@@ -20,7 +20,11 @@ import (
 // without the request, because Caddy's own error log line would print the
 // caller's URL and headers, tokens included.
 func (h *Handler) serveUpstream(w *upstreamWriter, r *http.Request, d *decision, next caddyhttp.Handler) error {
+	if d.route.Kind != triggerapi.KindArtifacts {
+		w.pipeline.watch()
+	}
 	err := next.ServeHTTP(w, r)
+	d.pipeline = w.pipeline.finish(err == nil) // the pipeline the CI started, if it named one
 	if err == nil {
 		return nil
 	}
@@ -60,7 +64,8 @@ var upstreamFailures = map[int]*triggerapi.Error{
 
 // upstreamWriter tells whether the upstream's answer has begun and, for
 // requests that may be repeated, keeps a copy of it (up to maxSavedAnswer)
-// to replay, and notes whether the answer is one the CI gave at all.
+// to replay, and notes whether the answer is one the CI gave at all; for
+// triggers, it reads the pipeline a 2xx JSON answer names.
 type upstreamWriter struct {
 	// By value: one allocation per request, not two.
 	caddyhttp.ResponseWriterWrapper
@@ -77,6 +82,7 @@ type upstreamWriter struct {
 	// synthesized: the gateway wrote the answer itself (serveUpstream's
 	// GitLab-shaped 502, 503 or 504), not the CI.
 	synthesized bool
+	pipeline    pipelineCapture // see pipeline.go
 }
 
 // newUpstreamWriter wraps w, to tell whether the answer has begun.
@@ -98,6 +104,7 @@ func (u *upstreamWriter) begin(code int) {
 		return
 	}
 	u.code = code
+	u.pipeline.begin(code, u.Header())
 	if u.ctx != nil && u.ctx.Err() != nil {
 		u.callerGone = true
 	}
@@ -112,6 +119,7 @@ func (u *upstreamWriter) WriteHeader(code int) {
 
 func (u *upstreamWriter) Write(p []byte) (int, error) {
 	u.begin(http.StatusOK)
+	u.pipeline.write(p)
 	if u.ctx != nil && !u.overflow {
 		if u.body.Len()+len(p) > maxSavedAnswer {
 			u.overflow = true
@@ -127,7 +135,7 @@ func (u *upstreamWriter) Write(p []byte) (int, error) {
 // otherwise it keeps the underlying writer's fast path (sendfile).
 func (u *upstreamWriter) ReadFrom(r io.Reader) (int64, error) {
 	u.begin(http.StatusOK)
-	if u.ctx != nil {
+	if u.ctx != nil || u.pipeline.capturing() {
 		return io.Copy(writerOnly{u}, r)
 	}
 	return u.ResponseWriterWrapper.ReadFrom(r)

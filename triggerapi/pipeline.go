@@ -1,6 +1,9 @@
 package triggerapi
 
-import "bytes"
+import (
+	"bytes"
+	"strings"
+)
 
 // Pipeline is what the gateway keeps of the CI's answer to an accepted
 // trigger: the pipeline it started. GitLab answers 201 with the pipeline
@@ -178,3 +181,13 @@ var uriChar = func() (ok [256]bool) {
 	}
 	return ok
 }()
+
+// IsJSONContentType reports whether a Content-Type header names JSON
+// (application/json or a +json type, any parameters), without allocating.
+func IsJSONContentType(contentType string) bool {
+	mediaType, _, _ := strings.Cut(contentType, ";")
+	mediaType = strings.TrimSpace(mediaType)
+	const suffix = "+json"
+	return strings.EqualFold(mediaType, "application/json") ||
+		len(mediaType) > len(suffix) && strings.EqualFold(mediaType[len(mediaType)-len(suffix):], suffix)
+}

@@ -92,3 +92,24 @@ func TestParsePipelineAllocations(t *testing.T) {
 		t.Errorf("ParsePipeline of GitLab's answer: %v allocations, want at most 1", allocs)
 	}
 }
+
+func TestIsJSONContentType(t *testing.T) {
+	for _, tc := range []struct {
+		contentType string
+		want        bool
+	}{
+		{"application/json", true},
+		{"application/json; charset=utf-8", true},
+		{" Application/JSON ;charset=utf-8", true},
+		{"application/vnd.api+json", true},
+		{"", false},
+		{"+json", false},
+		{"text/html", false},
+		{"text/plain; note=application/json", false},
+		{"application/jsonp", false},
+	} {
+		if got := triggerapi.IsJSONContentType(tc.contentType); got != tc.want {
+			t.Errorf("IsJSONContentType(%q) = %v, want %v", tc.contentType, got, tc.want)
+		}
+	}
+}
