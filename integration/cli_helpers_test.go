@@ -25,6 +25,15 @@ type triggerObj struct {
 	Refs        []string `json:"refs"`
 	RevokedAt   *string  `json:"revoked_at"`
 	RevokedBy   string   `json:"revoked_by"`
+	// LastPipeline is what the admin API tells of the trigger's last pipeline.
+	LastPipeline *lastPipeline `json:"last_pipeline"`
+}
+
+// lastPipeline is a trigger's last_pipeline.
+type lastPipeline struct {
+	ID          int64  `json:"id"`
+	WebURL      string `json:"web_url"`
+	TriggeredAt string `json:"triggered_at"`
 }
 
 // idString is the ID as the X-Trigger-Id header carries it.

@@ -31,6 +31,26 @@ type upstream struct {
 	mu     sync.Mutex
 	reqs   []upstreamRequest
 	nextID int
+	canned *cannedAnswer // answered instead of a pipeline object, when set
+}
+
+// cannedAnswer is an answer set by a test.
+type cannedAnswer struct {
+	status      int
+	contentType string
+	body        []byte
+}
+
+// answerWith makes the upstream answer the next requests with status,
+// contentType and body instead of a new pipeline object; status 0 goes
+// back to pipeline objects.
+func (u *upstream) answerWith(status int, contentType, body string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.canned = nil
+	if status != 0 {
+		u.canned = &cannedAnswer{status: status, contentType: contentType, body: []byte(body)}
+	}
 }
 
 func newUpstream(t *testing.T) *upstream {
@@ -84,6 +104,10 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 		CreatedAt: time.Now().UTC().Format(time.RFC3339),
 		WebURL:    fmt.Sprintf("https://gitlab.example.com/group/project/-/pipelines/%d", id),
 	})
+	status, contentType := http.StatusCreated, "application/json"
+	if c := u.canned; c != nil {
+		status, contentType, answer = c.status, c.contentType, c.body
+	}
 	u.reqs = append(u.reqs, upstreamRequest{
 		Method:      r.Method,
 		EscapedPath: r.URL.EscapedPath(),
@@ -94,9 +118,9 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	})
 	u.mu.Unlock()
 
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("X-Upstream", "gitlab-stand-in")
-	w.WriteHeader(http.StatusCreated)
+	w.WriteHeader(status)
 	_, _ = w.Write(answer)
 }
 
