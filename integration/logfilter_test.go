@@ -62,8 +62,8 @@ func TestLogFilterRedactsURI(t *testing.T) {
 }
 
 // The log filter and the log_append lines the tests run with are the ones
-// README "Logs" and Caddyfile.example document (the filter on both the
-// default log and the access log).
+// docs/logs-and-metrics.md ("Logs") and Caddyfile.example document (the
+// filter on both the default log and the access log).
 func TestLogConfigIsDocumented(t *testing.T) {
 	t.Parallel()
 	documented := []struct {
@@ -71,8 +71,8 @@ func TestLogConfigIsDocumented(t *testing.T) {
 		lines  string
 		copies map[string]int
 	}{
-		{"log filter", logFilter, map[string]int{"../README.md": 1, "../Caddyfile.example": 2}},
-		{"decision fields", decisionFields, map[string]int{"../README.md": 1, "../Caddyfile.example": 1}},
+		{"log filter", logFilter, map[string]int{"../docs/logs-and-metrics.md": 1, "../Caddyfile.example": 2}},
+		{"decision fields", decisionFields, map[string]int{"../docs/logs-and-metrics.md": 1, "../Caddyfile.example": 1}},
 	}
 	for _, doc := range documented {
 		for file, copies := range doc.copies {
@@ -180,7 +180,7 @@ log_append req_authorization {http.request.header.Authorization}`
 // PRIVATE-TOKEN, a refused request's JOB-TOKEN and query token were all
 // still there. (The `request` object of Caddy's access-log entry is Caddy's
 // copy of the request as it arrived, taken before any handler runs: only
-// the documented filter keeps credentials out of it; see README "Logs".)
+// the documented filter keeps credentials out of it; see docs/logs-and-metrics.md.)
 func TestBareLogPlaceholdersHoldNoCredential(t *testing.T) {
 	t.Parallel()
 	mgmt := "mgmt-" + randomHex(20)
