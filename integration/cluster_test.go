@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// revocationBound is what the README promises for a revocation made on
+// revocationBound is what docs/cluster.md promises for a revocation made on
 // another instance: change_poll_interval (500ms by default) plus one read
 // of the feed, within a second.
 const revocationBound = time.Second

@@ -147,7 +147,7 @@ func (g *gateway) base() string { return "http://127.0.0.1:" + strconv.Itoa(g.ht
 // adminAddr is Caddy's admin endpoint, as the CLI's --address takes it.
 func (g *gateway) adminAddr() string { return "127.0.0.1:" + strconv.Itoa(g.adminPort) }
 
-// logFilter is the log filter README "Logs" and Caddyfile.example
+// logFilter is the log filter docs/logs-and-metrics.md and Caddyfile.example
 // document, on both the default log and the access log: the values of
 // token, job_token, private_token and variables[...] (inputs[...]) in the
 // URI, in any case and escaped or not, become REDACTED, and the headers
@@ -159,7 +159,7 @@ request>headers>Private-Token delete
 request>headers>X-Gitlab-Token delete
 request>headers>X-Hub-Signature-256 delete`
 
-// decisionFields are the log_append lines README "Logs" and
+// decisionFields are the log_append lines docs/logs-and-metrics.md and
 // Caddyfile.example document: every access-log entry of a trigger API
 // request carries the gateway's decision.
 const decisionFields = `

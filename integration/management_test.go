@@ -65,8 +65,8 @@ func decodeGitLab[T any](t *testing.T, what string, resp response) T {
 // /projects/:id/triggers API, against the real binary: create, read,
 // update, trigger with the token, destroy; and what they must not be able
 // to do. No management token may show up in Caddy's output or storage
-// (the harness's log filter drops the PRIVATE-TOKEN header, as the README
-// tells users to; Caddy redacts Authorization itself).
+// (the harness's log filter drops the PRIVATE-TOKEN header, as
+// docs/logs-and-metrics.md tells users to; Caddy redacts Authorization itself).
 func TestManagementAPI(t *testing.T) {
 	t.Parallel()
 	admin := "mgmt-" + randomHex(20)

@@ -174,7 +174,7 @@ func TestRateLimitTrustedProxies(t *testing.T) {
 				assertLimited(t, g, spoofed, time.Minute)
 			} else {
 				// Caddy's default takes the left-most address, which the
-				// client chose: why the README asks for trusted_proxies_strict.
+				// client chose: why docs/policies.md asks for trusted_proxies_strict.
 				assertAccepted(t, g, spoofed, tr)
 			}
 

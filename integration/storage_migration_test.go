@@ -27,7 +27,7 @@ func storageCaddyfile(t *testing.T, storage string) string {
 // instance ID in use by another live gateway.
 var sameIdentityLogged = regexp.MustCompile(`another live gateway on this storage uses this instance ID|a live gateway elsewhere uses this instance ID`)
 
-// Moving from the file system to Redis as the README says: stop, `caddy
+// Moving from the file system to Redis as docs/cluster.md says: stop, `caddy
 // storage export`, `caddy storage import`, start on Redis. Valid tokens
 // keep working, the revoked one stays refused, usage is carried, and the
 // instance keeps its identity; a second instance restored from the same

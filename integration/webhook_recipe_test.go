@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// The README's webhook recipes ("Webhooks"), as GitLab and GitHub deliver:
+// The webhook recipes of docs/webhooks.md, as GitLab and GitHub deliver:
 // the exact body the CI receives is the event's fields merged at the top
 // level next to token, ref and variables, ref taken from the URL (the
 // event's own ref is replaced, as in GitLab's TRIGGER_PAYLOAD), the
