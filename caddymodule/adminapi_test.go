@@ -645,7 +645,8 @@ func TestAdminModule(t *testing.T) {
 
 // Triggers stored under an alias of the project (created before the alias
 // was configured) are the project's too: the admin API lists them with
-// the project's, by ID or by alias, as GitLab's management API does.
+// the project's, by ID, by alias or by alias in another case, as GitLab's
+// management API does.
 func TestAdminListIncludesAliases(t *testing.T) {
 	c, _ := newAdminClient(t, map[string]string{"group/project": "9"})
 	byAlias, _, err := c.g.store.Create(context.Background(), tokenstore.CreateRequest{
@@ -662,6 +663,7 @@ func TestAdminListIncludesAliases(t *testing.T) {
 	}{
 		{"/trigger_gateway/triggers?project=9", []int64{byAlias.ID, byID.ID}},
 		{"/trigger_gateway/triggers?project=group%2Fproject", []int64{byAlias.ID, byID.ID}},
+		{"/trigger_gateway/triggers?project=GROUP%2FProject", []int64{byAlias.ID, byID.ID}},
 		{"/trigger_gateway/triggers", []int64{byAlias.ID, byID.ID, other.ID}},
 	} {
 		rec := c.do(http.MethodGet, tc.target, "")

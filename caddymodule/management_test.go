@@ -491,18 +491,21 @@ func TestManagementCreateForms(t *testing.T) {
 }
 
 // Triggers stored under an alias of the project (created before the alias
-// was configured) are the project's too.
+// was configured) are the project's too, whether the project is named by
+// its ID, its alias or its alias in another case.
 func TestManagementListIncludesAliases(t *testing.T) {
 	h := newManagementHandler(t, nil)
 	byAlias, _ := createToken(t, h, "group/project", "alice")
 	byID, _ := createToken(t, h, "9", "alice")
 	_, _ = createToken(t, h, "12", "alice")
-	w := manage(t, h, mgmtRequest{method: "GET", target: "/api/v4/projects/9/triggers", auth: "private", token: mgmtTeamA})
-	list := decodeTriggerJSON[[]gitlabTrigger](t, w)
-	if len(list) != 2 || list[0].ID != byAlias.ID || list[1].ID != byID.ID {
-		t.Fatalf("list = %s, want triggers %d and %d", w.Body, byAlias.ID, byID.ID)
+	for _, project := range []string{"9", "group%2Fproject", "GROUP%2FProject"} {
+		w := manage(t, h, mgmtRequest{method: "GET", target: "/api/v4/projects/" + project + "/triggers", auth: "private", token: mgmtTeamA})
+		list := decodeTriggerJSON[[]gitlabTrigger](t, w)
+		if len(list) != 2 || list[0].ID != byAlias.ID || list[1].ID != byID.ID {
+			t.Fatalf("list of project %s = %s, want triggers %d and %d", project, w.Body, byAlias.ID, byID.ID)
+		}
 	}
-	w = manage(t, h, mgmtRequest{method: "GET", target: "/api/v4/projects/9/triggers/" + strconv.FormatInt(byAlias.ID, 10),
+	w := manage(t, h, mgmtRequest{method: "GET", target: "/api/v4/projects/9/triggers/" + strconv.FormatInt(byAlias.ID, 10),
 		auth: "private", token: mgmtTeamA})
 	if w.Code != 200 {
 		t.Fatalf("show the alias's trigger: %d %s", w.Code, w.Body)
