@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
@@ -181,3 +182,5 @@ func (idempotencyObserver) Saved()    { gatewayMetrics.repeats.WithLabelValues("
 func (idempotencyObserver) StorageError(op string) {
 	gatewayMetrics.storageError.WithLabelValues(op).Inc()
 }
+
+var _ tokenstore.StorageObserver = storeObserver{}
