@@ -442,14 +442,17 @@ func oneArgInline(d *caddyfile.Dispenser, dst *string) error {
 	return nil
 }
 
+// intArg reads a count: the subdirective's one argument, 0 or more. The
+// error names the subdirective, read before its argument.
 func intArg(d *caddyfile.Dispenser) (int, error) {
+	subdirective := d.Val()
 	var s string
 	if err := oneArg(d, &s); err != nil {
 		return 0, err
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 {
-		return 0, d.Errf("%s: %q is not a count", d.Val(), s)
+		return 0, d.Errf("%s: %q is not a count", subdirective, s)
 	}
 	return n, nil
 }
