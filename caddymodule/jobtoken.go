@@ -19,16 +19,18 @@ type JobTokens struct {
 	// JWKSURL is where the CI server publishes its signing keys, e.g.
 	// https://gitlab.example.com/oauth/discovery/keys. The keys are
 	// reloaded every refresh_interval and when a token names an unknown key;
-	// if the URL fails, the last good keys stay in use.
+	// if the URL fails, the last good keys stay in use. Required unless
+	// jwks_file is set (exactly one of the two).
 	JWKSURL string `json:"jwks_url,omitempty"`
 
 	// JWKSFile is a file holding the signing keys (a JWKS), instead of a URL.
+	// Required unless jwks_url is set (exactly one of the two).
 	JWKSFile string `json:"jwks_file,omitempty"`
 
-	// Issuer is the exact "iss" claim job tokens must carry.
+	// Issuer is the exact "iss" claim job tokens must carry. Required.
 	Issuer string `json:"issuer,omitempty"`
 
-	// Audience must be one of the tokens' "aud" values.
+	// Audience must be one of the tokens' "aud" values. Required.
 	Audience string `json:"audience,omitempty"`
 
 	// Leeway tolerates clock skew on "exp", "nbf" and "iat". Default: 30s.
@@ -50,14 +52,18 @@ type JobTokens struct {
 	// job_id, ref, user_login).
 	Claims *JobTokenClaims `json:"claims,omitempty"`
 
-	// ArtifactsHeader and ArtifactsCredential, when set, are the header the
-	// upstream receives on artifact downloads in place of the caller's job
-	// token (which is always removed), e.g. PRIVATE-TOKEN and
-	// {env.CI_READ_TOKEN}. The credential's placeholders are resolved when
-	// the config loads; an empty credential, or a placeholder resolving to
-	// nothing, stops the config from loading. Projects may set their own.
-	// Default: none, the upstream gets no credential.
-	ArtifactsHeader     string `json:"artifacts_header,omitempty"`
+	// ArtifactsHeader, when set, is the header the upstream receives on
+	// artifact downloads in place of the caller's job token (which is
+	// always removed), e.g. PRIVATE-TOKEN, with ArtifactsCredential as its
+	// value. Projects may set their own. Default: none, the upstream gets
+	// no credential.
+	ArtifactsHeader string `json:"artifacts_header,omitempty"`
+
+	// ArtifactsCredential is the value sent in ArtifactsHeader, e.g.
+	// {env.CI_READ_TOKEN}; required with it, and refused without it. Its
+	// placeholders are resolved when the config loads; an empty
+	// credential, or a placeholder resolving to nothing, stops the config
+	// from loading. Default: none.
 	ArtifactsCredential string `json:"artifacts_credential,omitempty"`
 }
 

@@ -62,8 +62,8 @@ type ManagementToken struct {
 	// Projects, when not empty, are the only projects this token may
 	// manage: numeric IDs or aliases of a project block, which resolve to
 	// their project. Requests about any other project answer 404 Project
-	// Not Found, as GitLab answers for a project one cannot see. Empty:
-	// every project.
+	// Not Found, as GitLab answers for a project one cannot see. Default
+	// (empty): every project.
 	Projects []string `json:"projects,omitempty"`
 }
 

@@ -86,6 +86,7 @@ type Handler struct {
 	// tokens as GitLab's: a request authenticates with one of these in the
 	// PRIVATE-TOKEN header (or Authorization: Bearer). Without any, those
 	// routes are answered 404 like any other non-trigger request.
+	// Default: none, the management API is off.
 	ManagementTokens []*ManagementToken `json:"management_tokens,omitempty"`
 
 	// MaxVariables is the most variables one request may set. Default: 100.
@@ -99,12 +100,14 @@ type Handler struct {
 	// project: allowed and denied names, protected names (CI_* and
 	// GITLAB_* always are), values set, defaulted or renamed by the
 	// gateway, patterns values must match. A project's own rules are
-	// merged over these.
+	// merged over these. Default: none beyond the protected names and the
+	// max_variables and max_variable_size limits.
 	Variables *policy.VariableRules `json:"variables,omitempty"`
 
 	// Refs are the ref globs every trigger is limited to (e.g. main and
 	// v*); empty allows every branch and tag. Projects and trigger tokens
-	// may narrow them further: a ref must pass every level.
+	// may narrow them further: a ref must pass every level. Default: none,
+	// every ref.
 	Refs []string `json:"refs,omitempty"`
 
 	// StorageRaw is where trigger tokens and usage are kept. Default:
@@ -157,6 +160,7 @@ type Handler struct {
 	IdempotencyWindow caddy.Duration `json:"idempotency_window,omitempty"`
 
 	// DisableIdempotency forwards repeated requests like any other.
+	// Default: false, repeats are recognised.
 	DisableIdempotency bool `json:"disable_idempotency,omitempty"`
 
 	// FailedAuthLimit is how many refused tokens a client IP may send in
@@ -169,15 +173,17 @@ type Handler struct {
 	FailedAuthWindow caddy.Duration `json:"failed_auth_window,omitempty"`
 
 	// DisableFailedAuthLimit turns the failed-authentication limit off.
+	// Default: false, the limit applies.
 	DisableFailedAuthLimit bool `json:"disable_failed_auth_limit,omitempty"`
 
 	// JobTokens enables CI job tokens ($CI_JOB_TOKEN, JWTs signed by the
 	// CI server) for multi-project pipelines and artifact downloads.
-	// Without it, only trigger tokens are accepted.
+	// Default: none, only trigger tokens are accepted.
 	JobTokens *JobTokens `json:"job_token,omitempty"`
 
 	// Projects holds per-project settings, keyed by the project's
-	// canonical ID (usually its numeric ID).
+	// canonical ID (usually its numeric ID). Default: none, every project
+	// has the gateway's settings.
 	Projects map[string]*Project `json:"projects,omitempty"`
 
 	gateway          *gateway
@@ -211,7 +217,7 @@ type Handler struct {
 type Project struct {
 	// Aliases are other names of the project, typically its full path
 	// ("group/project"), so that requests and tokens naming either reach
-	// the same project.
+	// the same project. Default: none.
 	Aliases []string `json:"aliases,omitempty"`
 
 	// UpstreamToken is the token sent upstream for this project's
@@ -222,24 +228,30 @@ type Project struct {
 
 	// Variables are this project's variable rules, merged over the
 	// gateway's (lists add up, settings of the same name override).
+	// Default: none, the gateway's apply.
 	Variables *policy.VariableRules `json:"variables,omitempty"`
 
 	// Refs are the ref globs this project's triggers are limited to, on
-	// top of the gateway's.
+	// top of the gateway's. Default: none, the gateway's apply.
 	Refs []string `json:"refs,omitempty"`
 
 	// JobTokenAllow lists the source projects (numeric IDs, or path globs
 	// such as group/* for direct children and group/** for any depth)
 	// whose CI job tokens this project accepts. A job token may always act
-	// on its own project; every other source is refused.
+	// on its own project; every other source is refused. Default: none,
+	// only the project's own job tokens.
 	JobTokenAllow []string `json:"job_token_allow,omitempty"`
 
-	// ArtifactsHeader and ArtifactsCredential are the header the upstream
-	// receives on this project's artifact downloads in place of the
-	// caller's job token. The credential's placeholders are resolved when
+	// ArtifactsHeader is the header the upstream receives on this
+	// project's artifact downloads in place of the caller's job token,
+	// with ArtifactsCredential as its value. Default: the job_token
+	// block's.
+	ArtifactsHeader string `json:"artifacts_header,omitempty"`
+
+	// ArtifactsCredential is the value sent in ArtifactsHeader; required
+	// with it, and refused without it. Its placeholders are resolved when
 	// the config loads and must not resolve to nothing. Default: the
 	// job_token block's.
-	ArtifactsHeader     string `json:"artifacts_header,omitempty"`
 	ArtifactsCredential string `json:"artifacts_credential,omitempty"`
 
 	// WebhookGitLabToken, when set, is the secret token GitLab webhooks
