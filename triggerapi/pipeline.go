@@ -119,8 +119,9 @@ func pipelineWebURL(raw []byte) string {
 	return s
 }
 
-// isWebURL reports whether u is an absolute http or https URL with a host,
-// of URI characters only, at most MaxPipelineWebURL bytes long.
+// isWebURL reports whether u is an absolute http or https URL with a host
+// and no user info, of URI characters only, at most MaxPipelineWebURL
+// bytes long.
 func isWebURL(u []byte) bool {
 	if len(u) > MaxPipelineWebURL {
 		return false
@@ -138,8 +139,10 @@ func isWebURL(u []byte) bool {
 	if end := bytes.IndexAny(rest, "/?#"); end >= 0 {
 		authority = rest[:end]
 	}
-	host := authority[bytes.LastIndexByte(authority, '@')+1:] // after any user info
-	if len(host) == 0 || host[0] == ':' {
+	if bytes.IndexByte(authority, '@') >= 0 {
+		return false // user info: a CI's credentials, never to be stored or shown
+	}
+	if len(authority) == 0 || authority[0] == ':' {
 		return false // no host
 	}
 	for _, c := range u {

@@ -63,6 +63,8 @@ func TestParsePipeline(t *testing.T) {
 		{"web_url relative", `{"id":7,"web_url":"/p/-/pipelines/7"}`, triggerapi.Pipeline{ID: 7}, true},
 		{"web_url without host", `{"id":7,"web_url":"https:///p"}`, triggerapi.Pipeline{ID: 7}, true},
 		{"web_url user info only", `{"id":7,"web_url":"https://user@/p"}`, triggerapi.Pipeline{ID: 7}, true},
+		{"web_url with credentials", `{"id":7,"web_url":"https://bot:apitoken@jenkins.example.com/queue/item/7/"}`, triggerapi.Pipeline{ID: 7}, true},
+		{"web_url with a user", `{"id":7,"web_url":"http://bot@ci.example.com/7"}`, triggerapi.Pipeline{ID: 7}, true},
 		{"web_url HTTP upper case", `{"id":7,"web_url":"HTTP://ci.example.com/7"}`, triggerapi.Pipeline{ID: 7, WebURL: "HTTP://ci.example.com/7"}, true},
 		{"web_url http with port", `{"id":7,"web_url":"http://ci:8080/p?x=1#y"}`, triggerapi.Pipeline{ID: 7, WebURL: "http://ci:8080/p?x=1#y"}, true},
 		{"web_url with a space", `{"id":7,"web_url":"https://ci.example.com/a b"}`, triggerapi.Pipeline{ID: 7}, true},
