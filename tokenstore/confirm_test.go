@@ -207,3 +207,22 @@ func TestConfirmationsFollowChanges(t *testing.T) {
 		t.Fatalf("after the storage healed: seq %d, want 4", got)
 	}
 }
+
+// A store that closes takes its confirmations with it, so that they do not
+// pile up under every instance name ever used.
+func TestCloseRemovesConfirmations(t *testing.T) {
+	ctx := context.Background()
+	storage := &certmagic.FileStorage{Path: t.TempDir()}
+	b := newTestStore(t, storage, Config{InstanceID: "b", ChangePollInterval: time.Hour})
+	b.pollAndConfirm(ctx) // its first poll confirms
+	name := b.instance
+	if !storage.Exists(ctx, confirmKey(name)) {
+		t.Fatalf("no confirmation of %s after its first poll", name)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if storage.Exists(ctx, confirmKey(name)) {
+		t.Errorf("the confirmation of %s is still stored after it closed", name)
+	}
+}

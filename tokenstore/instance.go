@@ -343,6 +343,10 @@ func (s *Store) releaseInstance(ctx context.Context, name, nonce string) {
 		if err := s.storage.Delete(ctx, instanceKey(name)); err != nil {
 			return s.unavailable(ctx, "delete", "releasing instance record", err, zap.String("instance", name))
 		}
+		// Its confirmations go with it: nobody waits on a closed store.
+		if err := s.storage.Delete(ctx, confirmKey(name)); err != nil && !isNotExist(err) {
+			return s.unavailable(ctx, "delete", "releasing instance confirmations", err, zap.String("instance", name))
+		}
 		return nil
 	})
 }
