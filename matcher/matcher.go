@@ -136,7 +136,7 @@ func (m MatchTrigger) MatchWithError(r *http.Request) (bool, error) {
 	if len(m.Kinds) > 0 && !slices.Contains(m.Kinds, route.Kind.String()) {
 		return false, nil
 	}
-	if len(m.Projects) > 0 && !slices.ContainsFunc(m.Projects, func(p string) bool { return strings.EqualFold(p, route.Project) }) {
+	if len(m.Projects) > 0 && !slices.ContainsFunc(m.Projects, func(p string) bool { return equalFoldASCII(p, route.Project) }) {
 		return false, nil
 	}
 	return true, nil
@@ -181,3 +181,25 @@ var (
 	_ caddyfile.Unmarshaler             = (*MatchTrigger)(nil)
 	_ caddyhttp.CELLibraryProducer      = (*MatchTrigger)(nil)
 )
+
+// equalFoldASCII is strings.EqualFold for ASCII letters only, as the
+// gateway folds project paths (tokenstore.FoldProject): a Unicode fold
+// would let "group/\u017fecret" (a long s) match the project "group/secret".
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

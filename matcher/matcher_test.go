@@ -166,6 +166,12 @@ func TestMatchFilters(t *testing.T) {
 			misses: []string{pipeline9, "/api/v4/projects/GROUP%2FPROJECTS/trigger/pipeline"},
 		},
 		{
+			name:    "project paths fold ASCII letters only, as the handler does",
+			m:       MatchTrigger{Projects: []string{"group/secret"}},
+			matches: []string{"/api/v4/projects/GROUP%2FSecret/trigger/pipeline"},
+			misses:  []string{"/api/v4/projects/group%2F%C5%BFecret/trigger/pipeline"}, // a long s is no s
+		},
+		{
 			name:   "project prefix is not a match",
 			m:      MatchTrigger{Projects: []string{"group"}},
 			misses: []string{pipelineGP, webhookGP},

@@ -4,15 +4,29 @@ import (
 	"context"
 	"net/url"
 	"path"
-	"strings"
 	"sync"
 )
 
 // FoldProject is the form of a project name that storage keys and
 // comparisons use: project paths are case-insensitive, as GitLab's are
-// ("Group/Project" is "group/project"); numeric IDs are unchanged. It
+// ("Group/Project" is "group/project"); numeric IDs are unchanged. Only
+// ASCII letters fold: GitLab's paths are ASCII, and Unicode folding would
+// make "group/\u017fecret" (a long s) the project "group/secret". It
 // allocates only when the name has upper-case letters.
-func FoldProject(project string) string { return strings.ToLower(project) }
+func FoldProject(project string) string {
+	for i := 0; i < len(project); i++ {
+		if c := project[i]; 'A' <= c && c <= 'Z' {
+			folded := []byte(project)
+			for j := i; j < len(folded); j++ {
+				if c := folded[j]; 'A' <= c && c <= 'Z' {
+					folded[j] = c + 'a' - 'A'
+				}
+			}
+			return string(folded)
+		}
+	}
+	return project
+}
 
 // caseVariants finds the project directories that stores before project
 // keys were folded wrote under a name with upper-case letters: their

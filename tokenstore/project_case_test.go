@@ -12,11 +12,13 @@ import (
 
 func TestFoldProject(t *testing.T) {
 	for in, want := range map[string]string{
-		"9":              "9",
-		"group/project":  "group/project",
-		"Group/Project":  "group/project",
-		"GROUP/SUB/APP":  "group/sub/app",
-		"group/my_app-2": "group/my_app-2",
+		"9":                 "9",
+		"group/project":     "group/project",
+		"Group/Project":     "group/project",
+		"GROUP/SUB/APP":     "group/sub/app",
+		"group/my_app-2":    "group/my_app-2",
+		"group/\u017fecret": "group/\u017fecret", // a long s is no s
+		"\u212a8s/App":      "\u212a8s/app",      // nor a Kelvin sign a k
 	} {
 		if got := FoldProject(in); got != want {
 			t.Errorf("FoldProject(%q) = %q, want %q", in, got, want)
