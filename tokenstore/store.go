@@ -164,6 +164,10 @@ type Store struct {
 
 	variants caseVariants // project directories written before keys were folded
 
+	// lastStorageError is when an operation on the storage last failed
+	// (Unix nanoseconds): see mayTrustNotFound.
+	lastStorageError atomic.Int64
+
 	stopLoop  context.CancelFunc
 	loops     sync.WaitGroup
 	loopDone  chan struct{} // closed when every background loop has ended
@@ -411,7 +415,9 @@ func (s *Store) authenticateFromStorage(ctx context.Context, sum *[32]byte) (*Cr
 	gen := s.cache.generation()
 	data, err := s.storage.Load(ctx, tokenKey(hex.EncodeToString(sum[:])))
 	if errors.Is(err, fs.ErrNotExist) {
-		s.cache.addNegative(sum, ErrNotFound, gen)
+		if s.mayTrustNotFound() {
+			s.cache.addNegative(sum, ErrNotFound, gen)
+		}
 		return nil, ErrNotFound
 	}
 	if err != nil {
@@ -472,6 +478,7 @@ func (s *Store) storageError(ctx context.Context, op string, err error, fields .
 	if ctx.Err() != nil {
 		return
 	}
+	s.lastStorageError.Store(time.Now().UnixNano())
 	s.observer.StorageError(op)
 	suppressed, ok := s.logs.allow(op)
 	if !ok {
@@ -488,6 +495,18 @@ func (s *Store) storageError(ctx context.Context, op string, err error, fields .
 func (s *Store) unavailable(ctx context.Context, op, what string, err error, fields ...zap.Field) error {
 	s.storageError(ctx, op, err, fields...)
 	return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
+}
+
+// mayTrustNotFound reports whether a "not found" from the storage may be
+// cached as an unknown token: not within the negative cache's TTL of a
+// failed storage operation. Some storages answer "not found" for a read
+// that failed (caddy-storage-redis v1.8.1 maps any error of a GET without
+// data to fs.ErrNotExist: a Redis restarting, still loading its data,
+// answers so), and caching that would refuse a valid token for the whole
+// TTL after the storage came back. The request still gets its 404.
+func (s *Store) mayTrustNotFound() bool {
+	last := s.lastStorageError.Load()
+	return last == 0 || time.Since(time.Unix(0, last)) > time.Duration(s.cache.negTTL.Load())
 }
 
 // isNotExist reports whether err means a missing key.
