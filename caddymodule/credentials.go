@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/triggergate/caddy-trigger-gateway/jobtoken"
@@ -82,11 +81,6 @@ func (h *Handler) isGatewayToken(token string) bool {
 		(len(h.management) > 0 && h.managementCredential(token) != nil)
 }
 
-// queryCredentials are the query parameters that carry a credential:
-// GitLab's trigger token, job token and access tokens. Matched whatever
-// their case, as the documented log filter does.
-var queryCredentials = [...]string{"token", "job_token", "private_token", "access_token"}
-
 // scrubRequest removes every credential from r once the handler is done
 // with it, whatever the outcome: the headers dropCallerCredentials drops
 // and the credential parameters of the query. What runs after the handler
@@ -99,54 +93,8 @@ func (h *Handler) scrubRequest(r *http.Request) {
 	if r.URL == nil || r.URL.RawQuery == "" {
 		return
 	}
-	if query, changed := withoutQueryCredentials(r.URL.RawQuery); changed {
+	if query, changed := triggerapi.WithoutQueryCredentials(r.URL.RawQuery); changed {
 		r.URL.RawQuery = query
 		r.RequestURI = r.URL.RequestURI()
 	}
-}
-
-// withoutQueryCredentials is raw without its credential parameters, and
-// whether any was there. The other parameters keep their order and
-// spelling; nothing is allocated when there is nothing to remove.
-func withoutQueryCredentials(raw string) (string, bool) {
-	found := false
-	for rest := raw; rest != "" && !found; {
-		var pair string
-		pair, rest, _ = strings.Cut(rest, "&")
-		found = isQueryCredential(pair)
-	}
-	if !found {
-		return raw, false
-	}
-	var kept strings.Builder
-	kept.Grow(len(raw))
-	for rest := raw; rest != ""; {
-		var pair string
-		pair, rest, _ = strings.Cut(rest, "&")
-		if isQueryCredential(pair) {
-			continue
-		}
-		if kept.Len() > 0 {
-			kept.WriteByte('&')
-		}
-		kept.WriteString(pair)
-	}
-	return kept.String(), true
-}
-
-// isQueryCredential reports whether a key=value pair's key, unescaped as
-// the parser unescapes it, names a credential parameter in any case.
-func isQueryCredential(pair string) bool {
-	key, _, _ := strings.Cut(pair, "=")
-	if strings.ContainsAny(key, "%+") {
-		if unescaped, err := url.QueryUnescape(key); err == nil {
-			key = unescaped
-		}
-	}
-	for _, name := range queryCredentials {
-		if strings.EqualFold(key, name) {
-			return true
-		}
-	}
-	return false
 }

@@ -49,33 +49,6 @@ func TestConflictingCredential(t *testing.T) {
 	}
 }
 
-func TestWithoutQueryCredentials(t *testing.T) {
-	tests := []struct {
-		raw, want string
-		changed   bool
-	}{
-		{"", "", false},
-		{"ref=main&variables[A]=1", "ref=main&variables[A]=1", false},
-		{"tokens=1&my_token=2&token_x=3", "tokens=1&my_token=2&token_x=3", false},
-		{"token=glptt-x&ref=main", "ref=main", true},
-		{"ref=main&token=a&job=build&token=b", "ref=main&job=build", true},
-		{"TOKEN=a&Job_Token=b&PRIVATE_TOKEN=c&access_token=d&ref=main", "ref=main", true},
-		{"job%5Ftoken=a&%74oken=b&ref=main", "ref=main", true},
-		{"token&ref=main", "ref=main", true},
-		{"ref=main&token=", "ref=main", true},
-		{"token=a", "", true},
-		{"a=%zz&token=b", "a=%zz", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.raw, func(t *testing.T) {
-			got, changed := withoutQueryCredentials(tt.raw)
-			if got != tt.want || changed != tt.changed {
-				t.Errorf("withoutQueryCredentials(%q) = %q, %t; want %q, %t", tt.raw, got, changed, tt.want, tt.changed)
-			}
-		})
-	}
-}
-
 // Every value of every credential header is dropped before forwarding,
 // whatever its position: an Authorization header goes when any of its
 // values is one of the gateway's bearer tokens, and stays (the CI server's

@@ -79,15 +79,14 @@ func (v *headerValues) set(header http.Header, name, value string) {
 }
 
 // forwardArtifacts passes an authorized artifact download on, with the
-// project made canonical and the job token removed (replaced by the
-// configured upstream credential, if any). The answer streams back through
+// project made canonical and every query credential (triggerapi.
+// QueryCredentialNames, in any case) removed: the job token is replaced by the
+// configured upstream credential, if any. The answer streams back through
 // the proxy untouched, Range requests included.
 func (h *Handler) forwardArtifacts(r *http.Request, d *decision) {
 	path, rawPath := triggerapi.ArtifactsPath(h.PathPrefix, d.project, d.ref)
 	query := r.URL.Query()
-	query.Del("job_token")
-	query.Del("private_token")
-	query.Del("access_token")
+	triggerapi.DeleteQueryCredentials(query)
 	setURL(r, path, rawPath, query.Encode())
 
 	h.dropCallerCredentials(r.Header)

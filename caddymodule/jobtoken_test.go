@@ -246,6 +246,11 @@ func TestServeHTTPJobTokenAccepts(t *testing.T) {
 			target: "/api/v4/projects/30/jobs/artifacts/main/download?job=build&job_token=" + deployer,
 			token:  deployer, wantProject: "12", wantRaw: "/api/v4/projects/30/jobs/artifacts/main/download", wantQuery: "job=build",
 			wantCred: [2]string{"Authorization", "Bearer read-secret-30"}},
+		{name: "artifacts: every query credential goes, in any case, the other parameters stay", method: "GET",
+			target: "/api/v4/projects/9/jobs/artifacts/main/download?job=build&token=t&PRIVATE_TOKEN=p&Access_Token=a&x=1",
+			header: map[string]string{"JOB-TOKEN": deployer}, token: deployer, wantProject: "12",
+			wantRaw: "/api/v4/projects/9/jobs/artifacts/main/download", wantQuery: "job=build&x=1",
+			wantCred: [2]string{"Private-Token", "global-read-secret"}},
 		// Two different job tokens (query and header) are refused: see TestArtifactsJobToken.
 		{name: "artifacts HEAD; the same token in the query and JOB-TOKEN is one credential, both go", method: "HEAD",
 			target: "/api/v4/projects/9/jobs/artifacts/v1.0/download?job=package&job_token=" + deployer,

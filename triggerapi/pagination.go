@@ -21,10 +21,6 @@ const (
 // needs none of them to work.
 const linkQueryMax = 1 << 10
 
-// credentialParams are query parameters that carry a credential. A page
-// link never repeats them: response headers end up in access logs.
-var credentialParams = []string{"private_token", "access_token", "job_token", "token"}
-
 // Page is one page of a list as GitLab's offset pagination serves it.
 type Page struct {
 	// Number is the page asked for, from 1; it may lie past the last page,
@@ -137,15 +133,13 @@ func (p Page) link(base *url.URL) string {
 }
 
 // linkQuery is the caller's query as page links repeat it: without
-// credentials, and without any other parameter when they are long or
+// credentials (response headers end up in access logs), and without any other parameter when they are long or
 // malformed.
 func linkQuery(raw string) url.Values {
 	query, err := url.ParseQuery(raw)
 	if err != nil || len(raw) > linkQueryMax {
 		return url.Values{}
 	}
-	for _, name := range credentialParams {
-		query.Del(name)
-	}
+	DeleteQueryCredentials(query)
 	return query
 }

@@ -1,0 +1,79 @@
+package triggerapi
+
+import (
+	"net/url"
+	"reflect"
+	"testing"
+)
+
+func TestWithoutQueryCredentials(t *testing.T) {
+	tests := []struct {
+		raw, want string
+		changed   bool
+	}{
+		{"", "", false},
+		{"ref=main&variables[A]=1", "ref=main&variables[A]=1", false},
+		{"tokens=1&my_token=2&token_x=3", "tokens=1&my_token=2&token_x=3", false},
+		{"token=glptt-x&ref=main", "ref=main", true},
+		{"ref=main&token=a&job=build&token=b", "ref=main&job=build", true},
+		{"TOKEN=a&Job_Token=b&PRIVATE_TOKEN=c&access_token=d&ref=main", "ref=main", true},
+		{"job%5Ftoken=a&%74oken=b&ref=main", "ref=main", true},
+		{"token&ref=main", "ref=main", true},
+		{"ref=main&token=", "ref=main", true},
+		{"token=a", "", true},
+		{"a=%zz&token=b", "a=%zz", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			got, changed := WithoutQueryCredentials(tt.raw)
+			if got != tt.want || changed != tt.changed {
+				t.Errorf("WithoutQueryCredentials(%q) = %q, %t; want %q, %t", tt.raw, got, changed, tt.want, tt.changed)
+			}
+		})
+	}
+}
+
+func TestIsQueryCredential(t *testing.T) {
+	tests := []struct {
+		name string
+		want bool
+	}{
+		{"token", true},
+		{"TOKEN", true},
+		{"Job_Token", true},
+		{"private_token", true},
+		{"ACCESS_token", true},
+		{"tokens", false},
+		{"my_token", false},
+		{"job", false},
+		{"", false},
+		{"job%5Ftoken", false}, // names are unescaped before: see WithoutQueryCredentials
+	}
+	for _, tt := range tests {
+		if got := IsQueryCredential(tt.name); got != tt.want {
+			t.Errorf("IsQueryCredential(%q) = %t, want %t", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestDeleteQueryCredentials(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want url.Values
+	}{
+		{"", url.Values{}},
+		{"job=build&ref=main", url.Values{"job": {"build"}, "ref": {"main"}}},
+		{"job=build&job_token=a&JOB_TOKEN=b&token=c&Private_Token=d&access_token=e", url.Values{"job": {"build"}}},
+		{"job%5Ftoken=a&tokens=b", url.Values{"tokens": {"b"}}},
+	}
+	for _, tt := range tests {
+		query, err := url.ParseQuery(tt.raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		DeleteQueryCredentials(query)
+		if !reflect.DeepEqual(query, tt.want) {
+			t.Errorf("DeleteQueryCredentials(%q) = %v, want %v", tt.raw, query, tt.want)
+		}
+	}
+}
