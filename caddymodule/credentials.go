@@ -23,12 +23,8 @@ var singletonCredentialHeaders = [...]string{
 var gatewayCredentialHeaders = [...]string{headerJobToken, headerPrivateToken, headerGitlabToken, headerHubSignature}
 
 // errConflictingCredential refuses a request carrying two different
-// credentials of one kind. 400, not 401: the request is malformed (each of
-// these headers holds one credential), which asking for credentials again
-// would not mend; and whichever value the gateway chose, a proxy or CI
-// server further on could read the other.
-var errConflictingCredential = triggerapi.MessageError(http.StatusBadRequest, "conflicting_credentials",
-	"400 Bad request - a credential header is given more than once with different values")
+// credentials of one kind (see triggerapi.ErrConflictingCredential).
+var errConflictingCredential = triggerapi.ErrConflictingCredential
 
 // conflictingCredential is the name of the first credential header the
 // request gives more than once with different values, or "". Identical

@@ -163,31 +163,6 @@ func TestServeHTTPRefusesConflictingCredentials(t *testing.T) {
 	})
 }
 
-func TestArtifactsJobToken(t *testing.T) {
-	tests := []struct {
-		name     string
-		params   []string
-		header   string
-		want     string
-		conflict bool
-	}{
-		{"none", nil, "", "", false},
-		{"header", nil, "h", "h", false},
-		{"parameter", []string{"p"}, "", "p", false},
-		{"both the same", []string{"t", "t"}, "t", "t", false},
-		{"parameter and header differ", []string{"p"}, "h", "", true},
-		{"two parameters", []string{"a", "b"}, "", "", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, refusal := artifactsJobToken(tt.params, tt.header)
-			if got != tt.want || (refusal != nil) != tt.conflict {
-				t.Errorf("artifactsJobToken() = %q, %v; want %q, conflict %t", got, refusal, tt.want, tt.conflict)
-			}
-		})
-	}
-}
-
 // Once the handler is done, whatever the outcome, the request holds no
 // credential: what runs after it ({http.request.*} placeholders in
 // log_append, error routes) sees none.

@@ -153,16 +153,16 @@ func clientIP(r *http.Request) string {
 // failedAuthentication are the refusals that count against a client: its
 // credential was wrong, unknown or not allowed.
 var failedAuthentication = map[*triggerapi.Error]bool{
-	errUnknownToken:     true,
-	errRevokedToken:     true,
-	errWrongProject:     true,
-	errExpiredToken:     true,
-	errLegacyDenied:     true,
-	errJobTokenInvalid:  true,
-	errJobTokenDenied:   true,
-	errArtifactsBadJob:  true,
-	errArtifactsNoToken: true,
-	errWebhookRefused:   true,
+	errUnknownToken:                true,
+	errRevokedToken:                true,
+	errWrongProject:                true,
+	errExpiredToken:                true,
+	errLegacyDenied:                true,
+	errJobTokenInvalid:             true,
+	errJobTokenDenied:              true,
+	errArtifactsBadJob:             true,
+	triggerapi.ErrArtifactsNoToken: true,
+	errWebhookRefused:              true,
 }
 
 // retryAfterHeader is a Retry-After value in whole seconds, rounded up.

@@ -293,18 +293,16 @@ var errTokenRefRules = triggerapi.MessageError(http.StatusBadRequest, policy.Rul
 
 // Refusals of authentication: one answer, several reasons for the logs.
 var (
-	errUnknownToken     = triggerapi.ErrNotFound.WithReason("unknown_token")
-	errRevokedToken     = triggerapi.ErrNotFound.WithReason("revoked_token")
-	errWrongProject     = triggerapi.ErrNotFound.WithReason("wrong_project")
-	errExpiredToken     = triggerapi.ErrNotFound.WithReason("expired_token")
-	errLegacyDenied     = triggerapi.ErrNotFound.WithReason("legacy_denied")
-	errJobTokenInvalid  = triggerapi.ErrNotFound.WithReason("invalid_job_token")
-	errJobTokenDenied   = triggerapi.ErrNotFound.WithReason("job_token_not_allowed")
-	errJobTokensOff     = triggerapi.ErrNotFound.WithReason("job_tokens_disabled")
-	errArtifactsNoToken = triggerapi.MessageError(http.StatusUnauthorized, "missing_job_token", "401 Unauthorized")
-	errArtifactsBadJob  = triggerapi.MessageError(http.StatusUnauthorized, "invalid_job_token", "401 Unauthorized")
-	errArtifactsNoJob   = triggerapi.ValidationError("missing_job", "job is missing")
-	errWebhookRefused   = triggerapi.MessageError(http.StatusUnauthorized, "webhook_not_verified", "401 Unauthorized")
+	errUnknownToken    = triggerapi.ErrNotFound.WithReason("unknown_token")
+	errRevokedToken    = triggerapi.ErrNotFound.WithReason("revoked_token")
+	errWrongProject    = triggerapi.ErrNotFound.WithReason("wrong_project")
+	errExpiredToken    = triggerapi.ErrNotFound.WithReason("expired_token")
+	errLegacyDenied    = triggerapi.ErrNotFound.WithReason("legacy_denied")
+	errJobTokenInvalid = triggerapi.ErrNotFound.WithReason("invalid_job_token")
+	errJobTokenDenied  = triggerapi.ErrNotFound.WithReason("job_token_not_allowed")
+	errJobTokensOff    = triggerapi.ErrNotFound.WithReason("job_tokens_disabled")
+	errArtifactsBadJob = triggerapi.MessageError(http.StatusUnauthorized, "invalid_job_token", "401 Unauthorized")
+	errWebhookRefused  = triggerapi.MessageError(http.StatusUnauthorized, "webhook_not_verified", "401 Unauthorized")
 )
 
 // authenticate decides who the caller is: a CI job (a job token, when job
@@ -380,7 +378,8 @@ func (h *Handler) authenticateJob(r *http.Request, d *decision, token string, in
 }
 
 // decideArtifacts authorizes GET /projects/:id/jobs/artifacts/:ref/download
-// with a job token (query job_token or header JOB-TOKEN).
+// with a job token (query job_token or header JOB-TOKEN, read by
+// triggerapi.ParseArtifactsRequest).
 func (h *Handler) decideArtifacts(r *http.Request, d *decision) *triggerapi.Error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return triggerapi.ErrMethod
@@ -389,41 +388,23 @@ func (h *Handler) decideArtifacts(r *http.Request, d *decision) *triggerapi.Erro
 		d.detail = detail
 		return refusal
 	}
-	query := r.URL.Query()
-	if query.Get("job") == "" {
-		return errArtifactsNoJob
-	}
-	token, refusal := artifactsJobToken(query["job_token"], headerValue(r.Header, headerJobToken))
-	if refusal != nil {
+	req, refusal := triggerapi.ParseArtifactsRequest(r.URL.Query(), headerValue(r.Header, headerJobToken))
+	if refusal == triggerapi.ErrConflictingCredential {
 		d.detail = "job token given more than once with different values"
+	}
+	if refusal != nil {
 		return refusal
 	}
 	switch {
-	case token == "":
-		return errArtifactsNoToken
 	case h.verifier == nil:
 		return errJobTokensOff
-	case !jobtoken.LooksLikeJWT(token):
+	case !jobtoken.LooksLikeJWT(req.JobToken):
 		return errArtifactsBadJob
 	}
-	if refusal := h.authenticateJob(r, d, token, errArtifactsBadJob); refusal != nil {
+	if refusal := h.authenticateJob(r, d, req.JobToken, errArtifactsBadJob); refusal != nil {
 		return refusal
 	}
 	return h.checkRef(d, d.route.Ref)
-}
-
-// artifactsJobToken is the job token of an artifact download, from the
-// job_token parameter or the JOB-TOKEN header: two different ones are
-// refused, as two different values of one header are.
-func artifactsJobToken(params []string, header string) (string, *triggerapi.Error) {
-	token := header
-	for _, p := range params {
-		if token != "" && p != token {
-			return "", errConflictingCredential
-		}
-		token = p
-	}
-	return token, nil
 }
 
 // displayPrefix is the part of a caller's token that logs and headers may
