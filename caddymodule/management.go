@@ -144,7 +144,7 @@ func (h *Handler) provisionManagement(repl *caddy.Replacer) error {
 			if other.sum == cred.sum {
 				return fmt.Errorf("management_token %s and %s have the same token", other.name, mt.Name)
 			}
-			if managementUserID(other.name) == managementUserID(mt.Name) {
+			if triggerapi.UserID(other.name) == triggerapi.UserID(mt.Name) {
 				// GET /user would show both as one user: about one chance in 2^31 per pair.
 				return fmt.Errorf("management_token %s and %s have the same user ID: rename one", other.name, mt.Name)
 			}
@@ -322,7 +322,7 @@ func (h *Handler) serveManagement(w http.ResponseWriter, r *http.Request, start 
 	var body any
 	switch d.action {
 	case actionUser:
-		body, d.status = newManagementUser(cred), http.StatusOK
+		body, d.status = triggerapi.NewUser(cred.name), http.StatusOK
 	case actionProject:
 		body, d.status = h.newManagementProject(d.project), http.StatusOK
 	case actionList:
@@ -417,7 +417,7 @@ func (h *Handler) manageList(w http.ResponseWriter, r *http.Request, d *manageme
 	page := triggerapi.ParsePage(r.URL.Query(), len(list))
 	page.SetHeaders(w.Header(), requestURL(r))
 	start, end := page.Bounds()
-	out := make([]managementTrigger, 0, end-start)
+	out := make([]triggerapi.Trigger, 0, end-start)
 	for _, tu := range list[start:end] {
 		out = append(out, newManagementTrigger(tu.Trigger, tu.Usage))
 	}
@@ -485,62 +485,24 @@ func (h *Handler) managementStoreError(d *managementDecision, err error) *trigge
 	return triggerapi.ErrInternal
 }
 
-// gitlabTime is a time as GitLab's API writes it: UTC, milliseconds.
-type gitlabTime time.Time
-
-// MarshalJSON writes the time as "2016-01-07T09:53:58.235Z".
-func (t gitlabTime) MarshalJSON() ([]byte, error) {
-	return []byte(`"` + time.Time(t).UTC().Format("2006-01-02T15:04:05.000Z07:00") + `"`), nil
-}
-
-func gitlabTimePtr(t *time.Time) *gitlabTime {
-	if t == nil {
-		return nil
-	}
-	g := gitlabTime(*t)
-	return &g
-}
-
-// managementOwner is the owner of a trigger as GitLab's UserBasic entity
-// shows it, reduced to what the gateway knows: a name.
-type managementOwner struct {
-	Username string `json:"username"`
-	Name     string `json:"name"`
-}
-
-// managementTrigger is a trigger as GitLab's Trigger entity shows it. The
-// store keeps only a hash of the token, so Token is the whole token only
-// in the answer to the creation; elsewhere it is the token's display
-// prefix (GitLab, too, shows other users' tokens shortened), also given as
-// token_prefix.
-type managementTrigger struct {
-	ID          int64            `json:"id"`
-	Token       string           `json:"token"`
-	TokenPrefix string           `json:"token_prefix"`
-	Description string           `json:"description"`
-	CreatedAt   gitlabTime       `json:"created_at"`
-	UpdatedAt   gitlabTime       `json:"updated_at"`
-	LastUsed    *gitlabTime      `json:"last_used"`
-	ExpiresAt   *gitlabTime      `json:"expires_at"`
-	Owner       *managementOwner `json:"owner"`
-}
-
-func newManagementTrigger(t *tokenstore.Trigger, u tokenstore.Usage) managementTrigger {
-	out := managementTrigger{
+// newManagementTrigger is a stored trigger as GitLab's Trigger entity shows
+// it, with the token's display prefix as its token.
+func newManagementTrigger(t *tokenstore.Trigger, u tokenstore.Usage) triggerapi.Trigger {
+	out := triggerapi.Trigger{
 		ID:          t.ID,
 		Token:       t.TokenPrefix,
 		TokenPrefix: t.TokenPrefix,
 		Description: t.Description,
-		CreatedAt:   gitlabTime(t.CreatedAt),
-		UpdatedAt:   gitlabTime(t.CreatedAt),
-		LastUsed:    gitlabTimePtr(u.LastUsed),
-		ExpiresAt:   gitlabTimePtr(t.ExpiresAt),
+		CreatedAt:   triggerapi.Time(t.CreatedAt),
+		UpdatedAt:   triggerapi.Time(t.CreatedAt),
+		LastUsed:    triggerapi.TimeOf(u.LastUsed),
+		ExpiresAt:   triggerapi.TimeOf(t.ExpiresAt),
 	}
 	if t.UpdatedAt != nil {
-		out.UpdatedAt = gitlabTime(*t.UpdatedAt)
+		out.UpdatedAt = triggerapi.Time(*t.UpdatedAt)
 	}
 	if !t.Legacy() {
-		out.Owner = &managementOwner{Username: t.Owner, Name: t.Owner}
+		out.Owner = &triggerapi.UserBasic{Username: t.Owner, Name: t.Owner}
 	}
 	return out
 }

@@ -1,11 +1,8 @@
 package caddymodule
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -34,79 +31,14 @@ const headerForwardedProto = "X-Forwarded-Proto"
 // allowRead is the Allow header of /user and /projects/:id.
 const allowRead = "GET, HEAD"
 
-// managementUser is the management token's identity as GitLab's user
-// entity shows it, reduced to what the gateway knows: its name.
-type managementUser struct {
-	ID        int64   `json:"id"`
-	Username  string  `json:"username"`
-	Name      string  `json:"name"`
-	State     string  `json:"state"`
-	Locked    bool    `json:"locked"`
-	Bot       bool    `json:"bot"`
-	AvatarURL *string `json:"avatar_url"`
-}
-
-// managementUserID is the user ID of a management token: 31 bits of the
-// SHA-256 of its name. It depends on the name alone, so that it stays the
-// same across restarts, reloads, reordered configs, token rotations and
-// every instance of a cluster; it fits in 31 bits, as GitLab's user IDs
-// do, so that clients decoding it into a 32-bit integer read it whole.
-// provisionManagement refuses two names with the same ID.
-func managementUserID(name string) int64 {
-	sum := sha256.Sum256([]byte(name))
-	id := int64(binary.BigEndian.Uint32(sum[:4]) & 0x7fffffff)
-	return max(id, 1) // GitLab's IDs start at 1
-}
-
-func newManagementUser(cred *managementCredential) managementUser {
-	return managementUser{
-		ID:       managementUserID(cred.name),
-		Username: cred.name,
-		Name:     cred.name,
-		State:    "active",
-		Bot:      true, // a machine credential, as GitLab's project and group access tokens' users are
+// newManagementProject describes the canonical project, with the path of
+// its project block's first alias with a slash, if any.
+func (h *Handler) newManagementProject(project string) triggerapi.Project {
+	var aliases []string
+	if p := h.Projects[project]; p != nil {
+		aliases = p.Aliases
 	}
-}
-
-// managementProject is a project as GitLab's project entity shows it,
-// reduced to what the gateway knows. ID is a number for a project known by
-// its numeric ID, and the project's path for one known only by its path:
-// python-gitlab builds the URLs of projects.get(id).triggers from this id,
-// so null would send it to /projects/None/triggers. The path fields are
-// null when the gateway knows no path for the project (no alias with a
-// slash in its project block).
-type managementProject struct {
-	ID                any     `json:"id"`
-	Name              *string `json:"name"`
-	Path              *string `json:"path"`
-	PathWithNamespace *string `json:"path_with_namespace"`
-}
-
-// newManagementProject describes the canonical project.
-func (h *Handler) newManagementProject(project string) managementProject {
-	var out managementProject
-	fullPath := ""
-	// Numeric only in its canonical spelling: "009" is not project 9 to the
-	// store, and the client would take the id for the project's name.
-	if id, err := strconv.ParseInt(project, 10, 64); err == nil && id > 0 && strconv.FormatInt(id, 10) == project {
-		out.ID = id
-		if p := h.Projects[project]; p != nil {
-			for _, alias := range p.Aliases {
-				if strings.Contains(alias, "/") {
-					fullPath = alias
-					break
-				}
-			}
-		}
-	} else {
-		out.ID = project
-		fullPath = project
-	}
-	if fullPath != "" {
-		path := fullPath[strings.LastIndexByte(fullPath, '/')+1:]
-		out.Name, out.Path, out.PathWithNamespace = &path, &path, &fullPath
-	}
-	return out
+	return triggerapi.NewProject(project, aliases)
 }
 
 // unservedPathError is the 404 of a path under prefix that the gateway does

@@ -13,6 +13,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
 func TestManagementListPagination(t *testing.T) {
@@ -162,8 +164,8 @@ func TestManagementUser(t *testing.T) {
 			u.Locked == nil || *u.Locked || !u.Bot || strings.Contains(w.Body.String(), tc.token) {
 			t.Fatalf("/user as %s: %s", tc.name, w.Body)
 		}
-		if *u.ID != managementUserID(tc.name) {
-			t.Errorf("/user as %s: id %d, want %d", tc.name, *u.ID, managementUserID(tc.name))
+		if *u.ID != triggerapi.UserID(tc.name) {
+			t.Errorf("/user as %s: id %d, want %d", tc.name, *u.ID, triggerapi.UserID(tc.name))
 		}
 		if other, dup := seen[*u.ID]; dup {
 			t.Errorf("%s and %s have the same id %d", other, tc.name, *u.ID)
@@ -207,7 +209,7 @@ func TestManagementUserIDsDiffer(t *testing.T) {
 	var a, b string
 	for i := 0; a == ""; i++ {
 		name := "n" + strconv.Itoa(i)
-		id := managementUserID(name)
+		id := triggerapi.UserID(name)
 		if prev, ok := names[id]; ok {
 			a, b = prev, name
 		}
