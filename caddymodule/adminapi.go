@@ -296,11 +296,12 @@ func (a *adminAPI) logger() *zap.Logger {
 	return a.log
 }
 
-// parseTriggerID accepts positive decimal IDs. The raw value is not echoed
-// back: someone may paste a token where the ID belongs.
+// parseTriggerID accepts positive decimal IDs (triggerapi.ParseTriggerID,
+// as the management API and the CLI). The raw value is not echoed back:
+// someone may paste a token where the ID belongs.
 func parseTriggerID(raw string) (int64, error) {
-	id, err := strconv.ParseInt(raw, 10, 64)
-	if err != nil || id <= 0 {
+	id, refusal := triggerapi.ParseTriggerID(raw)
+	if refusal != nil {
 		return 0, adminError(http.StatusBadRequest, errors.New("invalid trigger ID: must be a positive integer"))
 	}
 	return id, nil

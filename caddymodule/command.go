@@ -334,11 +334,12 @@ func readTokenLine(r io.Reader) (string, error) {
 	return line, nil
 }
 
-// parseCLITriggerID checks an ID argument locally. The argument is not
+// parseCLITriggerID checks an ID argument locally, as the admin and
+// management APIs do (triggerapi.ParseTriggerID). The argument is not
 // echoed: it could be a token pasted in the wrong place.
 func parseCLITriggerID(arg string) (int64, error) {
-	id, err := strconv.ParseInt(arg, 10, 64)
-	if err != nil || id <= 0 {
+	id, refusal := triggerapi.ParseTriggerID(arg)
+	if refusal != nil {
 		return 0, errors.New("invalid trigger ID: it is a positive integer, as listed by 'caddy trigger list'")
 	}
 	return id, nil

@@ -558,3 +558,17 @@ func TestExplainForm(t *testing.T) {
 		})
 	}
 }
+
+// The admin API, the CLI and the management API read a trigger ID alike:
+// each answers in its own words, none accepts what another refuses.
+func TestTriggerIDParsersAgree(t *testing.T) {
+	for _, arg := range []string{"1", "42", "+7", "007", "9223372036854775807", "9223372036854775808",
+		"0", "-1", "1.0", " 1", "1 ", "0x10", "", "glptt-0123"} {
+		want, refusal := triggerapi.ParseTriggerID(arg)
+		admin, adminErr := parseTriggerID(arg)
+		cli, cliErr := parseCLITriggerID(arg)
+		if admin != want || cli != want || (adminErr == nil) != (refusal == nil) || (cliErr == nil) != (refusal == nil) {
+			t.Errorf("%q: management %d %v, admin API %d %v, CLI %d %v", arg, want, refusal, admin, adminErr, cli, cliErr)
+		}
+	}
+}
