@@ -22,6 +22,20 @@ import (
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
 )
 
+// projectTable is the table a handler compiles for aliases (folded alias
+// -> project ID): one projectRules per project, found by each alias.
+func projectTable(aliases map[string]string) map[string]*projectRules {
+	table := make(map[string]*projectRules, len(aliases))
+	projects := make(map[string]*projectRules)
+	for alias, id := range aliases {
+		if projects[id] == nil {
+			projects[id] = &projectRules{id: id}
+		}
+		table[alias] = projects[id]
+	}
+	return table
+}
+
 // testGateway registers a gateway with a real store on a fresh FileStorage
 // under "test:"+t.Name(), removed (and its store closed) when t ends.
 func testGateway(t *testing.T, aliases map[string]string) (g *gateway, storagePath string) {
@@ -36,7 +50,7 @@ func testGateway(t *testing.T, aliases map[string]string) (g *gateway, storagePa
 	}
 	key := "test:" + t.Name()
 	g = &gateway{key: key, store: st}
-	g.setAliases(aliases)
+	g.setAliases(projectTable(aliases))
 	if _, loaded := gateways.LoadOrStore(key, g); loaded {
 		t.Fatalf("gateway %q already registered", key)
 	}

@@ -114,7 +114,8 @@ func handlerFor(r *http.Request) (*Handler, triggerapi.Route) {
 // explain runs the handler's decision on r, with its side effects left
 // out: no forwarding, no usage, no idempotency claim, no metrics.
 func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
-	d := decision{route: route, project: h.canonicalProject(route.Project), explain: true}
+	d := decision{route: route, explain: true}
+	d.project, d.settings = h.rulesFor(route.Project)
 	switch {
 	case d.project == route.Project:
 	case d.project == tokenstore.FoldProject(route.Project):
@@ -169,7 +170,7 @@ func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
 	}
 	secrets := h.secretValues()
 	out.Forward.Body = redactedBody(d.body, secrets)
-	credential, _ := h.artifactsCredential(d.project)
+	credential := d.settings.artifactsHeader
 	for name, values := range r.Header {
 		value := r.Header.Get(name)
 		if credentialHeader(name, credential) || holdsSecret(values, secrets) {
@@ -206,14 +207,11 @@ func credentialHeader(name, configured string) bool {
 // must not show it.
 func (h *Handler) secretValues() []string {
 	secrets := append([]string{h.upstreamToken, h.artifactsSecret}, h.variableSecrets...)
-	for _, token := range h.projectTokens {
-		secrets = append(secrets, token)
-	}
-	for _, c := range h.artifactCredentials {
-		secrets = append(secrets, c[1])
-	}
-	for _, v := range h.webhookVerifiers {
-		secrets = append(secrets, v.GitLabToken, v.GitHubSecret)
+	for _, rules := range h.projects { // a project's aliases add it again: harmless
+		secrets = append(secrets, rules.upstreamToken, rules.artifactsCredential)
+		if rules.webhook != nil {
+			secrets = append(secrets, rules.webhook.GitLabToken, rules.webhook.GitHubSecret)
+		}
 	}
 	return secrets
 }

@@ -90,8 +90,8 @@ func (h *Handler) forwardArtifacts(r *http.Request, d *decision) {
 	setURL(r, path, rawPath, query.Encode())
 
 	h.dropCallerCredentials(r.Header)
-	if name, value := h.artifactsCredential(d.project); name != "" {
-		r.Header.Set(name, value)
+	if name := d.settings.artifactsHeader; name != "" {
+		r.Header.Set(name, d.settings.artifactsCredential)
 	}
 	setDecisionHeaders(r.Header, d, newHeaderValues(decisionHeaderCount))
 }

@@ -39,7 +39,7 @@ type gateway struct {
 	settings  storeSettings
 
 	mu      sync.RWMutex
-	aliases map[string]string // folded alias or project ID -> canonical project
+	aliases map[string]*projectRules // folded alias or project ID -> the project's rules
 }
 
 // Destruct closes the store when the last handler using it is cleaned up:
@@ -58,7 +58,7 @@ func (g *gateway) join(h *Handler) (applied, notApplied []settingChange, err err
 		return nil, nil, err
 	}
 	g.members = append(g.members, h)
-	g.setAliases(h.aliases)
+	g.setAliases(h.projects)
 	return applied, notApplied, nil
 }
 
@@ -81,11 +81,11 @@ func (g *gateway) leave(h *Handler) {
 	latest := g.members[len(g.members)-1]
 	// Its settings were valid when it joined.
 	_, _, _ = g.applySettings(latest.storeSettings())
-	g.setAliases(latest.aliases)
+	g.setAliases(latest.projects)
 }
 
 // setAliases replaces the alias table.
-func (g *gateway) setAliases(aliases map[string]string) {
+func (g *gateway) setAliases(aliases map[string]*projectRules) {
 	g.mu.Lock()
 	g.aliases = aliases
 	g.mu.Unlock()
@@ -96,7 +96,8 @@ func (g *gateway) setAliases(aliases map[string]string) {
 func (g *gateway) canonicalProject(project string) string {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	return canonicalIn(g.aliases, project)
+	canonical, _ := lookupProject(g.aliases, nil, project)
+	return canonical
 }
 
 // listProject lists a project's triggers, named by its ID or any alias:
@@ -117,7 +118,7 @@ func (g *gateway) listProject(ctx context.Context, project string, revoked bool)
 	names := []string{tokenstore.FoldProject(canonical)}
 	g.mu.RLock()
 	for alias, target := range g.aliases {
-		if target == canonical && !slices.Contains(names, alias) {
+		if target.id == canonical && !slices.Contains(names, alias) {
 			names = append(names, alias)
 		}
 	}

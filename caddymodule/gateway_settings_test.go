@@ -59,7 +59,7 @@ func TestGatewayMembersSettings(t *testing.T) {
 	handler := func(cacheSize int, alias string) *Handler {
 		h := &Handler{CacheSize: cacheSize}
 		h.applyDefaults()
-		h.aliases = map[string]string{alias: "9"}
+		h.projects = projectTable(map[string]string{alias: "9"})
 		return h
 	}
 	running, failed := handler(100, "group/running"), handler(5, "group/failed")
@@ -69,8 +69,8 @@ func TestGatewayMembersSettings(t *testing.T) {
 		if g.settings != want.storeSettings() {
 			t.Errorf("%s: settings %+v, want %+v", when, g.settings, want.storeSettings())
 		}
-		if !maps.Equal(g.aliases, want.aliases) {
-			t.Errorf("%s: aliases %v, want %v", when, g.aliases, want.aliases)
+		if !maps.Equal(g.aliases, want.projects) {
+			t.Errorf("%s: aliases %v, want %v", when, g.aliases, want.projects)
 		}
 	}
 

@@ -148,45 +148,14 @@ func (h *Handler) cleanupJobTokens() error {
 	return err
 }
 
-// projectAllowlists compiles each project's job_token_allow.
-func (h *Handler) compileAllowlists() error {
-	h.allowlists = make(map[string]*jobtoken.Allowlist)
-	for id, project := range h.Projects {
-		if project == nil || len(project.JobTokenAllow) == 0 {
-			continue
-		}
-		if h.JobTokens == nil {
-			return fmt.Errorf("project %s: job_token_allow needs a job_token block", id)
-		}
-		allow, err := jobtoken.NewAllowlist(project.JobTokenAllow)
-		if err != nil {
-			return fmt.Errorf("project %s: job_token_allow: %v", id, err)
-		}
-		h.allowlists[id] = allow
-	}
-	return nil
-}
-
 // jobTokenMayAct applies the permission model: a job token may always act
-// on its own project, and on a project whose allowlist names its project.
-func (h *Handler) jobTokenMayAct(id *jobtoken.Identity, project string) bool {
+// on its own project (canonical), and on a project whose allowlist names
+// its project.
+func (h *Handler) jobTokenMayAct(id *jobtoken.Identity, project string, rules *projectRules) bool {
 	if h.canonicalProject(id.ProjectID) == project || h.canonicalProject(id.ProjectPath) == project {
 		return true
 	}
-	allow := h.allowlists[project]
-	return allow != nil && allow.Allows(id.ProjectID, id.ProjectPath)
-}
-
-// artifactsCredential is the header the upstream receives in place of the
-// job token on artifact downloads of project, if any.
-func (h *Handler) artifactsCredential(project string) (header, value string) {
-	if c, ok := h.artifactCredentials[project]; ok {
-		return c[0], c[1]
-	}
-	if h.JobTokens != nil && h.JobTokens.ArtifactsHeader != "" {
-		return h.JobTokens.ArtifactsHeader, h.artifactsSecret
-	}
-	return "", ""
+	return rules.jobTokenAllow != nil && rules.jobTokenAllow.Allows(id.ProjectID, id.ProjectPath)
 }
 
 // jobTokenObserver feeds verification events into the metrics.

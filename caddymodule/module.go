@@ -22,7 +22,6 @@ import (
 	"github.com/triggergate/caddy-trigger-gateway/policy"
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
-	"github.com/triggergate/caddy-trigger-gateway/webhook"
 )
 
 func init() {
@@ -186,31 +185,29 @@ type Handler struct {
 	// has the gateway's settings.
 	Projects map[string]*Project `json:"projects,omitempty"`
 
-	gateway          *gateway
-	poolKey          string
-	logger           *zap.Logger
-	denyLegacy       bool
-	upstreamToken    string
-	projectTokens    map[string]string // canonical project -> resolved upstream token
-	aliases          map[string]string // alias -> canonical project
-	globalVariables  *policy.VariablePolicy
-	variableSecrets  []string                          // set and default values resolved from placeholders
-	projectVariables map[string]*policy.VariablePolicy // canonical project -> merged rules
-	globalRefs       *policy.RefPolicy
-	projectRefs      map[string]*policy.RefPolicy
+	gateway         *gateway
+	poolKey         string
+	logger          *zap.Logger
+	denyLegacy      bool
+	upstreamToken   string
+	globalVariables *policy.VariablePolicy
+	variableSecrets []string // set and default values resolved from placeholders
+	globalRefs      *policy.RefPolicy
+	// projects finds a project's compiled rules by its folded ID or
+	// alias; gatewayRules are those of a project without a block (see
+	// rulesFor).
+	projects     map[string]*projectRules
+	gatewayRules *projectRules
 
-	verifier            *jobtoken.Verifier
-	verifierKey         string
-	allowlists          map[string]*jobtoken.Allowlist // canonical project -> job_token_allow
-	artifactCredentials map[string][2]string           // canonical project -> header, value
-	artifactsSecret     string                         // resolved global artifacts credential
-	webhookVerifiers    map[string]*webhook.Verifier   // canonical project -> its webhook secrets
-	management          []managementCredential         // resolved management tokens
-	unservedPath        *triggerapi.Error              // the 404 of other paths under PathPrefix, with management tokens
-	limiter             *failedAuthLimiter             // nil when disabled
-	repeats             *idempotency.Store             // nil when idempotency is off
-	repeatsKey          string
-	limiterKey          string
+	verifier        *jobtoken.Verifier
+	verifierKey     string
+	artifactsSecret string                 // resolved global artifacts credential
+	management      []managementCredential // resolved management tokens
+	unservedPath    *triggerapi.Error      // the 404 of other paths under PathPrefix, with management tokens
+	limiter         *failedAuthLimiter     // nil when disabled
+	repeats         *idempotency.Store     // nil when idempotency is off
+	repeatsKey      string
+	limiterKey      string
 }
 
 // Project is the configuration of one project.
@@ -285,36 +282,25 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.applyDefaults()
 
-	h.aliases = make(map[string]string)
-	for id, project := range h.Projects {
-		if tokenstore.FoldProject(id) != id {
-			h.aliases[tokenstore.FoldProject(id)] = id // the configured spelling stays canonical
-		}
-		if project == nil {
-			continue
-		}
-		for _, alias := range project.Aliases {
-			h.aliases[tokenstore.FoldProject(alias)] = id
-		}
-	}
-	// Secrets first: a config refused for one opens nothing.
+	// Secrets and rules first: a config refused for one opens nothing.
 	repl := caddy.NewReplacer()
 	if err := h.provisionSecrets(repl); err != nil {
 		return err
 	}
-	if err := h.provisionManagement(repl); err != nil {
+	globalVariables, err := h.compilePolicies(repl)
+	if err != nil {
 		return err
 	}
-	if err := h.compileAllowlists(); err != nil {
+	if err := h.compileProjects(repl, globalVariables); err != nil {
+		return err
+	}
+	if err := h.provisionManagement(repl); err != nil {
 		return err
 	}
 	if err := h.provisionJobTokens(ctx); err != nil {
 		return err
 	}
 	h.denyLegacy = h.LegacyTriggers == "deny"
-	if err := h.compilePolicies(); err != nil {
-		return err
-	}
 
 	storage, err := h.storage(ctx)
 	if err != nil {
@@ -509,10 +495,10 @@ func (h *Handler) Validate() error {
 	return nil
 }
 
-// compilePolicies merges and compiles the variable and ref rules of the
-// gateway and of each project once, at load time.
-func (h *Handler) compilePolicies() error {
-	repl := caddy.NewReplacer()
+// compilePolicies compiles the gateway's variable and ref rules once, at
+// load time, and returns its variable rules resolved, which each project's
+// merge over (compileProjects).
+func (h *Handler) compilePolicies(repl *caddy.Replacer) (policy.VariableRules, error) {
 	h.variableSecrets = nil
 	global := policy.VariableRules{}
 	if h.Variables != nil {
@@ -526,37 +512,12 @@ func (h *Handler) compilePolicies() error {
 	}
 	var err error
 	if h.globalVariables, err = policy.CompileVariables(global); err != nil {
-		return fmt.Errorf("variables: %v", err)
+		return global, fmt.Errorf("variables: %v", err)
 	}
 	if h.globalRefs, err = policy.CompileRefs(h.Refs); err != nil {
-		return fmt.Errorf("refs: %v", err)
+		return global, fmt.Errorf("refs: %v", err)
 	}
-	h.projectVariables = make(map[string]*policy.VariablePolicy)
-	h.projectRefs = make(map[string]*policy.RefPolicy)
-	for id, project := range h.Projects {
-		if project == nil {
-			continue
-		}
-		if project.Variables != nil {
-			if h.projectVariables[id], err = policy.CompileVariables(global, h.resolveProvided(repl, *project.Variables)); err != nil {
-				return fmt.Errorf("project %s: variables: %v", id, err)
-			}
-		}
-		if len(project.Refs) > 0 {
-			if h.projectRefs[id], err = policy.CompileRefs(project.Refs); err != nil {
-				return fmt.Errorf("project %s: refs: %v", id, err)
-			}
-		}
-	}
-	return nil
-}
-
-// variablesFor is the variable policy of a project.
-func (h *Handler) variablesFor(project string) *policy.VariablePolicy {
-	if p, ok := h.projectVariables[project]; ok {
-		return p
-	}
-	return h.globalVariables
+	return global, nil
 }
 
 // Cleanup drops this handler's reference to the token store; the last one
@@ -571,34 +532,6 @@ func (h *Handler) Cleanup() error {
 	_, storeErr := gateways.Delete(h.poolKey)
 	h.poolKey = ""
 	return errors.Join(err, storeErr)
-}
-
-// canonicalProject maps a project name to the project it names: an
-// alias, or a configured project's ID in any case, to that project's ID;
-// any other path to its folded form (project paths are case-insensitive,
-// as GitLab's are). Numeric IDs are unchanged; no allocation unless the
-// name has upper-case letters.
-func (h *Handler) canonicalProject(project string) string {
-	return canonicalIn(h.aliases, project)
-}
-
-// canonicalIn is canonicalProject over an alias table whose keys are
-// folded.
-func canonicalIn(aliases map[string]string, project string) string {
-	folded := tokenstore.FoldProject(project)
-	if c, ok := aliases[folded]; ok {
-		return c
-	}
-	return folded
-}
-
-// upstreamTokenFor is the token the upstream receives for a project, or
-// "" when the caller's own token is forwarded.
-func (h *Handler) upstreamTokenFor(project string) string {
-	if t, ok := h.projectTokens[project]; ok {
-		return t
-	}
-	return h.upstreamToken
 }
 
 // Interface guards

@@ -2,27 +2,20 @@ package caddymodule
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/triggergate/caddy-trigger-gateway/secret"
-	"github.com/triggergate/caddy-trigger-gateway/webhook"
 )
 
-// provisionSecrets resolves every secret-bearing setting of the handler but
-// the management tokens (provisionManagement): the upstream tokens, the
-// webhook secrets and the artifacts credentials. A secret configured but
-// resolving to nothing stops the config from loading (see package secret):
-// an upstream_token left empty by a missing environment variable would
-// forward the caller's own token, a webhook secret would refuse every
-// delivery. Projects are visited in order, so the error is the same on
-// every try.
+// provisionSecrets resolves the gateway-wide secrets of the handler: the
+// upstream token and the artifacts credential (a project's are resolved
+// with its rules, compileProject; the management tokens by
+// provisionManagement). A secret configured but resolving to nothing stops
+// the config from loading (see package secret): an upstream_token left
+// empty by a missing environment variable would forward the caller's own
+// token, a webhook secret would refuse every delivery.
 func (h *Handler) provisionSecrets(repl *caddy.Replacer) error {
-	h.projectTokens = make(map[string]string)
-	h.artifactCredentials = make(map[string][2]string)
-	h.webhookVerifiers = make(map[string]*webhook.Verifier)
 	h.artifactsSecret = ""
 	var err error
 	if h.upstreamToken, err = secret.ResolveOptional(repl, "upstream_token", h.UpstreamToken); err != nil {
@@ -33,46 +26,6 @@ func (h *Handler) provisionSecrets(repl *caddy.Replacer) error {
 		if err != nil {
 			return err
 		}
-	}
-	for _, id := range slices.Sorted(maps.Keys(h.Projects)) {
-		project := h.Projects[id]
-		if project == nil {
-			continue
-		}
-		if err := h.provisionProjectSecrets(repl, id, project); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// provisionProjectSecrets resolves the secrets of one project block.
-func (h *Handler) provisionProjectSecrets(repl *caddy.Replacer, id string, project *Project) error {
-	setting := func(name string) string { return "project " + id + ": " + name }
-	if project.UpstreamToken != nil {
-		token, err := secret.Resolve(repl, setting("upstream_token"), *project.UpstreamToken)
-		if err != nil {
-			return err
-		}
-		h.projectTokens[id] = token
-	}
-	gitlab, err := secret.ResolveOptional(repl, setting("webhook_gitlab_token"), project.WebhookGitLabToken)
-	if err != nil {
-		return err
-	}
-	github, err := secret.ResolveOptional(repl, setting("webhook_github_secret"), project.WebhookGitHubSecret)
-	if err != nil {
-		return err
-	}
-	if gitlab != "" || github != "" {
-		h.webhookVerifiers[id] = &webhook.Verifier{GitLabToken: gitlab, GitHubSecret: github}
-	}
-	value, err := resolveArtifactsCredential(repl, "project "+id, project.ArtifactsHeader, project.ArtifactsCredential)
-	if err != nil {
-		return err
-	}
-	if project.ArtifactsHeader != "" {
-		h.artifactCredentials[id] = [2]string{project.ArtifactsHeader, value}
 	}
 	return nil
 }

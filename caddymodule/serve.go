@@ -34,9 +34,10 @@ const (
 // answer, the log line, the metrics and the placeholders.
 type decision struct {
 	route       triggerapi.Route
-	project     string // canonical
-	ref         string // normalized
-	source      string // sourceTrigger or sourcePipeline once authenticated
+	project     string        // canonical
+	settings    *projectRules // the project's compiled rules, found once (rulesFor)
+	ref         string        // normalized
+	source      string        // sourceTrigger or sourcePipeline once authenticated
 	triggerID   int64
 	tokenPrefix string
 	identity    *jobtoken.Identity // the job behind a job token
@@ -80,7 +81,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return caddyhttp.Error(http.StatusNotFound, errNotTriggerAPI)
 	}
 	h.boundBodyRead(w, r, start)
-	d := decision{route: route, project: h.canonicalProject(route.Project)}
+	d := decision{route: route}
+	d.project, d.settings = h.rulesFor(route.Project)
 	client, limited := h.overFailedAuthLimit(w, r, route.Kind, start)
 	if limited {
 		d.refusal = errRateLimited
@@ -179,7 +181,7 @@ func (h *Handler) decideTrigger(r *http.Request, d *decision) *triggerapi.Error 
 	if refusal := h.checkRefRules(d); refusal != nil {
 		return refusal
 	}
-	variables, applied, violation := h.variablesFor(d.project).Apply(req.Variables)
+	variables, applied, violation := d.settings.variables.Apply(req.Variables)
 	if violation != nil {
 		d.detail = violation.Message
 		return triggerapi.MessageError(http.StatusBadRequest, violation.Rule, violation.Message)
@@ -194,7 +196,7 @@ func (h *Handler) decideTrigger(r *http.Request, d *decision) *triggerapi.Error 
 		return triggerapi.MessageError(http.StatusBadRequest, violation.Rule, violation.Message)
 	}
 
-	token := h.upstreamTokenFor(d.project)
+	token := d.settings.upstreamToken
 	if token == "" {
 		token = req.Token
 		d.note("upstream token: the caller's own")
@@ -212,7 +214,7 @@ func (h *Handler) decideTrigger(r *http.Request, d *decision) *triggerapi.Error 
 // event header on any route: a forge's delivery sent to /trigger/pipeline
 // must not skip the project's secret.
 func (h *Handler) checkWebhook(r *http.Request, d *decision, body []byte) *triggerapi.Error {
-	verifier := h.webhookVerifiers[d.project]
+	verifier := d.settings.webhook
 	if verifier == nil || (d.route.Kind != triggerapi.KindWebhook && !webhook.CarriesEvent(r.Header)) {
 		return nil
 	}
@@ -261,7 +263,7 @@ func (h *Handler) checkRefRules(d *decision) *triggerapi.Error {
 		rules *policy.RefPolicy
 	}{
 		{"gateway", h.globalRefs},
-		{"project", h.projectRefs[d.project]},
+		{"project", d.settings.refs},
 		{"trigger token", tokenRules},
 	}
 	for _, level := range levels {
@@ -365,7 +367,7 @@ func (h *Handler) authenticateJob(r *http.Request, d *decision, token string, in
 		return invalid
 	}
 	d.identity = identity
-	if !h.jobTokenMayAct(identity, d.project) {
+	if !h.jobTokenMayAct(identity, d.project, d.settings) {
 		d.detail = "source project " + identity.ProjectID + " is not on the project's job_token_allow"
 		return errJobTokenDenied
 	}

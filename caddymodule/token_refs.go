@@ -49,12 +49,12 @@ func (g *gateway) checkTokenRefs(project string, refs []string) error {
 // then the project's) no ref matching glob can pass, or returns "" when
 // neither provably refuses it.
 func (h *Handler) refusingRefRules(project, glob string) string {
-	project = h.canonicalProject(project)
+	project, rules := h.rulesFor(project)
 	switch {
 	case !h.globalRefs.MayAllowGlob(glob):
 		return "the gateway's ref rules allow only " + h.globalRefs.Allowed()
-	case !h.projectRefs[project].MayAllowGlob(glob):
-		return fmt.Sprintf("project %s's ref rules allow only %s", project, h.projectRefs[project].Allowed())
+	case !rules.refs.MayAllowGlob(glob):
+		return fmt.Sprintf("project %s's ref rules allow only %s", project, rules.refs.Allowed())
 	}
 	return ""
 }

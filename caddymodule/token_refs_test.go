@@ -21,10 +21,11 @@ func compiledRefs(t *testing.T, allow ...string) *policy.RefPolicy {
 // against the ref rules of the handlers that use the store.
 func TestAdminCreateRefusesRefsThatCanNeverMatch(t *testing.T) {
 	c, _ := newAdminClient(t, map[string]string{"group/project": "9"})
+	project9 := &projectRules{id: "9", refs: compiledRefs(t, "release/*")}
 	site := &Handler{
-		globalRefs:  compiledRefs(t, "main", "release/*", "v*"),
-		projectRefs: map[string]*policy.RefPolicy{"9": compiledRefs(t, "release/*")},
-		aliases:     map[string]string{"group/project": "9"},
+		globalRefs:   compiledRefs(t, "main", "release/*", "v*"),
+		projects:     map[string]*projectRules{"9": project9, "group/project": project9},
+		gatewayRules: &projectRules{},
 	}
 	c.g.members = []*Handler{site}
 
@@ -66,7 +67,10 @@ func TestAdminCreateRefusesRefsThatCanNeverMatch(t *testing.T) {
 
 	// A second site on the same storage, whose rules allow main on project
 	// 9: the token is of use there, so it is not refused.
-	other := &Handler{projectRefs: map[string]*policy.RefPolicy{"9": compiledRefs(t, "main")}}
+	other := &Handler{
+		projects:     map[string]*projectRules{"9": {id: "9", refs: compiledRefs(t, "main")}},
+		gatewayRules: &projectRules{},
+	}
 	c.g.members = []*Handler{site, other}
 	if rec := c.do(http.MethodPost, "/trigger_gateway/triggers", `{"project":"9","description":"d","refs":["main"]}`); rec.Code != http.StatusCreated {
 		t.Fatalf("a glob another site allows: %d %s", rec.Code, rec.Body)
