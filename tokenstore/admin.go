@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.uber.org/zap"
 )
@@ -42,7 +43,7 @@ func (req *CreateRequest) validate(now time.Time) error {
 	switch {
 	case strings.TrimSpace(req.Project) == "":
 		return fmt.Errorf("%w: project is required", ErrInvalid)
-	case strings.ContainsFunc(req.Project, isControl):
+	case strings.ContainsFunc(req.Project, unicode.IsControl):
 		return fmt.Errorf("%w: project must not contain control characters", ErrInvalid)
 	case slices.Contains(strings.Split(req.Project, "/"), "."), slices.Contains(strings.Split(req.Project, "/"), ".."):
 		// Storage keys are paths: "." and ".." would leave projects/.
@@ -59,8 +60,6 @@ func (req *CreateRequest) validate(now time.Time) error {
 	}
 	return nil
 }
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
 
 // Create registers a new trigger and returns it with its token, which is
 // never available again. The trigger is durable in storage when Create
@@ -338,7 +337,7 @@ const maxRevokedBy = 255
 // calling Revoke again completes it. A trigger revoked already gives
 // ErrNotFound.
 func (s *Store) Revoke(ctx context.Context, id int64, by string) error {
-	if len(by) > maxRevokedBy || strings.ContainsFunc(by, isControl) {
+	if len(by) > maxRevokedBy || strings.ContainsFunc(by, unicode.IsControl) {
 		return fmt.Errorf("%w: revoked_by must have at most %d characters and no control character", ErrInvalid, maxRevokedBy)
 	}
 	t, err := s.loadTrigger(ctx, id)
