@@ -1,0 +1,241 @@
+package upstream
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/triggergate/caddy-trigger-gateway/secret"
+	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
+)
+
+func init() {
+	caddy.RegisterModule(Jenkins{})
+}
+
+// Jenkins starts a build of a parameterized Jenkins job:
+// POST /job/<a>/job/<b>/buildWithParameters, the parameters form-encoded.
+// Jenkins keeps only the parameters the job declares (and drops the
+// others with a warning in its log): declare one per variable, plus the
+// ref's, the payload's and the facts' the job wants.
+//
+//	upstream jenkins {
+//		job folder/deploy-app
+//		ref_parameter GIT_REF
+//		user ci-bot
+//		api_token {env.JENKINS_API_TOKEN}
+//	}
+type Jenkins struct {
+	// Job is the job's full name, folders separated by '/': folder/app
+	// is /job/folder/job/app. Required.
+	Job string `json:"job,omitempty"`
+
+	// RefParameter is the parameter that gets the ref. Default: ref.
+	RefParameter string `json:"ref_parameter,omitempty"`
+
+	// PayloadParameter is the parameter that gets a webhook's payload (the
+	// JSON body's fields other than token, ref, variables and inputs), as
+	// JSON text; "" sends none. Not sent for a trigger without one.
+	// Default: TRIGGER_PAYLOAD.
+	PayloadParameter *string `json:"payload_parameter,omitempty"`
+
+	// Facts names the parameters that get the gateway's facts about the
+	// trigger. Default: DefaultFacts.
+	Facts *Facts `json:"facts,omitempty"`
+
+	// User is the Jenkins user whose API token authenticates the request
+	// (HTTP Basic user:api_token; with an API token, Jenkins 2.96 and
+	// later need no CSRF crumb). Default: none, the request is sent
+	// without credentials (a Jenkins that lets anonymous users build, or
+	// credentials added by the proxy). Set with api_token.
+	User string `json:"user,omitempty"`
+
+	// APIToken is User's API token, from {env.X} or {file./path}; a
+	// placeholder that resolves to nothing stops the config from loading.
+	// Set with user.
+	APIToken string `json:"api_token,omitempty"`
+
+	jobPath, jobRawPath string
+	authorization       string
+}
+
+// CaddyModule returns the Caddy module information.
+func (Jenkins) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  Namespace + ".jenkins",
+		New: func() caddy.Module { return new(Jenkins) },
+	}
+}
+
+// UnmarshalCaddyfile parses the block of `upstream jenkins`.
+func (j *Jenkins) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the module name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		var err error
+		switch d.Val() {
+		case "job":
+			j.Job, err = oneArg(d)
+		case "ref_parameter":
+			j.RefParameter, err = oneArg(d)
+		case "payload_parameter":
+			var name string
+			name, err = nameOrOff(d)
+			j.PayloadParameter = &name
+		case "facts":
+			j.Facts, err = unmarshalFacts(d)
+		case "user":
+			j.User, err = oneArg(d)
+		case "api_token":
+			j.APIToken, err = oneArg(d)
+		default:
+			return d.Errf("unrecognized upstream jenkins subdirective '%s'", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Provision resolves the API token and works out the job's path.
+func (j *Jenkins) Provision(caddy.Context) error {
+	if j.RefParameter == "" {
+		j.RefParameter = "ref"
+	}
+	if j.APIToken != "" {
+		token, err := secret.Resolve(nil, "upstream jenkins: api_token", j.APIToken)
+		if err != nil {
+			return err
+		}
+		j.authorization = basicAuthorization(j.User, token)
+	}
+	folders, err := checkSegments("upstream jenkins: job", j.Job)
+	if err != nil {
+		return nil // Validate says why
+	}
+	var b pathBuilder
+	for _, name := range folders {
+		b.fixed("/job/")
+		b.segment(name)
+	}
+	b.fixed("/buildWithParameters")
+	j.jobPath, j.jobRawPath = b.result()
+	return nil
+}
+
+// Validate checks the settings.
+func (j *Jenkins) Validate() error {
+	if (j.User == "") != (j.APIToken == "") {
+		return errors.New("upstream jenkins: user and api_token go together")
+	}
+	if strings.Contains(j.User, ":") || hasControl(j.User) {
+		return errors.New("upstream jenkins: user must not hold ':' or a control character")
+	}
+	_, err := checkSegments("upstream jenkins: job", j.Job)
+	return err
+}
+
+// Build returns POST /job/.../buildWithParameters with the variables and
+// inputs as parameters, the ref in RefParameter, the payload in
+// PayloadParameter and the facts, form-encoded in name order.
+//
+// Source: Jenkins "Remote access API" (wiki.jenkins.io/display/JENKINS/
+// Remote+access+API, "Submitting jobs": POST JENKINS_URL/job/JOB_NAME/
+// buildWithParameters, parameters as form data; HTTP Basic user:API
+// token), the job's own api page ("If the build has parameters, POST to
+// .../buildWithParameters and provide the parameters as form data").
+func (j *Jenkins) Build(t *Trigger) (*Request, *triggerapi.Error) {
+	facts := factsOr(j.Facts, DefaultFacts)
+	params, err := stringParameters(t, 2+facts.count(t))
+	if err != nil {
+		return nil, err
+	}
+	form := make(url.Values, len(params)+2+facts.count(t))
+	for name, value := range params {
+		form[name] = []string{value}
+	}
+	if name := optionalName(j.PayloadParameter, "TRIGGER_PAYLOAD"); name != "" && len(t.Payload) > 0 {
+		form[name] = []string{payloadJSON(t.Payload)}
+	}
+	facts.each(t, func(name, value string) { form[name] = []string{value} })
+	form[j.RefParameter] = []string{t.Ref} // the gateway's ref, whatever a variable says
+	header := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	var secrets []string
+	if j.authorization != "" {
+		header["Authorization"] = []string{j.authorization}
+		secrets = []string{"Authorization"}
+	}
+	return &Request{
+		Method:  http.MethodPost,
+		Path:    j.jobPath,
+		RawPath: j.jobRawPath,
+		Header:  header,
+		Secret:  secrets,
+		Body:    []byte(form.Encode()),
+	}, nil
+}
+
+// Read reads Jenkins' answer: 201 (302 before Jenkins 1.519) with
+// Location: <jenkins>/queue/item/<N>/, the queue item of the build to
+// come. id is N, web_url the Location. A 302 elsewhere (a login page) is
+// a refusal; a 2xx without a queue item, a build with nulls.
+//
+// Source: Jenkins "Remote access API" and JENKINS-23235
+// (issues.jenkins.io/browse/JENKINS-23235: buildWithParameters answers
+// 201 with the queue item's Location since 1.519, 302 to the job before).
+func (j *Jenkins) Read(a *Answer) (Started, error) {
+	id, webURL := jenkinsQueueItem(a.Header.Get("Location"))
+	switch {
+	case a.Status == http.StatusFound && id != nil:
+		// an older Jenkins' success
+	case !success(a.Status):
+		return refused(a)
+	}
+	return Started{ID: id, WebURL: webURL}, nil
+}
+
+// jenkinsQueueItem reads a Location of the form .../queue/item/<N>/: N,
+// and the Location itself when it is a web_url the gateway may pass on.
+func jenkinsQueueItem(location string) (*int64, string) {
+	if len(location) > triggerapi.MaxPipelineWebURL {
+		return nil, ""
+	}
+	u, err := url.Parse(location)
+	if err != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, ""
+	}
+	path := strings.TrimSuffix(u.Path, "/")
+	i := strings.LastIndex(path, "/queue/item/")
+	if i < 0 {
+		return nil, ""
+	}
+	id := positiveIDText(path[i+len("/queue/item/"):])
+	if id == nil {
+		return nil, ""
+	}
+	if !triggerapi.IsPipelineWebURL(location) {
+		return id, ""
+	}
+	return id, location
+}
+
+// basicAuthorization is the Authorization header of HTTP Basic user:password.
+func basicAuthorization(user, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+}
+
+// Interface guards
+var (
+	_ Module                = (*Jenkins)(nil)
+	_ caddy.Provisioner     = (*Jenkins)(nil)
+	_ caddy.Validator       = (*Jenkins)(nil)
+	_ caddyfile.Unmarshaler = (*Jenkins)(nil)
+)
