@@ -3,6 +3,7 @@ package upstream
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -71,7 +72,8 @@ func (j *JSON) Validate() error {
 	if j.Path == "/" {
 		return nil
 	}
-	return checkPathPrefix("upstream json: path", j.Path)
+	// a trailing slash is the endpoint's own business
+	return checkPathPrefix("upstream json: path", strings.TrimSuffix(j.Path, "/"))
 }
 
 // jsonTrigger is the document the json module posts.

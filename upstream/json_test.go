@@ -59,10 +59,11 @@ func TestJSONSettings(t *testing.T) {
 	if err := unmarshal(t, &got, "json {\n path /hooks/deploy\n}"); err != nil || !reflect.DeepEqual(got, JSON{Path: "/hooks/deploy"}) {
 		t.Fatalf("got %+v, %v", got, err)
 	}
+	provisioned(t, &JSON{Path: "/hooks/"})
 	if m := provisioned(t, &JSON{}); m.Path != "/" {
 		t.Errorf("default path %q", m.Path)
 	}
-	for _, bad := range []string{"hooks", "/hooks/../admin", "/hooks?x=1", "/hooks/"} {
+	for _, bad := range []string{"hooks", "/hooks/../admin", "/hooks?x=1", "/hooks//"} {
 		m := &JSON{Path: bad}
 		if err := m.Provision(caddyContext()); err == nil && m.Validate() == nil {
 			t.Errorf("path %q accepted", bad)
