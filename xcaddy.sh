@@ -34,12 +34,16 @@ build() {
 }
 
 # The tests drive real servers and clients: redis-server for the cluster
-# tests, python-gitlab for the management API. Install what is missing when
+# tests, python-gitlab for the management API, a Buildbot master and worker
+# for the upstream tests, Chromium for the browser tests. Install what is missing when
 # this is a Debian-like machine we may install on.
 ensure_test_packages() {
 	local missing=()
 	command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 	{ python3 -c 'import gitlab' || /usr/bin/python3 -c 'import gitlab'; } >/dev/null 2>&1 || missing+=(python3-gitlab)
+	command -v buildbot >/dev/null 2>&1 || missing+=(buildbot)
+	command -v buildbot-worker >/dev/null 2>&1 || missing+=(buildbot-worker)
+	command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 	[ ${#missing[@]} -eq 0 ] && return 0
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		apt-get update && apt-get install -y "${missing[@]}"

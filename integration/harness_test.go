@@ -79,6 +79,9 @@ type config struct {
 	Site string
 	// Proxy holds subdirectives for reverse_proxy.
 	Proxy string
+	// ProxyTo is reverse_proxy's upstream address (host:port), for a CI
+	// server in place of GitLab; default: the recording upstream.
+	ProxyTo string
 	// Env is added to the environment of every Caddy process (for {env.X}).
 	Env map[string]string
 	// Global holds extra global options (e.g. servers { trusted_proxies ... }).
@@ -191,6 +194,10 @@ func (g *gateway) writeCaddyfile(cfg config) {
 	if strings.TrimSpace(cfg.Global) != "" {
 		global = indent(cfg.Global, "\t") + "\n"
 	}
+	proxyTo := cfg.ProxyTo
+	if proxyTo == "" {
+		proxyTo = "127.0.0.1:" + strconv.Itoa(g.up.port())
+	}
 	text := fmt.Sprintf(`{
 	admin 127.0.0.1:%[1]d
 	storage file_system %[2]s
@@ -214,9 +221,9 @@ http://127.0.0.1:%[3]d {
 	}
 %[11]s
 %[5]s	%[6]s
-	reverse_proxy 127.0.0.1:%[7]d%[8]s
+	reverse_proxy %[7]s%[8]s
 }
-`, g.adminPort, filepath.Join(g.dir, "storage"), g.httpPort, g.accessLog(), site, gw, g.up.port(), proxy,
+`, g.adminPort, filepath.Join(g.dir, "storage"), g.httpPort, g.accessLog(), site, gw, proxyTo, proxy,
 		indent(logFilter, "\t\t\t"), global, indent(decisionFields, "\t"))
 	if err := os.WriteFile(g.caddyfile, []byte(text), 0o600); err != nil {
 		g.t.Fatal(err)
