@@ -136,8 +136,9 @@ func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
 		}
 	}
 
+	outcome, result := d.outcome()
 	out := explanation{
-		Decision:    "accepted",
+		Decision:    result,
 		Route:       route.Kind.String(),
 		Project:     d.project,
 		Ref:         d.ref,
@@ -151,9 +152,8 @@ func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
 		out.Rules = []string{}
 	}
 	if d.refusal != nil {
-		out.Decision = "refused"
 		out.Status = d.refusal.Status
-		out.Reason = d.refusal.Reason
+		out.Reason = outcome
 		out.Answer = d.refusal.Body
 		return out
 	}

@@ -535,12 +535,13 @@ func (h *Handler) answerManagement(w http.ResponseWriter, d *managementDecision,
 // line names the management token by its name; no label is per token.
 func (h *Handler) observeManagement(d *managementDecision, start time.Time) {
 	route := triggerapi.KindManagement.String()
-	outcome, result, source, status := "accepted", "accepted", sourceLabel(""), d.status
+	outcome, result := outcomeOf(d.refusal, false)
+	source, status := sourceLabel(""), d.status
 	if d.name != "" {
 		source = route
 	}
 	if d.refusal != nil {
-		outcome, result, status = d.refusal.Reason, "refused", d.refusal.Status
+		status = d.refusal.Status
 	}
 	gatewayMetrics.requests.WithLabelValues(route, source, outcome).Inc()
 	gatewayMetrics.duration.WithLabelValues(route, result).Observe(time.Since(start).Seconds())

@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -22,47 +21,6 @@ import (
 )
 
 var errNotTriggerAPI = errors.New("not a trigger API request")
-
-// Pipeline sources, as GitLab names them: a trigger token's pipelines are
-// "trigger", a job token's (multi-project pipelines) are "pipeline".
-const (
-	sourceTrigger  = "trigger"
-	sourcePipeline = "pipeline"
-)
-
-// decision is what the handler found out about one request, for the
-// answer, the log line, the metrics and the placeholders.
-type decision struct {
-	route       triggerapi.Route
-	project     string        // canonical
-	settings    *projectRules // the project's compiled rules, found once (rulesFor)
-	ref         string        // normalized
-	source      string        // sourceTrigger or sourcePipeline once authenticated
-	triggerID   int64
-	tokenPrefix string
-	identity    *jobtoken.Identity // the job behind a job token
-	refusal     *triggerapi.Error
-	detail      string // why a rule refused, never a value
-
-	credential *tokenstore.Credential // the trigger whose use to count
-	request    *triggerapi.Request    // the caller's request, parsed
-	body       []byte                 // the canonical body to forward
-	replayed   bool                   // a repeat answered with the first answer
-	pipeline   triggerapi.Pipeline    // the pipeline the upstream's answer named, if any
-
-	placeholders *triggerPlaceholders // the request's {http.trigger.*}, once set
-
-	explain bool     // collect the rules applied, for the explain endpoint
-	rules   []string // the rules applied, in order (names, never values)
-}
-
-// note records a rule applied. Callers that pass arguments check
-// d.explain first, so that the request path does not even format them.
-func (d *decision) note(format string, args ...any) {
-	if d.explain {
-		d.rules = append(d.rules, fmt.Sprintf(format, args...))
-	}
-}
 
 // ServeHTTP follows one trigger request through the steps of the
 // architecture: route, read, parse, refuse early, resolve the project,
@@ -485,13 +443,7 @@ func (h *Handler) answered(d *decision, start time.Time, took time.Duration) {
 // gateway's own time on the request.
 func (h *Handler) observe(d *decision, took time.Duration) {
 	route := d.route.Kind.String()
-	outcome, result := "accepted", "accepted"
-	switch {
-	case d.refusal != nil:
-		outcome, result = d.refusal.Reason, "refused"
-	case d.replayed:
-		outcome = "replayed"
-	}
+	outcome, result := d.outcome()
 	countRequest(d.route.Kind, d.source, outcome, result, took)
 
 	// Accepted triggers are logged at debug, as Caddy's own handlers log
