@@ -2,7 +2,9 @@ package caddymodule
 
 import (
 	"fmt"
+	"time"
 
+	"github.com/triggergate/caddy-trigger-gateway/idempotency"
 	"github.com/triggergate/caddy-trigger-gateway/jobtoken"
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
@@ -16,8 +18,12 @@ const (
 )
 
 // decision is what the handler found out about one request, for the
-// answer, the log line, the metrics and the placeholders.
+// answer, the log line, the metrics and the placeholders: steps 1 to 7
+// fill it (the same code for a request served and for explain), forward
+// adds what became of it upstream, account reads it.
 type decision struct {
+	start       time.Time // when the handler took the request
+	client      string    // the client's IP, when the failed-authentication limit is on
 	route       triggerapi.Route
 	project     string        // canonical
 	settings    *projectRules // the project's compiled rules, found once (rulesFor)
@@ -32,8 +38,21 @@ type decision struct {
 	credential *tokenstore.Credential // the trigger whose use to count
 	request    *triggerapi.Request    // the caller's request, parsed
 	body       []byte                 // the canonical body to forward
-	replayed   bool                   // a repeat answered with the first answer
-	pipeline   triggerapi.Pipeline    // the pipeline the upstream's answer named, if any
+	repeat     idempotency.Request    // the key it may repeat an earlier request under; zero: none
+
+	// What forward did: set by forward and serveUpstream, read by account.
+	forwarded bool // handed to the next handler (not refused, not replayed)
+	replayed  bool // a repeat answered with the first answer
+	// upstreamStatus is the status of the answer passed on to the caller:
+	// the CI's, or the gateway's GitLab-shaped 502/503/504 when the CI
+	// could not be reached (upstreamWriter.synthesized), or, replayed, the
+	// first answer's. 0: not forwarded, or the next handler wrote nothing
+	// (it returned an error that Caddy answers).
+	upstreamStatus int
+	pipeline       triggerapi.Pipeline // the pipeline the upstream's answer named, if any
+	// took is the gateway's own time on the request: until it was handed
+	// to the next handler, or until account for a request not forwarded.
+	took time.Duration
 
 	placeholders *triggerPlaceholders // the request's {http.trigger.*}, once set
 

@@ -258,6 +258,7 @@ func (h *Handler) serveManagement(w http.ResponseWriter, r *http.Request, start 
 	if len(h.management) == 0 {
 		return caddyhttp.Error(http.StatusNotFound, errNotTriggerAPI)
 	}
+	h.boundBodyRead(w, r, start)
 	route, isTriggers := triggerapi.ParseManagementRoute(h.PathPrefix, r.URL.EscapedPath())
 	var resource triggerapi.Resource
 	if !isTriggers {
