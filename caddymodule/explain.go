@@ -8,11 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
-	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
-
-	"github.com/triggergate/caddy-trigger-gateway/idempotency"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
@@ -111,33 +107,18 @@ func handlerFor(r *http.Request) (*Handler, triggerapi.Route) {
 	return nil, triggerapi.Route{}
 }
 
-// explain runs the handler's decision on r, with its side effects left
-// out: no forwarding, no usage, no idempotency claim, no metrics.
+// explain runs the handler's decision on r, steps 5 and 2 to 7 as
+// ServeHTTP runs them, and shows the request forward would send; it only
+// records: it forwards nothing, counts no usage, takes no idempotency
+// claim, writes no log line and no metric.
 func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
 	d := decision{route: route, explain: true}
-	d.project, d.settings = h.rulesFor(route.Project)
-	switch {
-	case d.project == route.Project:
-	case d.project == tokenstore.FoldProject(route.Project):
-		d.note("project: %s is project %s (project paths are case-insensitive)", route.Project, d.project)
-	default:
-		d.note("project: %s is an alias of project %s", route.Project, d.project)
-	}
-	if route.Kind == triggerapi.KindArtifacts {
-		d.refusal = h.decideArtifacts(r, &d)
-	} else {
-		d.refusal = h.decideTrigger(r, &d)
-	}
-	if d.refusal == nil && route.Kind != triggerapi.KindArtifacts && h.repeats != nil {
-		var repeat idempotency.Request
-		repeat, d.refusal = repeatRequest(r, &d)
-		if repeat.Key != "" {
-			d.note("idempotency: a repeat within %s answers as the first request did", time.Duration(h.IdempotencyWindow))
-		}
-	}
+	h.findProject(&d)
+	h.decide(r, &d)
 
+	outcome, result := d.outcome()
 	out := explanation{
-		Decision:    "accepted",
+		Decision:    result,
 		Route:       route.Kind.String(),
 		Project:     d.project,
 		Ref:         d.ref,
@@ -151,18 +132,13 @@ func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
 		out.Rules = []string{}
 	}
 	if d.refusal != nil {
-		out.Decision = "refused"
 		out.Status = d.refusal.Status
-		out.Reason = d.refusal.Reason
+		out.Reason = outcome
 		out.Answer = d.refusal.Body
 		return out
 	}
 
-	if route.Kind == triggerapi.KindArtifacts {
-		h.forwardArtifacts(r, &d)
-	} else {
-		h.forward(r, &d)
-	}
+	h.rewrite(r, &d) // forward's first step, and nothing sent
 	out.Forward = &explainedForward{
 		Method:  r.Method,
 		URL:     r.URL.RequestURI(),

@@ -7,14 +7,40 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
-// forward rewrites r in place into the canonical trigger request: whatever
+// forward is step 8 of an accepted request: r becomes the request the CI
+// receives (rewrite), and goes to the next handler, normally
+// reverse_proxy, through the writer that reads the CI's answer
+// (serveUpstream); a request with an idempotency key goes under its key's
+// claim, or is answered with the first answer, or refused (serveOnce).
+// It leaves on d what became of the request, for account.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *decision, next caddyhttp.Handler) error {
+	h.rewrite(r, d)
+	if d.repeat.Key != "" {
+		return h.serveOnce(w, r, d, next)
+	}
+	return h.serveUpstream(newUpstreamWriter(w), r, d, next)
+}
+
+// rewrite turns r, in place, into the request the CI receives for the
+// route family; explain shows it.
+func (h *Handler) rewrite(r *http.Request, d *decision) {
+	if d.route.Kind == triggerapi.KindArtifacts {
+		h.rewriteArtifacts(r, d)
+		return
+	}
+	h.rewriteTrigger(r, d)
+}
+
+// rewriteTrigger rewrites r into the canonical trigger request: whatever
 // form the caller used, the next handler sees POST {prefix}/projects/{id}/
 // trigger/pipeline with a JSON body, and nothing of the caller's token in
 // the URL.
-func (h *Handler) forward(r *http.Request, d *decision) {
+func (h *Handler) rewriteTrigger(r *http.Request, d *decision) {
 	path, rawPath := triggerapi.PipelinePath(h.PathPrefix, d.project)
 	r.Method = http.MethodPost
 	setURL(r, path, rawPath, "")
@@ -78,12 +104,12 @@ func (v *headerValues) set(header http.Header, name, value string) {
 	header[name] = v.backing[i : i+1 : i+1]
 }
 
-// forwardArtifacts passes an authorized artifact download on, with the
+// rewriteArtifacts passes an authorized artifact download on, with the
 // project made canonical and every query credential (triggerapi.
 // QueryCredentialNames, in any case) removed: the job token is replaced by the
 // configured upstream credential, if any. The answer streams back through
 // the proxy untouched, Range requests included.
-func (h *Handler) forwardArtifacts(r *http.Request, d *decision) {
+func (h *Handler) rewriteArtifacts(r *http.Request, d *decision) {
 	path, rawPath := triggerapi.ArtifactsPath(h.PathPrefix, d.project, d.ref)
 	query := r.URL.Query()
 	triggerapi.DeleteQueryCredentials(query)

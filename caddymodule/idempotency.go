@@ -106,6 +106,21 @@ func (h *Handler) leaveRepeats() error {
 	return err
 }
 
+// checkRepeat is step 7's idempotency rule: it keeps on d the key under
+// which the request may repeat an earlier one (repeatRequest), when
+// idempotency is on; a key too long is refused.
+func (h *Handler) checkRepeat(r *http.Request, d *decision) *triggerapi.Error {
+	if h.repeats == nil {
+		return nil
+	}
+	var refusal *triggerapi.Error
+	d.repeat, refusal = repeatRequest(r, d)
+	if d.explain && d.repeat.Key != "" { // formatting boxes its arguments: not on the request path
+		d.note("idempotency: a repeat within %s answers as the first request did", time.Duration(h.IdempotencyWindow))
+	}
+	return refusal
+}
+
 // repeatRequest identifies a request that may be a repeat, by the caller's
 // Idempotency-Key or a webhook's delivery ID: the key, scoped to the
 // authenticated principal, and the fingerprint of what the request asks
@@ -158,13 +173,44 @@ func requestFingerprint(d *decision) string {
 		triggerapi.CanonicalBody("", d.ref, req.Variables, req.Inputs, req.Payload))
 }
 
+// serveOnce forwards a request with an idempotency key at most once per
+// key: a repeat is answered with the first answer (d.replayed), or refused
+// while the first is in progress or when the key was used for another
+// request; the first goes to the next handler under the key's claim, and
+// its answer is saved for repeats when it is the CI's final answer (see
+// ciFinalAnswer). Otherwise the claim is released, and a retry is
+// forwarded.
+func (h *Handler) serveOnce(w http.ResponseWriter, r *http.Request, d *decision, next caddyhttp.Handler) error {
+	answer, claim, refusal := h.beginOnce(r, d)
+	switch {
+	case refusal != nil:
+		d.refusal = refusal
+		return nil
+	case answer != nil:
+		d.replayed, d.upstreamStatus = true, answer.Status
+		replay(w, answer)
+		return nil
+	}
+	defer claim.Release() // unless saved: a failed request may be retried
+	uw := newCapturingWriter(r.Context(), w)
+	err := h.serveUpstream(uw, r, d, next)
+	if err != nil || !ciFinalAnswer(uw) {
+		return err
+	}
+	saved := &idempotency.Answer{Status: uw.status(), Header: idempotency.SafeHeader(w.Header()), Body: uw.body.Bytes()}
+	if saveErr := claim.Save(context.WithoutCancel(r.Context()), saved); saveErr != nil {
+		h.logger.Warn("idempotent answer not saved", zap.String("project", d.project), zap.Error(saveErr))
+	}
+	return nil
+}
+
 // beginOnce looks the request up: it returns the first answer to replay,
 // or the claim under which to forward (every repeat, on any instance,
 // waits until it is saved or released), or a refusal.
-func (h *Handler) beginOnce(r *http.Request, d *decision, repeat idempotency.Request) (*idempotency.Answer, *idempotency.Claim, *triggerapi.Error) {
+func (h *Handler) beginOnce(r *http.Request, d *decision) (*idempotency.Answer, *idempotency.Claim, *triggerapi.Error) {
 	ctx, cancel := context.WithTimeout(r.Context(), maxRepeatWait)
 	defer cancel()
-	answer, claim, err := h.repeats.Begin(ctx, repeat)
+	answer, claim, err := h.repeats.Begin(ctx, d.repeat)
 	switch {
 	case errors.Is(err, idempotency.ErrMismatch):
 		return nil, nil, errKeyReused
@@ -176,23 +222,6 @@ func (h *Handler) beginOnce(r *http.Request, d *decision, repeat idempotency.Req
 		return nil, nil, triggerapi.ErrUnavailable
 	}
 	return answer, claim, nil
-}
-
-// serveAndSave forwards a claimed request and saves the answer for
-// repeats when it is the CI's final answer (see ciFinalAnswer); otherwise
-// the claim is released by the caller's deferred Release, and a retry is
-// forwarded.
-func (h *Handler) serveAndSave(w http.ResponseWriter, r *http.Request, d *decision, claim *idempotency.Claim, next caddyhttp.Handler) error {
-	uw := newCapturingWriter(r.Context(), w)
-	err := h.serveUpstream(uw, r, d, next)
-	if err != nil || !ciFinalAnswer(uw) {
-		return err
-	}
-	saved := &idempotency.Answer{Status: uw.status(), Header: idempotency.SafeHeader(w.Header()), Body: uw.body.Bytes()}
-	if saveErr := claim.Save(context.WithoutCancel(r.Context()), saved); saveErr != nil {
-		h.logger.Warn("idempotent answer not saved", zap.String("project", d.project), zap.Error(saveErr))
-	}
-	return nil
 }
 
 // ciFinalAnswer reports whether what uw passed on is an answer the CI gave

@@ -2,24 +2,16 @@ package caddymodule
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/triggergate/caddy-trigger-gateway/secret"
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
@@ -39,186 +31,11 @@ import (
 // the PRIVATE-TOKEN header, or as Authorization: Bearer. The query forms
 // GitLab also accepts (private_token, access_token) are not: a URL ends up
 // in access logs and proxies, and a management token can mint trigger
-// tokens.
-
-// ManagementToken is a credential for GitLab's trigger-management API on
-// the gateway (GET/POST /projects/:id/triggers, GET/PUT/DELETE
-// /projects/:id/triggers/:trigger_id), sent in the PRIVATE-TOKEN header or
-// as Authorization: Bearer.
-type ManagementToken struct {
-	// Name identifies the token in the gateway's log lines (never in
-	// metrics), and becomes the owner of the triggers created with it (so
-	// they are not legacy triggers). Required; unique among the handler's
-	// management tokens; no spaces or control characters.
-	Name string `json:"name,omitempty"`
-
-	// Token is the secret callers send. Placeholders such as {env.X} or
-	// {file./path} are resolved when the config loads; the value must not
-	// be empty, nor have a placeholder that resolves to nothing, and must
-	// differ from every other management token's. It is compared in
-	// constant time and never logged. Required.
-	Token string `json:"token,omitempty"`
-
-	// Projects, when not empty, are the only projects this token may
-	// manage: numeric IDs or aliases of a project block, which resolve to
-	// their project. Requests about any other project answer 404 Project
-	// Not Found, as GitLab answers for a project one cannot see. Default
-	// (empty): every project.
-	Projects []string `json:"projects,omitempty"`
-}
-
-// managementCredential is a provisioned management token.
-type managementCredential struct {
-	name     string
-	sum      [sha256.Size]byte   // SHA-256 of the resolved token
-	projects map[string]struct{} // canonical projects; nil: every project
-}
+// tokens. The management tokens themselves: management_tokens.go.
 
 // managementMaxBody bounds a create or update body: a description and an
 // expiry are short.
 const managementMaxBody = 64 << 10
-
-// managementWeakTokenLen is the length under which a management token is
-// accepted with a warning.
-const managementWeakTokenLen = 16
-
-// unmarshalManagementToken reads
-// "management_token <name> <token> [<project>...]".
-func (h *Handler) unmarshalManagementToken(d *caddyfile.Dispenser) error {
-	args := d.RemainingArgs()
-	if len(args) < 2 {
-		return d.ArgErr()
-	}
-	if d.NextBlock(d.Nesting()) {
-		return d.Errf("management_token takes no block")
-	}
-	h.ManagementTokens = append(h.ManagementTokens, &ManagementToken{
-		Name:     args[0],
-		Token:    args[1],
-		Projects: args[2:],
-	})
-	return nil
-}
-
-// validateManagement checks the management tokens as configured.
-func (h *Handler) validateManagement() error {
-	seen := make(map[string]bool, len(h.ManagementTokens))
-	for i, mt := range h.ManagementTokens {
-		switch {
-		case mt == nil || mt.Name == "":
-			return fmt.Errorf("management_token #%d needs a name", i+1)
-		case strings.ContainsFunc(mt.Name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
-			return fmt.Errorf("management_token %q: the name must not contain spaces or control characters", mt.Name)
-		case seen[mt.Name]:
-			return fmt.Errorf("management_token %q is configured twice", mt.Name)
-		case mt.Token == "":
-			return &secret.EmptyError{Setting: "management_token " + mt.Name}
-		}
-		seen[mt.Name] = true
-		for _, p := range mt.Projects {
-			if strings.TrimSpace(p) == "" {
-				return fmt.Errorf("management_token %s: empty project name", mt.Name)
-			}
-		}
-	}
-	return nil
-}
-
-// provisionManagement resolves the management tokens' placeholders and
-// their projects' aliases. It runs after the project blocks are read.
-func (h *Handler) provisionManagement(repl *caddy.Replacer) error {
-	if len(h.ManagementTokens) == 0 {
-		return nil
-	}
-	if err := h.validateManagement(); err != nil {
-		return err
-	}
-	h.management = make([]managementCredential, 0, len(h.ManagementTokens))
-	for _, mt := range h.ManagementTokens {
-		token, err := secret.Resolve(repl, "management_token "+mt.Name, mt.Token)
-		if err != nil {
-			return err
-		}
-		cred := managementCredential{name: mt.Name, sum: sha256.Sum256([]byte(token))}
-		for _, other := range h.management {
-			if other.sum == cred.sum {
-				return fmt.Errorf("management_token %s and %s have the same token", other.name, mt.Name)
-			}
-			if triggerapi.UserID(other.name) == triggerapi.UserID(mt.Name) {
-				// GET /user would show both as one user: about one chance in 2^31 per pair.
-				return fmt.Errorf("management_token %s and %s have the same user ID: rename one", other.name, mt.Name)
-			}
-		}
-		if len(token) < managementWeakTokenLen && h.logger != nil {
-			h.logger.Warn("management token is short: use a long random value",
-				zap.String("management_token", mt.Name), zap.Int("length", len(token)))
-		}
-		if len(mt.Projects) > 0 {
-			cred.projects = make(map[string]struct{}, len(mt.Projects))
-			for _, p := range mt.Projects {
-				cred.projects[h.canonicalProject(p)] = struct{}{}
-			}
-		}
-		h.management = append(h.management, cred)
-	}
-	h.unservedPath = unservedPathError(h.PathPrefix)
-	return nil
-}
-
-// managementCredentialOf finds the management token a request carries.
-// Every configured token is compared, in constant time, whichever matches.
-func (h *Handler) managementCredentialOf(r *http.Request) (*managementCredential, *triggerapi.Error) {
-	token := headerValue(r.Header, headerPrivateToken)
-	if bearer, ok := bearerToken(headerValue(r.Header, headerAuthorization)); ok {
-		if token != "" && bearer != token {
-			// Two management credentials: answering for either would let
-			// the other pass unseen.
-			return nil, errConflictingCredential
-		}
-		token = bearer
-	}
-	if token == "" {
-		return nil, errManagementNoToken
-	}
-	found := h.managementCredential(token)
-	if found == nil {
-		return nil, errManagementBadToken
-	}
-	return found, nil
-}
-
-// bearerToken is the token of an "Authorization: Bearer <token>" value.
-func bearerToken(auth string) (string, bool) {
-	const scheme = "Bearer "
-	if len(auth) <= len(scheme) || !strings.EqualFold(auth[:len(scheme)], scheme) {
-		return "", false
-	}
-	token := strings.TrimSpace(auth[len(scheme):])
-	return token, token != ""
-}
-
-// managementCredential finds the management token's credential, or nil.
-// Every configured token is compared, in constant time, so the answer's
-// timing tells nothing about which one came close.
-func (h *Handler) managementCredential(token string) *managementCredential {
-	sum := sha256.Sum256([]byte(token))
-	var found *managementCredential
-	for i := range h.management {
-		if subtle.ConstantTimeCompare(sum[:], h.management[i].sum[:]) == 1 {
-			found = &h.management[i]
-		}
-	}
-	return found
-}
-
-// mayManage reports whether the credential covers the canonical project.
-func (c *managementCredential) mayManage(project string) bool {
-	if c.projects == nil {
-		return true
-	}
-	_, ok := c.projects[project]
-	return ok
-}
 
 // Refusals of the management API: one answer, several reasons for the logs.
 var (
@@ -248,18 +65,22 @@ type managementDecision struct {
 	refusal     *triggerapi.Error
 	detail      string // why, when the refusal does not say; never a value
 	status      int    // the answer's status on success
+	start       time.Time
 }
 
-// serveManagement answers a request that is not a trigger API request,
-// when management tokens are configured: a trigger-management request,
-// GET /user or GET /projects/:id, GitLab's JSON 404 for any other path
-// under path_prefix; the handler's plain 404 otherwise.
+// serveManagement is the management API's flow, for a request that is not
+// a trigger API request, when management tokens are configured: a
+// trigger-management request, GET /user or GET /projects/:id, GitLab's
+// JSON 404 for any other path under path_prefix; the handler's plain 404
+// otherwise. Every refusal leaves at the step that finds it; the answer,
+// its log line and its metrics are written once, at the end.
 func (h *Handler) serveManagement(w http.ResponseWriter, r *http.Request, start time.Time) error {
 	if len(h.management) == 0 {
 		return caddyhttp.Error(http.StatusNotFound, errNotTriggerAPI)
 	}
+	h.boundBodyRead(w, r, start)
 	route, isTriggers := triggerapi.ParseManagementRoute(h.PathPrefix, r.URL.EscapedPath())
-	var resource triggerapi.Resource
+	resource := triggerapi.ResourceUnserved
 	if !isTriggers {
 		path, underPrefix := triggerapi.ParseGitLabPath(h.PathPrefix, r.URL.EscapedPath())
 		if !underPrefix {
@@ -271,68 +92,77 @@ func (h *Handler) serveManagement(w http.ResponseWriter, r *http.Request, start 
 		}
 		resource, route = path.Resource, triggerapi.ManagementRoute{Project: path.Project}
 	}
-	d := managementDecision{project: h.canonicalProject(route.Project)}
+	d := managementDecision{project: h.canonicalProject(route.Project), start: start}
 	allow := route.Allow()
-	switch {
-	case isTriggers:
+	if isTriggers {
 		d.action = managementAction(route, r.Method)
-	case r.Method != http.MethodGet && r.Method != http.MethodHead:
-		allow = allowRead
-	case resource == triggerapi.ResourceUser:
-		d.action = actionUser
-	default:
-		d.action = actionProject
+	} else {
+		d.action, allow = readAction(resource, r.Method), allowRead
 	}
-	client, limited := h.overFailedAuthLimit(w, r, triggerapi.KindManagement, start)
+	body := h.decideManagement(w, r, &d, route, resource, allow)
+	h.answerManagement(w, &d, body)
+	drainRefusedBody(w, r, d.refusal)
+	return nil
+}
+
+// decideManagement runs the steps of an authenticated management request:
+// the caller's management token, the projects it may manage, the method,
+// then the action itself. It returns the answer's body, or sets
+// d.refusal.
+func (h *Handler) decideManagement(w http.ResponseWriter, r *http.Request, d *managementDecision, route triggerapi.ManagementRoute, resource triggerapi.Resource, allow string) any {
+	cred := h.authenticateManagement(w, r, d)
+	if cred == nil {
+		return nil
+	}
+	if resource != triggerapi.ResourceUser && !cred.mayManage(d.project) {
+		d.refusal = errManagementProject
+		d.detail = "project not among the management token's projects"
+		return nil
+	}
+	switch d.action {
+	case "":
+		w.Header().Set("Allow", allow)
+		d.refusal = triggerapi.ErrMethod
+		return nil
+	case actionUser:
+		d.status = http.StatusOK
+		return triggerapi.NewUser(cred.name)
+	case actionProject:
+		d.status = http.StatusOK
+		return h.newManagementProject(d.project)
+	case actionList:
+		return h.manageList(w, r, d)
+	}
+	return h.manage(r, route, d)
+}
+
+// authenticateManagement finds the management token the request carries,
+// once its client is found under its failed-authentication limit and no
+// credential is given twice; nil, with d.refusal set, otherwise. An
+// unknown token counts against its client.
+func (h *Handler) authenticateManagement(w http.ResponseWriter, r *http.Request, d *managementDecision) *managementCredential {
+	client, limited := h.overFailedAuthLimit(w, r, triggerapi.KindManagement, d.start)
 	if limited {
 		d.refusal = errRateLimited
-		h.answerManagement(w, &d, nil, start)
 		return nil
 	}
 	if refusal, detail := refuseConflictingCredential(r.Header); refusal != nil {
 		d.refusal, d.detail = refusal, detail
-		h.answerManagement(w, &d, nil, start)
 		return nil
 	}
 	cred, refusal := h.managementCredentialOf(r)
+	switch {
+	case refusal == errManagementBadToken && h.limiter != nil:
+		h.limiter.failed(client, d.start)
+	case refusal == errConflictingCredential:
+		d.detail = "Private-Token and Authorization carry different tokens"
+	}
 	if refusal != nil {
-		if refusal == errManagementBadToken && h.limiter != nil {
-			h.limiter.failed(client, start)
-		}
-		if refusal == errConflictingCredential {
-			d.detail = "Private-Token and Authorization carry different tokens"
-		}
 		d.refusal = refusal
-		h.answerManagement(w, &d, nil, start)
 		return nil
 	}
 	d.name = cred.name
-	if resource != triggerapi.ResourceUser && !cred.mayManage(d.project) {
-		d.refusal = errManagementProject
-		d.detail = "project not among the management token's projects"
-		h.answerManagement(w, &d, nil, start)
-		return nil
-	}
-	if d.action == "" {
-		w.Header().Set("Allow", allow)
-		d.refusal = triggerapi.ErrMethod
-		h.answerManagement(w, &d, nil, start)
-		return nil
-	}
-	var body any
-	switch d.action {
-	case actionUser:
-		body, d.status = triggerapi.NewUser(cred.name), http.StatusOK
-	case actionProject:
-		body, d.status = h.newManagementProject(d.project), http.StatusOK
-	case actionList:
-		body = h.manageList(w, r, &d)
-	default:
-		body = h.manage(r, route, &d)
-	}
-	h.answerManagement(w, &d, body, start)
-	drainRefusedBody(w, r, d.refusal)
-	return nil
+	return cred
 }
 
 // managementAction names what a method does on a route; "" for a method
@@ -508,7 +338,7 @@ func newManagementTrigger(t *tokenstore.Trigger, u tokenstore.Usage) triggerapi.
 }
 
 // answerManagement writes the answer, its log line and its metrics.
-func (h *Handler) answerManagement(w http.ResponseWriter, d *managementDecision, body any, start time.Time) {
+func (h *Handler) answerManagement(w http.ResponseWriter, d *managementDecision, body any) {
 	header := w.Header()
 	header.Set("Cache-Control", "no-store")
 	switch {
@@ -520,7 +350,7 @@ func (h *Handler) answerManagement(w http.ResponseWriter, d *managementDecision,
 		data, err := json.Marshal(body)
 		if err != nil { // plain structs: cannot happen
 			d.refusal = triggerapi.ErrInternal
-			h.answerManagement(w, d, nil, start)
+			h.answerManagement(w, d, nil)
 			return
 		}
 		header.Set("Content-Type", "application/json")
@@ -528,22 +358,23 @@ func (h *Handler) answerManagement(w http.ResponseWriter, d *managementDecision,
 		w.WriteHeader(d.status)
 		_, _ = w.Write(data)
 	}
-	h.observeManagement(d, start)
+	h.observeManagement(d)
 }
 
 // observeManagement writes the decision's log line and metrics. The log
 // line names the management token by its name; no label is per token.
-func (h *Handler) observeManagement(d *managementDecision, start time.Time) {
+func (h *Handler) observeManagement(d *managementDecision) {
 	route := triggerapi.KindManagement.String()
-	outcome, result, source, status := "accepted", "accepted", sourceLabel(""), d.status
+	outcome, result := outcomeOf(d.refusal, false)
+	source, status := sourceLabel(""), d.status
 	if d.name != "" {
 		source = route
 	}
 	if d.refusal != nil {
-		outcome, result, status = d.refusal.Reason, "refused", d.refusal.Status
+		status = d.refusal.Status
 	}
 	gatewayMetrics.requests.WithLabelValues(route, source, outcome).Inc()
-	gatewayMetrics.duration.WithLabelValues(route, result).Observe(time.Since(start).Seconds())
+	gatewayMetrics.duration.WithLabelValues(route, result).Observe(time.Since(d.start).Seconds())
 
 	msg := "trigger management accepted"
 	if d.refusal != nil {

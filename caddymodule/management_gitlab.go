@@ -24,6 +24,18 @@ const (
 	actionProject = "project"
 )
 
+// readAction names what a method does on /user or /projects/:id: only
+// GET and HEAD read them; "" for any other method.
+func readAction(resource triggerapi.Resource, method string) string {
+	switch {
+	case method != http.MethodGet && method != http.MethodHead:
+		return ""
+	case resource == triggerapi.ResourceUser:
+		return actionUser
+	}
+	return actionProject
+}
+
 // headerForwardedProto is the scheme a trusted proxy was addressed with,
 // in canonical form (see headerValue).
 const headerForwardedProto = "X-Forwarded-Proto"

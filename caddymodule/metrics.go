@@ -119,7 +119,7 @@ var acceptedSeries [triggerapi.KindManagement + 1][2]atomic.Pointer[acceptedChil
 
 // countRequest counts one trigger API request and the gateway's time on it.
 func countRequest(route triggerapi.Kind, source, outcome, result string, took time.Duration) {
-	if outcome == "accepted" && route <= triggerapi.KindManagement && (source == sourceTrigger || source == sourcePipeline) {
+	if outcome == outcomeAccepted && route <= triggerapi.KindManagement && (source == sourceTrigger || source == sourcePipeline) {
 		i := 0
 		if source == sourcePipeline {
 			i = 1

@@ -28,14 +28,8 @@ func setPlaceholders(r *http.Request, d *decision) {
 		tokenPrefix: d.tokenPrefix,
 		triggerID:   d.triggerID,
 		identity:    d.identity,
-		outcome:     "accepted",
 	}
-	switch {
-	case d.refusal != nil:
-		p.outcome = d.refusal.Reason
-	case d.replayed:
-		p.outcome = "replayed"
-	}
+	p.outcome, _ = d.outcome()
 	// A request the handler sees twice (invoke, error routes) keeps one
 	// provider, updated: the replacer asks its providers in order, so a
 	// second one would never be reached.

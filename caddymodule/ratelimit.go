@@ -137,6 +137,17 @@ func (h *Handler) overFailedAuthLimit(w http.ResponseWriter, r *http.Request, ki
 	return client, true
 }
 
+// checkFailedAuthLimit refuses a client over its failed-authentication
+// limit before anything is read or looked up, and keeps the client on d:
+// account counts its failed authentications.
+func (h *Handler) checkFailedAuthLimit(w http.ResponseWriter, r *http.Request, d *decision) {
+	client, limited := h.overFailedAuthLimit(w, r, d.route.Kind, d.start)
+	d.client = client
+	if limited {
+		d.refusal = errRateLimited
+	}
+}
+
 // clientIP is the client's address as Caddy determined it, honouring the
 // server's trusted_proxies for X-Forwarded-For.
 func clientIP(r *http.Request) string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
@@ -14,20 +15,30 @@ import (
 )
 
 // serveUpstream hands the accepted request to the next handler (normally
-// reverse_proxy). When the upstream cannot be reached or times out before
-// answering, the caller gets GitLab's shape of the error (502 or 504 with
-// {"message": ...}) instead of an empty answer; the failure is logged here,
-// without the request, because Caddy's own error log line would print the
-// caller's URL and headers, tokens included.
+// reverse_proxy) through w, which reads the CI's answer, once the
+// placeholders are set; it notes on d what became of it.
 func (h *Handler) serveUpstream(w *upstreamWriter, r *http.Request, d *decision, next caddyhttp.Handler) error {
+	setPlaceholders(r, d)                           // before forwarding: reverse_proxy's header_up may use them
+	d.forwarded, d.took = true, time.Since(d.start) // the gateway's own time: the CI's is not counted
 	if d.route.Kind != triggerapi.KindArtifacts {
 		w.pipeline.watch()
 	}
 	err := next.ServeHTTP(w, r)
 	d.pipeline = w.pipeline.finish(err == nil) // the pipeline the CI started, if it named one
-	if err == nil {
-		return nil
+	if err != nil {
+		err = h.upstreamFailed(w, d, err)
 	}
+	d.upstreamStatus = w.code
+	return err
+}
+
+// upstreamFailed answers for an upstream that cannot be reached or times
+// out before answering: the caller gets GitLab's shape of the error (502
+// or 504 with {"message": ...}) instead of an empty answer. The failure is
+// logged here, without the request, because Caddy's own error log line
+// would print the caller's URL and headers, tokens included. Any other
+// error is returned as it is.
+func (h *Handler) upstreamFailed(w *upstreamWriter, d *decision, err error) error {
 	status := http.StatusBadGateway
 	var handlerErr caddyhttp.HandlerError
 	if errors.As(err, &handlerErr) && handlerErr.StatusCode != 0 {
