@@ -55,6 +55,9 @@ func (a *adminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{{
 		Pattern: adminEndpointBase,
 		Handler: caddy.AdminHandlerFunc(a.handleAPI),
+	}, {
+		Pattern: adminUIBase,
+		Handler: caddy.AdminHandlerFunc(a.handleUI),
 	}}
 }
 
