@@ -31,7 +31,8 @@ type Page struct {
 	// of every CSRF token, so a token from one mount is useless on another.
 	Mount string
 	// GatewayURL is the gateway's address for the page's snippets (e.g.
-	// https://ci.example.com); empty means the page's own origin.
+	// https://ci.example.com); empty means the page's own origin. A value
+	// starting with $ is a variable the page asks its user to set.
 	GatewayURL string
 	// Logger receives refused state changes; never a token.
 	Logger *zap.Logger

@@ -259,6 +259,7 @@ function showToken(created) {
 		"    - if: $CI_COMMIT_TAG\n";
 	$("snippet-webhook").textContent = base + "/projects/" + project + "/ref/main/trigger/pipeline?token=" + token;
 	token = null;
+	$("gateway-hint").hidden = !session.gateway_url || !session.gateway_url.startsWith("$");
 	$("copy-status").textContent = "";
 	lastFocus = $("add-button");
 	const dialog = $("token-dialog");
@@ -268,7 +269,7 @@ function showToken(created) {
 }
 
 // Closing the token dialog, however it closes (button or Escape), takes
-// the token out of the page.
+// the token out of the page, in the same task as the dialog closes.
 function forgetToken() {
 	for (const id of ["token-value", "snippet-curl", "snippet-ci", "snippet-webhook"]) {
 		$(id).textContent = "";
@@ -363,7 +364,8 @@ async function start() {
 	$("add-form").addEventListener("submit", submitAdd);
 	$("add-cancel").addEventListener("click", () => $("add-dialog").close());
 	$("add-dialog").addEventListener("close", () => restoreFocus($("add-button")));
-	$("token-done").addEventListener("click", () => $("token-dialog").close());
+	$("token-done").addEventListener("click", () => { forgetToken(); $("token-dialog").close(); });
+	$("token-dialog").addEventListener("cancel", forgetToken);
 	$("token-dialog").addEventListener("close", forgetToken);
 	for (const button of document.querySelectorAll("button.copy")) {
 		button.addEventListener("click", () => copyFrom(button.dataset.copy, button));
