@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"net/http"
-	"slices"
 
 	"github.com/triggergate/caddy-trigger-gateway/idempotency"
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
@@ -34,13 +33,14 @@ func (h *Handler) recordDelivery(d *decision, outcome string) {
 		pipeline = replayedPipeline(d.replayedAnswer)
 	}
 	if pipeline.ID != 0 {
-		delivery.PipelineID, delivery.WebURL = &pipeline.ID, pipeline.WebURL
+		id := pipeline.ID // allocated only when there is one
+		delivery.PipelineID, delivery.WebURL = &id, pipeline.WebURL
 	}
 	h.gateway.store.RecordDelivery(d.triggerID, delivery)
 }
 
-// variableNames lists the caller's variable names, sorted; the request is
-// nil when the refusal came before the request was parsed.
+// variableNames lists the caller's variable names (the store sorts them);
+// the request is nil when the refusal came before the request was parsed.
 func variableNames(req *triggerapi.Request) []string {
 	if req == nil || len(req.Variables) == 0 {
 		return nil
@@ -49,7 +49,6 @@ func variableNames(req *triggerapi.Request) []string {
 	for name := range req.Variables {
 		names = append(names, name)
 	}
-	slices.Sort(names)
 	return names
 }
 
