@@ -49,6 +49,12 @@ type decision struct {
 	body       []byte                 // the canonical body to forward
 	replayed   bool                   // a repeat answered with the first answer
 	pipeline   triggerapi.Pipeline    // the pipeline the upstream's answer named, if any
+	// answerStatus is the status of the answer to the forwarded request
+	// (the CI's, or the gateway's 502/504 for a CI it could not reach);
+	// 0 when nothing was forwarded. replayedAnswer is the first answer a
+	// repeat got. Both are for the trigger's recent deliveries.
+	answerStatus   int
+	replayedAnswer *idempotency.Answer
 
 	placeholders *triggerPlaceholders // the request's {http.trigger.*}, once set
 
@@ -129,7 +135,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.refuse(w, r, &d, start)
 		return nil
 	case answer != nil:
-		d.replayed = true
+		d.replayed, d.replayedAnswer = true, answer
 		replay(w, answer)
 		h.account(r, &d, start)
 		return nil
@@ -171,6 +177,7 @@ func (h *Handler) decideTrigger(r *http.Request, d *decision) *triggerapi.Error 
 	if refusal != nil {
 		return refusal
 	}
+	d.request = req
 
 	if refusal := h.authenticate(r, d, req.Token); refusal != nil {
 		return refusal
@@ -203,7 +210,6 @@ func (h *Handler) decideTrigger(r *http.Request, d *decision) *triggerapi.Error 
 	} else {
 		d.note("upstream token: the configured upstream_token")
 	}
-	d.request = req
 	d.body = triggerapi.CanonicalBody(token, d.ref, variables, req.Inputs, req.Payload)
 	return nil
 }
@@ -493,6 +499,7 @@ func (h *Handler) observe(d *decision, took time.Duration) {
 		outcome = "replayed"
 	}
 	countRequest(d.route.Kind, d.source, outcome, result, took)
+	h.recordDelivery(d, outcome)
 
 	// Accepted triggers are logged at debug, as Caddy's own handlers log
 	// each request they proxy: the CI server records every pipeline it

@@ -25,7 +25,9 @@ func (h *Handler) serveUpstream(w *upstreamWriter, r *http.Request, d *decision,
 	}
 	err := next.ServeHTTP(w, r)
 	d.pipeline = w.pipeline.finish(err == nil) // the pipeline the CI started, if it named one
+	d.answerStatus = w.code
 	if err == nil {
+		d.answerStatus = w.status()
 		return nil
 	}
 	status := http.StatusBadGateway
@@ -51,6 +53,7 @@ func (h *Handler) serveUpstream(w *upstreamWriter, r *http.Request, d *decision,
 	header.Del("Content-Length")
 	w.synthesized = true
 	w.WriteHeader(failure.Status)
+	d.answerStatus = failure.Status
 	_, _ = w.Write(failure.Body)
 	return nil
 }
