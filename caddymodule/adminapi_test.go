@@ -657,7 +657,7 @@ func TestAdminModule(t *testing.T) {
 		t.Errorf("New() gives %T", info.New())
 	}
 	routes := new(adminAPI).Routes()
-	if len(routes) != 1 || routes[0].Pattern != "/trigger_gateway/" {
+	if len(routes) != 2 || routes[0].Pattern != "/trigger_gateway/" || routes[1].Pattern != "/trigger_gateway/ui/" {
 		t.Errorf("routes %+v", routes)
 	}
 }

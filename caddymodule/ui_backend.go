@@ -113,6 +113,31 @@ func (b pageBackend) Revoke(r *http.Request, id int64, user string) error {
 	return nil
 }
 
+// Deliveries answers a trigger's recent deliveries, as the admin API's
+// GET /trigger_gateway/triggers/{id}/deliveries does: 404 for an unknown
+// trigger, a revoked one's kept.
+func (b pageBackend) Deliveries(r *http.Request, id int64) ([]triggerui.Delivery, error) {
+	g, err := findGateway(r)
+	if err != nil {
+		return nil, pageError(err)
+	}
+	if _, _, err := g.store.GetIncludingRevoked(r.Context(), id); err != nil {
+		return nil, pageError(storeLookupError(id, err))
+	}
+	list, err := g.store.Deliveries(r.Context(), id)
+	if err != nil {
+		return nil, pageError(adminError(storeFailureStatus(err), fmt.Errorf("trigger %d: reading its deliveries: %w", id, err)))
+	}
+	out := make([]triggerui.Delivery, len(list))
+	for i, d := range list {
+		out[i] = triggerui.Delivery{
+			Time: d.Time.UTC(), Source: d.Source, Ref: d.Ref, Variables: d.Variables,
+			Outcome: d.Outcome, Status: d.Status, PipelineID: d.PipelineID, WebURL: d.WebURL,
+		}
+	}
+	return out, nil
+}
+
 // PathPrefix is the trigger API's prefix of the gateway's latest handler.
 func (b pageBackend) PathPrefix(r *http.Request) string {
 	g, err := findGateway(r)

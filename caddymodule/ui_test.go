@@ -202,6 +202,18 @@ func TestUIHandlerMaintainersManageViewersLook(t *testing.T) {
 		}
 	}
 
+	// Everyone sees its recent deliveries; an unknown trigger has none.
+	pipeline := int64(4001)
+	c.g.store.RecordDelivery(created.ID, tokenstore.Delivery{Source: "trigger", Ref: "main", Variables: []string{"DEPLOY"},
+		Outcome: "accepted", Status: 201, PipelineID: &pipeline, WebURL: "https://ci.example/p/4001"})
+	w = c.do(http.MethodGet, "/triggers/api/triggers/"+jsonInt(created.ID)+"/deliveries", "bob", "", nil)
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"variables":["DEPLOY"],"outcome":"accepted","status":201,"pipeline_id":4001`) {
+		t.Errorf("deliveries: %d %s", w.Code, w.Body)
+	}
+	if w := c.do(http.MethodGet, "/triggers/api/triggers/999/deliveries", "bob", "", nil); w.Code != http.StatusNotFound {
+		t.Errorf("deliveries of an unknown trigger: %d %s", w.Code, w.Body)
+	}
+
 	// bob cannot revoke; alice can, once; the record says she did.
 	id := "/triggers/api/triggers/" + jsonInt(created.ID)
 	if w := c.change(http.MethodDelete, id, "bob", ""); w.Code != http.StatusForbidden {

@@ -27,8 +27,24 @@ type Backend interface {
 	// Revoke revokes trigger id for good; user is who did it ("" on the
 	// admin endpoint).
 	Revoke(r *http.Request, id int64, user string) error
+	// Deliveries returns the recent uses of trigger id, newest first.
+	Deliveries(r *http.Request, id int64) ([]Delivery, error)
 	// PathPrefix is where the gateway serves the trigger API.
 	PathPrefix(r *http.Request) string
+}
+
+// Delivery is one recent use of a trigger: the variables by name only.
+type Delivery struct {
+	Time      time.Time `json:"time"`
+	Source    string    `json:"source"`
+	Ref       string    `json:"ref,omitempty"`
+	Variables []string  `json:"variables"`
+	// Outcome is accepted, replayed, or why the request was refused.
+	Outcome string `json:"outcome"`
+	// Status is the CI's HTTP answer; 0 when nothing was forwarded.
+	Status     int    `json:"status,omitempty"`
+	PipelineID *int64 `json:"pipeline_id"`
+	WebURL     string `json:"web_url,omitempty"`
 }
 
 // Trigger is a trigger as the page shows it.
@@ -72,11 +88,21 @@ type session struct {
 // maxCreateBody bounds the body of a creation: four short strings.
 const maxCreateBody = 16 << 10
 
-// serveAPI routes the page's API: api/session, api/triggers and
-// api/triggers/{id}.
+// serveAPI routes the page's API: api/session, api/triggers,
+// api/triggers/{id} and api/triggers/{id}/deliveries.
 func (p *Page) serveAPI(w http.ResponseWriter, r *http.Request, route string, v Viewer) {
 	var err error
-	switch collection, item, hasItem := strings.Cut(route, "/"); {
+	collection, item, hasItem := strings.Cut(route, "/")
+	if id, ok := strings.CutSuffix(item, "/deliveries"); ok && collection == "triggers" && !strings.Contains(id, "/") {
+		if err = allow(r, http.MethodGet); err == nil {
+			err = p.handleDeliveries(w, r, id)
+		}
+		if err != nil {
+			writeError(w, err)
+		}
+		return
+	}
+	switch {
 	case route == "session":
 		err = allow(r, http.MethodGet)
 		if err == nil {
@@ -149,14 +175,42 @@ func (p *Page) handleCreate(w http.ResponseWriter, r *http.Request, v Viewer) er
 	return nil
 }
 
+// handleDeliveries answers a trigger's recent deliveries; anyone who may
+// look at the page may look at them: they hold no variable value.
+func (p *Page) handleDeliveries(w http.ResponseWriter, r *http.Request, rawID string) error {
+	id, err := parseID(rawID)
+	if err != nil {
+		return err
+	}
+	list, err := p.Backend.Deliveries(r, id)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []Delivery{}
+	}
+	writeJSON(w, http.StatusOK, list)
+	return nil
+}
+
+// parseID reads a trigger ID as every other API of the gateway does,
+// without echoing it: a token may have been pasted in its place.
+func parseID(raw string) (int64, error) {
+	id, refusal := triggerapi.ParseTriggerID(raw)
+	if refusal != nil {
+		return 0, &Error{Status: http.StatusBadRequest, Message: "400 Bad request - invalid trigger ID: must be a positive integer"}
+	}
+	return id, nil
+}
+
 // handleRevoke revokes a trigger and answers 204.
 func (p *Page) handleRevoke(w http.ResponseWriter, r *http.Request, rawID string, v Viewer) error {
 	if err := p.authorizeChange(r, v); err != nil {
 		return err
 	}
-	id, refusal := triggerapi.ParseTriggerID(rawID)
-	if refusal != nil {
-		return &Error{Status: http.StatusBadRequest, Message: "invalid trigger ID: must be a positive integer"}
+	id, err := parseID(rawID)
+	if err != nil {
+		return err
 	}
 	if err := p.Backend.Revoke(r, id, v.User); err != nil {
 		return err

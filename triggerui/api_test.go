@@ -42,6 +42,15 @@ func (b *fakeBackend) Revoke(_ *http.Request, id int64, user string) error {
 	return nil
 }
 
+func (b *fakeBackend) Deliveries(_ *http.Request, id int64) ([]Delivery, error) {
+	if id != 1 {
+		return nil, &Error{Status: http.StatusNotFound, Message: "404 Not Found - trigger not found"}
+	}
+	pipeline := int64(4001)
+	return []Delivery{{Source: "trigger", Ref: "main", Variables: []string{"DEPLOY"}, Outcome: "accepted", Status: 201,
+		PipelineID: &pipeline, WebURL: "https://ci.example/p/4001"}}, nil
+}
+
 func (b *fakeBackend) PathPrefix(*http.Request) string { return "/api/v4" }
 
 const testToken = "glptt-0123456789abcdef0123456789abcdef01234567"
@@ -343,6 +352,28 @@ func TestListSortsAndPages(t *testing.T) {
 		w := serve(p, request(http.MethodGet, "api/triggers?"+query, "", nil), Viewer{User: "bob"})
 		if w.Code != http.StatusBadRequest {
 			t.Errorf("?%s: %d", query, w.Code)
+		}
+	}
+}
+
+func TestDeliveriesForEveryViewer(t *testing.T) {
+	p := &Page{Backend: &fakeBackend{}, Mount: "site"}
+	w := serve(p, request(http.MethodGet, "api/triggers/1/deliveries", "", nil), Viewer{User: "bob"})
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"pipeline_id":4001`) || w.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("deliveries: %d %s", w.Code, w.Body)
+	}
+	for _, tc := range []struct {
+		method, rel string
+		status      int
+	}{
+		{http.MethodGet, "api/triggers/2/deliveries", http.StatusNotFound},
+		{http.MethodGet, "api/triggers/x/deliveries", http.StatusBadRequest},
+		{http.MethodGet, "api/triggers/1/2/deliveries", http.StatusNotFound},
+		{http.MethodGet, "api/triggers/1/history", http.StatusNotFound},
+		{http.MethodPost, "api/triggers/1/deliveries", http.StatusMethodNotAllowed},
+	} {
+		if w := serve(p, request(tc.method, tc.rel, "", nil), Viewer{User: "bob"}); w.Code != tc.status {
+			t.Errorf("%s %s: %d, want %d: %s", tc.method, tc.rel, w.Code, tc.status, w.Body)
 		}
 	}
 }

@@ -121,6 +121,12 @@ function renderRow(t) {
 
 	const actions = cell("Actions");
 	const box = text("div", undefined, "row-actions");
+	const deliveries = text("button", "Deliveries");
+	deliveries.type = "button";
+	deliveries.dataset.action = "deliveries";
+	deliveries.setAttribute("aria-label", "Recent deliveries of trigger " + t.token_prefix + " (" + t.description + ")");
+	deliveries.addEventListener("click", () => showDeliveries(t, deliveries));
+	box.append(deliveries);
 	if (session.can_manage && !t.revoked_at) {
 		const revoke = text("button", "Revoke", "danger");
 		revoke.type = "button";
@@ -298,6 +304,55 @@ async function copyFrom(id, button) {
 	$("copy-status").textContent = button.textContent.replace(/^Copy/, "Copied") + ".";
 }
 
+// The recent deliveries of a trigger: only variable names, never values.
+function pipelineLink(d) {
+	if (d.pipeline_id === null || d.pipeline_id === undefined) return text("span", "—", "never");
+	const label = "#" + d.pipeline_id;
+	let url = null;
+	try {
+		url = d.web_url ? new URL(d.web_url) : null;
+	} catch { url = null; }
+	if (!url || (url.protocol !== "https:" && url.protocol !== "http:")) return text("span", label);
+	const a = text("a", label);
+	a.href = url.href;
+	a.rel = "noopener noreferrer";
+	a.target = "_blank";
+	return a;
+}
+
+function renderDelivery(d) {
+	const tr = document.createElement("tr");
+	const vars = d.variables && d.variables.length ? d.variables.join(", ") : "—";
+	tr.append(
+		cell("Time", timeElement(d.time)),
+		cell("Source", d.source),
+		cell("Ref", d.ref || "—"),
+		cell("Variables", vars),
+		cell("Outcome", d.outcome),
+		cell("CI status", d.status ? String(d.status) : "—"),
+		cell("Pipeline", pipelineLink(d)),
+	);
+	return tr;
+}
+
+async function showDeliveries(t, button) {
+	$("deliveries-about").textContent = "Token " + t.token_prefix + " (" + t.description + "), project " + t.project + ": the last 20 uses, newest first.";
+	$("deliveries-error").textContent = "";
+	$("delivery-rows").replaceChildren();
+	$("deliveries-empty").hidden = true;
+	lastFocus = button;
+	$("deliveries-dialog").showModal();
+	$("deliveries-close").focus();
+	try {
+		const list = await api("GET", "triggers/" + t.id + "/deliveries");
+		$("delivery-rows").replaceChildren(...list.map(renderDelivery));
+		$("deliveries-empty").hidden = list.length > 0;
+	} catch (err) {
+		$("deliveries-error").textContent = "Could not load the deliveries: " + err.message;
+	}
+	$("deliveries-dialog").dataset.loaded = "true";
+}
+
 // Revoking a trigger.
 function askRevoke(t, button) {
 	pendingRevoke = { trigger: t, button };
@@ -370,6 +425,11 @@ async function start() {
 	for (const button of document.querySelectorAll("button.copy")) {
 		button.addEventListener("click", () => copyFrom(button.dataset.copy, button));
 	}
+	$("deliveries-close").addEventListener("click", () => $("deliveries-dialog").close());
+	$("deliveries-dialog").addEventListener("close", () => {
+		delete $("deliveries-dialog").dataset.loaded;
+		restoreFocus($("project-filter"));
+	});
 	$("revoke-cancel").addEventListener("click", () => $("revoke-dialog").close());
 	$("revoke-confirm").addEventListener("click", confirmRevoke);
 	$("revoke-dialog").addEventListener("close", () => { pendingRevoke = null; restoreFocus($("project-filter")); });
