@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -19,8 +20,8 @@ import (
 
 // The Triggers page in a real headless Chromium, on both of its mounts: a
 // maintainer adds a trigger by keyboard, reads its token from the dialog,
-// triggers a pipeline with it, sees its use after a reload, revokes it, and
-// the next trigger with it is refused. The token is nowhere in the page or
+// triggers a pipeline with it, sees its use and its delivery after a
+// reload, revokes it, and the next trigger with it is refused. The token is nowhere in the page or
 // browser storage once its dialog is dismissed; the page requests nothing
 // from another host; a state change from another origin is refused.
 
@@ -234,14 +235,23 @@ func rowOf(token string) string {
 }
 
 // useTriggerAndSeeIt triggers a pipeline with the token through the
-// gateway, then reloads the page until its row shows the use.
+// gateway, then reloads the page until its row shows the use, and opens
+// the trigger's recent deliveries.
 func useTriggerAndSeeIt(t *testing.T, g *gateway, tb *tab, token string) {
 	t.Helper()
-	if resp := g.post(t, "/api/v4/projects/9/trigger/pipeline", urlencoded("token", token, "ref", "main")); resp.Status != http.StatusCreated {
+	secretValue := g.varValue()
+	resp := g.post(t, "/api/v4/projects/9/trigger/pipeline",
+		urlencoded("token", token, "ref", "main", "variables[DEPLOY_ENV]", secretValue))
+	if resp.Status != http.StatusCreated {
 		t.Fatalf("triggering with the page's token: %s", redact(resp.String(), g.secrets.all()))
 	}
-	if got := len(g.up.take()); got != 1 {
-		t.Fatalf("the upstream got %d requests, want 1", got)
+	got := g.up.take()
+	if len(got) != 1 {
+		t.Fatalf("the upstream got %d requests, want 1", len(got))
+	}
+	var started pipeline
+	if err := json.Unmarshal(got[0].Response, &started); err != nil || started.ID == 0 {
+		t.Fatalf("the upstream's pipeline: %s", got[0].Response)
 	}
 	var uses, lastUsed, exact string
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
@@ -257,6 +267,32 @@ func useTriggerAndSeeIt(t *testing.T, g *gateway, tb *tab, token string) {
 	}
 	if uses != "1" || lastUsed == "" || !regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d`).MatchString(exact) {
 		t.Fatalf("after one use the row shows uses %q, last used %q (exact %q)", uses, lastUsed, exact)
+	}
+
+	// The delivery, with its pipeline linked and the variable by name only.
+	eval[bool](tb, "("+rowOf(token)+`.querySelector("[data-action=deliveries]").focus(), true)`)
+	tb.run(chromedp.KeyEvent("\r"), chromedp.WaitVisible(chromedp.CSS(`#deliveries-dialog[data-loaded="true"]`)))
+	delivery := eval[map[string]string](tb, `(() => {
+		const row = document.querySelector("#delivery-rows tr"), out = {};
+		if (!row) return out;
+		for (const td of row.children) out[td.dataset.label] = td.textContent;
+		const a = row.querySelector("a");
+		out.href = a ? a.href : "";
+		out.dialog = document.getElementById("deliveries-dialog").innerText;
+		return out; })()`)
+	want := map[string]string{"Source": "trigger", "Ref": "main", "Variables": "DEPLOY_ENV", "Outcome": "accepted",
+		"CI status": "201", "Pipeline": fmt.Sprintf("#%d", started.ID), "href": started.WebURL}
+	for k, v := range want {
+		if delivery[k] != v {
+			t.Errorf("delivery %s: %q, want %q", k, delivery[k], v)
+		}
+	}
+	if strings.Contains(delivery["dialog"], secretValue) {
+		t.Error("the deliveries show a variable's value")
+	}
+	tb.run(chromedp.KeyEvent("\x1b"), chromedp.WaitNotPresent(chromedp.CSS("#deliveries-dialog[open]")))
+	if focused := eval[string](tb, `document.activeElement.dataset.action ?? ""`); focused != "deliveries" {
+		t.Errorf("after the deliveries, the focus is on %q, want their button", focused)
 	}
 }
 
