@@ -41,6 +41,7 @@ func (h *Handler) observe(d *decision) {
 	route := d.route.Kind.String()
 	outcome, result := d.outcome()
 	countRequest(d.route.Kind, d.source, outcome, result, d.took)
+	h.recordDelivery(d, outcome)
 
 	// Accepted triggers are logged at debug, as Caddy's own handlers log
 	// each request they proxy: the CI server records every pipeline it

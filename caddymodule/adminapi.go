@@ -30,7 +30,7 @@ const adminEndpointBase = "/trigger_gateway/"
 const adminMaxBody = 64 << 10
 
 // adminAPI serves /trigger_gateway/ on Caddy's admin endpoint: creating,
-// listing, showing and revoking trigger tokens. It has no configuration of
+// listing, showing and revoking trigger tokens, and their recent deliveries. It has no configuration of
 // its own; it finds the token stores of the running handlers in gateways.
 type adminAPI struct {
 	log *zap.Logger
@@ -55,6 +55,9 @@ func (a *adminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{{
 		Pattern: adminEndpointBase,
 		Handler: caddy.AdminHandlerFunc(a.handleAPI),
+	}, {
+		Pattern: adminUIBase,
+		Handler: caddy.AdminHandlerFunc(a.handleUI),
 	}}
 }
 
@@ -127,9 +130,16 @@ func (a *adminAPI) handleAPI(w http.ResponseWriter, r *http.Request) error {
 		return a.handleExplain(w, r)
 	}
 	collection, item, hasItem := strings.Cut(rest, "/")
-	if collection != "triggers" || strings.Contains(item, "/") {
+	rawID, sub, hasSub := strings.Cut(item, "/")
+	if collection != "triggers" || (hasSub && sub != "deliveries") {
 		// The path is not echoed: a mistyped request could carry a token in it.
 		return adminError(http.StatusNotFound, errors.New("resource not found"))
+	}
+	if hasSub {
+		if r.Method != http.MethodGet {
+			return methodNotAllowed(w, r, http.MethodGet)
+		}
+		return a.handleDeliveries(w, r, rawID)
 	}
 	if !hasItem {
 		switch r.Method {
@@ -244,6 +254,28 @@ func (a *adminAPI) handleShow(w http.ResponseWriter, r *http.Request, rawID stri
 		return storeLookupError(id, err)
 	}
 	return writeAdminJSON(w, http.StatusOK, newAdminTrigger(t, u))
+}
+
+// handleDeliveries answers the recent deliveries of a trigger, revoked or
+// not, newest first (at most tokenstore.MaxDeliveries): the same list on
+// every instance sharing the storage.
+func (a *adminAPI) handleDeliveries(w http.ResponseWriter, r *http.Request, rawID string) error {
+	id, err := parseTriggerID(rawID)
+	if err != nil {
+		return err
+	}
+	g, err := findGateway(r)
+	if err != nil {
+		return err
+	}
+	if _, _, err := g.store.GetIncludingRevoked(r.Context(), id); err != nil {
+		return storeLookupError(id, err)
+	}
+	list, err := g.store.Deliveries(r.Context(), id)
+	if err != nil {
+		return adminError(storeFailureStatus(err), fmt.Errorf("trigger %d: reading its deliveries: %w", id, err))
+	}
+	return writeAdminJSON(w, http.StatusOK, list)
 }
 
 // handleRevoke revokes a trigger for good and answers 204. The trigger

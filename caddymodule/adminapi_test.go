@@ -628,6 +628,11 @@ func TestAdminRouting(t *testing.T) {
 		{http.MethodGet, "/trigger_gateway/", http.StatusNotFound, ""},
 		{http.MethodGet, "/trigger_gateway/trigger", http.StatusNotFound, ""},
 		{http.MethodGet, "/trigger_gateway/triggers/1/usage", http.StatusNotFound, ""},
+		{http.MethodPost, "/trigger_gateway/triggers/1/deliveries", http.StatusMethodNotAllowed, "GET"},
+		{http.MethodDelete, "/trigger_gateway/triggers/1/deliveries", http.StatusMethodNotAllowed, "GET"},
+		{http.MethodGet, "/trigger_gateway/triggers/1/deliveries/1", http.StatusNotFound, ""},
+		{http.MethodGet, "/trigger_gateway/triggers/x/deliveries", http.StatusBadRequest, ""},
+		{http.MethodGet, "/trigger_gateway/triggers/1/deliveries", http.StatusNotFound, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.method+" "+tc.target, func(t *testing.T) {
@@ -652,7 +657,7 @@ func TestAdminModule(t *testing.T) {
 		t.Errorf("New() gives %T", info.New())
 	}
 	routes := new(adminAPI).Routes()
-	if len(routes) != 1 || routes[0].Pattern != "/trigger_gateway/" {
+	if len(routes) != 2 || routes[0].Pattern != "/trigger_gateway/" || routes[1].Pattern != "/trigger_gateway/ui/" {
 		t.Errorf("routes %+v", routes)
 	}
 }

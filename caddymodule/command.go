@@ -128,7 +128,12 @@ after a rotation, the ID in a "revoked_token" log line is found there.`,
 		Long: `
 Shows the trigger with the given ID (as listed by 'caddy trigger list'):
 token prefix, project, description, owner, ref globs, times and usage; for a
-revoked trigger, when and by whom it was revoked too.`,
+revoked trigger, when and by whom it was revoked too. Then its recent
+deliveries, newest first (the last 20 uses, on every instance sharing the
+storage): time, source, ref, the names of the variables (never their
+values), outcome (accepted, replayed or the reason refused), the CI's
+status and the pipeline it started. --json adds them to the trigger's
+object as "deliveries".`,
 		Args: cobra.ExactArgs(1),
 		RunE: triggerRunE(cmdTriggerShow),
 	}
@@ -233,18 +238,34 @@ func cmdTriggerShow(cl *triggerClient, _ caddycmd.Flags, args []string) error {
 	if err != nil {
 		return err
 	}
-	raw, err := cl.request(http.MethodGet, "/trigger_gateway/triggers/"+strconv.FormatInt(id, 10), nil, nil)
+	path := "/trigger_gateway/triggers/" + strconv.FormatInt(id, 10)
+	raw, err := cl.request(http.MethodGet, path, nil, nil)
+	if err != nil {
+		return err
+	}
+	rawDeliveries, err := cl.request(http.MethodGet, path+"/deliveries", nil, nil)
 	if err != nil {
 		return err
 	}
 	if cl.asJSON {
-		return printIndentedJSON(cl.out, raw)
+		withDeliveries, err := withMember(raw, "deliveries", rawDeliveries)
+		if err != nil {
+			return err
+		}
+		return printIndentedJSON(cl.out, withDeliveries)
 	}
 	var t adminTrigger
 	if err := json.Unmarshal(raw, &t); err != nil {
 		return fmt.Errorf("decoding the admin API's answer: %v", err)
 	}
-	return writeShownTrigger(cl.out, t, cl.now())
+	var deliveries []tokenstore.Delivery
+	if err := json.Unmarshal(rawDeliveries, &deliveries); err != nil {
+		return fmt.Errorf("decoding the admin API's answer: %v", err)
+	}
+	if err := writeShownTrigger(cl.out, t, cl.now()); err != nil {
+		return err
+	}
+	return writeDeliveries(cl.out, deliveries, cl.now())
 }
 
 func cmdTriggerRevoke(cl *triggerClient, fl caddycmd.Flags, args []string) error {

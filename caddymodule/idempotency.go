@@ -188,6 +188,7 @@ func (h *Handler) serveOnce(w http.ResponseWriter, r *http.Request, d *decision,
 		return nil
 	case answer != nil:
 		d.replayed, d.upstreamStatus = true, answer.Status
+		d.pipeline = replayedPipeline(answer) // for the trigger's recent deliveries
 		replay(w, answer)
 		return nil
 	}

@@ -28,6 +28,7 @@ var gatewayMetrics = struct {
 
 	upstreamFailures  *prometheus.CounterVec
 	failedAuthLimited *prometheus.CounterVec
+	deliveriesDropped prometheus.Counter
 }{
 	requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy",
@@ -91,6 +92,12 @@ var gatewayMetrics = struct {
 		Name:      "failed_auth_limited_total",
 		Help:      "Requests refused with 429 because their client IP was over its failed-authentication limit, by route.",
 	}, []string{"route"}),
+	deliveriesDropped: prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "trigger_gateway",
+		Name:      "deliveries_dropped_total",
+		Help:      "Recent deliveries dropped unwritten because more were waiting for the storage flush than the bound.",
+	}),
 }
 
 // Pre-resolved children of the cache counter: the hot path must not look
@@ -148,7 +155,7 @@ func registerMetrics(registry prometheus.Registerer) error {
 		gatewayMetrics.requests, gatewayMetrics.duration, gatewayMetrics.cache, gatewayMetrics.storageError,
 		gatewayMetrics.storageTime,
 		gatewayMetrics.jobTokens, gatewayMetrics.jwksRefresh, gatewayMetrics.repeats,
-		gatewayMetrics.upstreamFailures, gatewayMetrics.failedAuthLimited,
+		gatewayMetrics.upstreamFailures, gatewayMetrics.failedAuthLimited, gatewayMetrics.deliveriesDropped,
 	} {
 		if err := registry.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
@@ -174,6 +181,11 @@ func (storeObserver) StorageDuration(op string, d time.Duration) {
 	gatewayMetrics.storageTime.WithLabelValues(op).Observe(d.Seconds())
 }
 
+// DeliveriesDropped makes storeObserver a tokenstore.DeliveryObserver.
+func (storeObserver) DeliveriesDropped(n int64) {
+	gatewayMetrics.deliveriesDropped.Add(float64(n))
+}
+
 // idempotencyObserver feeds the idempotency store's events into the metrics.
 type idempotencyObserver struct{}
 
@@ -183,4 +195,7 @@ func (idempotencyObserver) StorageError(op string) {
 	gatewayMetrics.storageError.WithLabelValues(op).Inc()
 }
 
-var _ tokenstore.StorageObserver = storeObserver{}
+var (
+	_ tokenstore.StorageObserver  = storeObserver{}
+	_ tokenstore.DeliveryObserver = storeObserver{}
+)

@@ -34,6 +34,7 @@ func (h *Handler) decideTrigger(r *http.Request, d *decision) *triggerapi.Error 
 	if refusal != nil {
 		return refusal
 	}
+	d.request = req                                                 // a refusal from here on is a trigger's delivery: its variable names
 	if refusal := h.authenticate(r, d, req.Token); refusal != nil { // 6 auth
 		return refusal
 	}
@@ -47,7 +48,6 @@ func (h *Handler) decideTrigger(r *http.Request, d *decision) *triggerapi.Error 
 	if refusal != nil {
 		return refusal
 	}
-	d.request = req
 	d.body = triggerapi.CanonicalBody(upstreamToken(d, req), d.ref, variables, req.Inputs, req.Payload)
 	return h.checkRepeat(r, d) // and the idempotency key
 }

@@ -12,6 +12,9 @@
 //	instance_usage/<path-escaped instance>/<shard>
 //	                                     one instance's absolute usage totals of the
 //	                                     triggers with IDs shard*1024 to shard*1024+1023
+//	deliveries/<id>/<path-escaped instance>
+//	                                     that instance's newest 20 deliveries of the trigger
+//	                                     (names of variables only, never values)
 //	next_id                              the next trigger ID, allocated under a storage lock
 //	changes/<unix nanos>-<random>        change feed entry: {"op":"revoke"|"create"|"sync","hash":...}
 //	instances/<path-escaped instance>    the live store writing under that instance name
@@ -29,6 +32,15 @@
 // readers sum the records and take the latest last-used time. A flush
 // writes one record per shard with new uses, not one per trigger. Each live store holds a distinct instance name
 // (see Config.InstanceID): two processes never write one record.
+//
+// Deliveries: the recent uses of each trigger (RecordDelivery) are
+// buffered in memory like usage and written by the same flush, each
+// instance into its own record per trigger, deliveries/<id>/<instance>,
+// holding its newest MaxDeliveries; Deliveries merges every instance's
+// record with this instance's unwritten ones and keeps the newest
+// MaxDeliveries. At most 4096 wait for a flush; past that the oldest are
+// dropped and counted (DroppedDeliveries, DeliveryObserver). Close writes
+// them; a crash loses those of the last flush interval.
 //
 // Revocations: the revoking store refuses the token at once. A revoked
 // trigger stays in storage for good, with when and by whom it was revoked

@@ -8,12 +8,13 @@ import (
 
 // Storage keys; see the package documentation for the layout.
 const (
-	keyPrefix   = "trigger_gateway"
-	tokensDir   = keyPrefix + "/tokens"
-	triggersDir = keyPrefix + "/triggers"
-	projectsDir = keyPrefix + "/projects"
-	usageRoot   = keyPrefix + "/instance_usage"
-	nextIDKey   = keyPrefix + "/next_id"
+	keyPrefix      = "trigger_gateway"
+	tokensDir      = keyPrefix + "/tokens"
+	triggersDir    = keyPrefix + "/triggers"
+	projectsDir    = keyPrefix + "/projects"
+	usageRoot      = keyPrefix + "/instance_usage"
+	nextIDKey      = keyPrefix + "/next_id"
+	deliveriesRoot = keyPrefix + "/deliveries"
 	// nextIDLock serializes ID allocation (and the import duplicate check)
 	// across every instance sharing the storage.
 	nextIDLock = nextIDKey
@@ -45,6 +46,14 @@ func usageDir(instance string) string { return usageRoot + "/" + url.PathEscape(
 
 func usageShardKey(instance string, shard int64) string {
 	return usageDir(instance) + "/" + strconv.FormatInt(shard, 10)
+}
+
+// deliveriesDir holds the records of a trigger's recent deliveries, one
+// per instance.
+func deliveriesDir(id int64) string { return deliveriesRoot + "/" + strconv.FormatInt(id, 10) }
+
+func deliveriesKey(id int64, instance string) string {
+	return deliveriesDir(id) + "/" + url.PathEscape(instance)
 }
 
 func instanceKey(name string) string { return instancesDir + "/" + url.PathEscape(name) }

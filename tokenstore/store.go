@@ -158,6 +158,17 @@ type Store struct {
 	heartbeatEvery time.Duration
 	staleAfter     time.Duration
 
+	// Recent deliveries (delivery.go): recorded under deliveriesMu, which
+	// is never held across I/O; a flush moves them to flushingDeliveries
+	// until each trigger's record is written under its deliveryLock.
+	deliveriesMu       sync.Mutex
+	pendingDeliveries  deliveryQueue
+	flushingDeliveries map[int64][]Delivery
+	deliveryLocks      [deliveryLockCount]sync.Mutex
+	deliveryFlushMu    sync.Mutex
+	droppedDeliveries  atomic.Int64
+	reportedDrops      int64 // droppedDeliveries last reported; under deliveryFlushMu
+
 	// createMu queues this process's creations in memory, so they do not
 	// each poll the storage lock.
 	createMu sync.Mutex

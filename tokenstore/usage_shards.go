@@ -94,10 +94,16 @@ func nanos(t *time.Time) int64 {
 }
 
 // Flush writes the pending usage of every trigger now, one record per
-// shard with new uses. A shard whose write fails keeps its pending usage
-// for the next flush; the failures are reported to the Observer and the
-// log and summed up in the error.
+// shard with new uses, and the deliveries recorded since the last flush,
+// one record per trigger used. A shard or trigger whose write fails keeps
+// what is pending for the next flush; the failures are reported to the
+// Observer and the log and summed up in the error.
 func (s *Store) Flush(ctx context.Context) error {
+	return errors.Join(s.flushUsage(ctx), s.flushDeliveries(ctx))
+}
+
+// flushUsage is Flush's usage part.
+func (s *Store) flushUsage(ctx context.Context) error {
 	s.idMu.RLock()
 	defer s.idMu.RUnlock()
 	instance := s.instance

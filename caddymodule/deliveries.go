@@ -1,0 +1,59 @@
+package caddymodule
+
+import (
+	"net/http"
+
+	"github.com/triggergate/caddy-trigger-gateway/idempotency"
+	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
+	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
+)
+
+// recordDelivery keeps a use of a known trigger for its recent deliveries
+// (the admin API's /triggers/{id}/deliveries, 'caddy trigger show'): an
+// accepted or replayed request, or one refused once its trigger token was
+// identified (revoked, expired, another project's, a ref or variable
+// rule...), with the outcome its log line names. A job token and an
+// unknown token name no trigger, and explain records nothing. Only the
+// names of the variables are kept, never their values. It does no I/O:
+// the store writes deliveries with its usage flush.
+func (h *Handler) recordDelivery(d *decision, outcome string) {
+	if d.triggerID == 0 || d.explain || h.gateway == nil || h.gateway.store == nil {
+		return
+	}
+	delivery := tokenstore.Delivery{
+		Source:    sourceTrigger, // only trigger tokens name a trigger
+		Ref:       d.ref,
+		Variables: variableNames(d.request),
+		Outcome:   outcome,
+		Status:    d.upstreamStatus,
+	}
+	if d.pipeline.ID != 0 {
+		id := d.pipeline.ID // allocated only when there is one
+		delivery.PipelineID, delivery.WebURL = &id, d.pipeline.WebURL
+	}
+	h.gateway.store.RecordDelivery(d.triggerID, delivery)
+}
+
+// variableNames lists the caller's variable names (the store sorts them);
+// the request is nil when the refusal came before the request was parsed.
+func variableNames(req *triggerapi.Request) []string {
+	if req == nil || len(req.Variables) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(req.Variables))
+	for name := range req.Variables {
+		names = append(names, name)
+	}
+	return names
+}
+
+// replayedPipeline is the pipeline a replayed answer names, read as the
+// first answer was (a 2xx JSON answer, see pipelineCapture).
+func replayedPipeline(a *idempotency.Answer) triggerapi.Pipeline {
+	if a.Status < 200 || a.Status > 299 ||
+		!triggerapi.IsJSONContentType(headerValue(http.Header(a.Header), headerContentType)) {
+		return triggerapi.Pipeline{}
+	}
+	p, _ := triggerapi.ParsePipeline(a.Body)
+	return p
+}
