@@ -34,7 +34,8 @@ func (h *Handler) decideTrigger(r *http.Request, d *decision) *triggerapi.Error 
 	if refusal != nil {
 		return refusal
 	}
-	d.request = req                                                 // a refusal from here on is a trigger's delivery: its variable names
+	// A refusal from here on is a use of a trigger: its delivery names the variables.
+	d.request = req
 	if refusal := h.authenticate(r, d, req.Token); refusal != nil { // 6 auth
 		return refusal
 	}
