@@ -255,6 +255,7 @@ func New(cfg Config) (*Store, error) {
 		s.loops.Add(1)
 		go s.changeLoop(ctx)
 	}
+	s.startLayoutMigration(ctx)
 	go func() {
 		s.loops.Wait()
 		close(s.loopDone)
