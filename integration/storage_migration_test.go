@@ -1,13 +1,18 @@
 package integration
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -117,5 +122,106 @@ func TestStorageMigrationFileSystemToRedis(t *testing.T) {
 	})
 	if got := c.storedUseCount(t, used, idF); got != 4 {
 		t.Errorf("F's usage record holds %d uses, want 4 (3 before the migration, 1 after)", got)
+	}
+}
+
+// writeOldLayoutTrigger writes a trigger into a file_system storage as
+// gateways before trigger shards did: three files, the token index
+// tokens/<sha256>, the record triggers/<id> and the marker
+// projects/<project>/<id>. revoked writes it revoked (the token index a
+// tombstone).
+func writeOldLayoutTrigger(t *testing.T, root string, tr triggerObj, revoked bool) {
+	t.Helper()
+	sum := sha256.Sum256([]byte(tr.Token))
+	record := map[string]any{
+		"id": tr.ID, "token_hash": hex.EncodeToString(sum[:]), "token_prefix": tr.TokenPrefix,
+		"project": tr.Project, "description": tr.Description, "owner": tr.Owner,
+		"created_at": "2026-11-01T12:00:00Z",
+	}
+	if revoked {
+		record["revoked_at"], record["revoked_by"] = "2026-11-02T12:00:00Z", "admin"
+	}
+	data, err := json.Marshal(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strconv.FormatInt(tr.ID, 10)
+	for _, file := range []struct {
+		path []string
+		data []byte
+	}{
+		{[]string{"tokens", hex.EncodeToString(sum[:])}, data},
+		{[]string{"triggers", id}, data},
+		{[]string{"projects", url.PathEscape(tr.Project), id}, []byte(id)},
+	} {
+		name := filepath.Join(append([]string{root, "trigger_gateway"}, file.path...)...)
+		if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(name, file.data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A file_system storage written by a gateway before trigger shards (three
+// files per trigger) works at once with this one, which moves its records
+// into the shards in the background: tokens are accepted, the revoked one
+// refused, every trigger listed and shown as before; afterwards the
+// per-trigger record and marker files are gone, the shard files hold the
+// records, and new triggers continue the IDs.
+func TestStorageMigrationToTriggerShards(t *testing.T) {
+	t.Parallel()
+	data := filepath.Join(t.TempDir(), "storage")
+	old := []triggerObj{
+		{ID: 1, Token: "glptt-" + strings.Repeat("1", 40), Project: "9", Description: "one", Owner: "alice"},
+		{ID: 2, Token: "glptt-" + strings.Repeat("2", 40), Project: "12", Description: "two", Owner: "bob"},
+		{ID: 3, Token: "glptt-" + strings.Repeat("3", 40), Project: "9", Description: "revoked", Owner: "alice"},
+	}
+	for i := range old {
+		old[i].TokenPrefix = old[i].Token[:displayPrefixLen(old[i].Token)]
+		writeOldLayoutTrigger(t, data, old[i], old[i].ID == 3)
+	}
+	if err := os.WriteFile(filepath.Join(data, "trigger_gateway", "next_id"), []byte("4"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	g := newGateway(t, config{Gateway: "storage file_system " + data})
+	for _, tr := range old {
+		g.secrets.addToken(tr.Token)
+	}
+	eventually(t, 20*time.Second, func() string {
+		for _, name := range []string{"triggers/1", "triggers/2", "triggers/3", "projects/9/1", "projects/12/2"} {
+			if _, err := os.Stat(filepath.Join(data, "trigger_gateway", filepath.FromSlash(name))); err == nil {
+				return name + " is still there"
+			}
+		}
+		return ""
+	})
+	for _, name := range []string{"triggers/s0", "projects/9/s0", "projects/12/s0", "layout"} {
+		if _, err := os.Stat(filepath.Join(data, "trigger_gateway", filepath.FromSlash(name))); err != nil {
+			t.Errorf("after the migration: %v", err)
+		}
+	}
+	g.triggerOK(t, old[0])
+	g.triggerOK(t, old[1])
+	g.firstStatus(t, old[2], http.StatusNotFound, 0)
+	for project, want := range map[string][]int64{"9": {1}, "12": {2}} {
+		var got []int64
+		for _, tr := range g.listTriggers(t, project) {
+			got = append(got, tr.ID)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("list --project %s: %v, want %v", project, got, want)
+		}
+	}
+	if shown, res := g.showTrigger(t, 2); res.ExitCode != 0 || shown.Description != "two" || shown.Owner != "bob" {
+		t.Errorf("show 2: %+v (exit %d: %s)", shown, res.ExitCode, res.Stderr)
+	}
+	if revoked := g.listTriggersArgs(t, "--revoked", "--project", "9"); len(revoked) != 1 || revoked[0].ID != 3 || revoked[0].RevokedBy != "admin" {
+		t.Errorf("list --revoked --project 9: %+v", revoked)
+	}
+	if tr := g.addTrigger(t, addOpts{Project: "9", Description: "new", Owner: "alice"}); tr.ID != 4 {
+		t.Errorf("new trigger has ID %d, want 4", tr.ID)
 	}
 }

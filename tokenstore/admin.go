@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -156,7 +157,8 @@ func (s *Store) allocateID(ctx context.Context) (int64, error) {
 // writeTrigger writes the trigger's records, the token index last so the
 // token never works before the trigger is complete, then announces it to
 // the other instances (whose negative caches may hold the token, for an
-// import). On failure it removes what it wrote.
+// import). The caller holds the ID lock (its shard is rewritten). On
+// failure it undoes what it wrote.
 func (s *Store) writeTrigger(ctx context.Context, t *Trigger) error {
 	data, err := json.Marshal(t)
 	if err != nil {
@@ -166,22 +168,40 @@ func (s *Store) writeTrigger(ctx context.Context, t *Trigger) error {
 	if err != nil {
 		return err
 	}
-	writes := []struct {
+	rec, before, err := s.loadTriggerShard(ctx, triggerShard(t.ID))
+	if err != nil {
+		return err
+	}
+	needMarker := !rec.hasProject(t.Project)
+	rec.put(t)
+	shardData, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encoding trigger records: %w", err)
+	}
+	type write struct {
 		key, what string
 		value     []byte
-	}{
-		{triggerKey(t.ID), "storing trigger record", data},
-		{projectKey(t.Project, t.ID), "storing project marker", []byte(strconv.FormatInt(t.ID, 10))},
-		{tokenKey(t.TokenHash), "storing token record", data},
-		{changeKey, "announcing the trigger to other instances", change},
+		undo      []byte // what to put back; nil: delete
 	}
+	writes := []write{{key: triggerKey(t.ID), what: "storing trigger record", value: shardData, undo: before}}
+	if needMarker {
+		writes = append(writes, write{key: projectKey(t.Project, t.ID), what: "storing project marker",
+			value: []byte(strconv.FormatInt(triggerShard(t.ID), 10))})
+	}
+	writes = append(writes,
+		write{key: tokenKey(t.TokenHash), what: "storing token record", value: data},
+		write{key: changeKey, what: "announcing the trigger to other instances", value: change})
 	for i, w := range writes {
 		if err := s.storage.Store(ctx, w.key, w.value); err != nil {
 			err = s.unavailable(ctx, "store", w.what, err, zap.Int64("id", t.ID))
 			cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
 			defer cancel()
 			for _, done := range writes[:i] {
-				if derr := s.storage.Delete(cleanup, done.key); derr != nil {
+				derr := s.storage.Delete(cleanup, done.key)
+				if done.undo != nil {
+					derr = s.storage.Store(cleanup, done.key, done.undo)
+				}
+				if derr != nil {
 					s.storageError(cleanup, "delete", derr, zap.Int64("id", t.ID))
 				}
 			}
@@ -219,14 +239,28 @@ func (s *Store) get(ctx context.Context, id int64, load func(context.Context, in
 // errCorrupt marks a record that cannot be decoded or does not match its key.
 var errCorrupt = errors.New("corrupt trigger record")
 
-// loadRecord reads triggers/<id>, revoked or not: ErrNotFound if missing,
-// an error wrapping ErrUnavailable (and errCorrupt for a bad record)
-// otherwise.
+// loadRecord reads the record of trigger id, revoked or not, from its
+// shard or, for a record not moved into one yet, from where stores before
+// shards wrote it: ErrNotFound if missing, an error wrapping
+// ErrUnavailable (and errCorrupt for a bad record) otherwise.
 func (s *Store) loadRecord(ctx context.Context, id int64) (*Trigger, error) {
 	if id < 1 {
 		return nil, ErrNotFound
 	}
-	data, err := s.storage.Load(ctx, triggerKey(id))
+	rec, _, err := s.loadTriggerShard(ctx, triggerShard(id))
+	if err != nil {
+		return nil, err
+	}
+	if t := rec.find(id); t != nil {
+		return t, nil
+	}
+	return s.loadPerTriggerRecord(ctx, id)
+}
+
+// loadPerTriggerRecord reads triggers/<id>, as stores before shards wrote
+// a record (see migrateLayout).
+func (s *Store) loadPerTriggerRecord(ctx context.Context, id int64) (*Trigger, error) {
+	data, err := s.storage.Load(ctx, perTriggerKey(id))
 	if isNotExist(err) {
 		return nil, ErrNotFound
 	}
@@ -281,28 +315,12 @@ func (s *Store) list(ctx context.Context, project string, revoked bool) ([]Trigg
 		}
 		keys = append(keys, listed...)
 	}
-	ids := make([]int64, 0, len(keys))
-	for _, key := range keys {
-		if id, ok := idFromKey(key); ok {
-			ids = append(ids, id)
-		}
+	records, err := s.loadListedTriggers(ctx, keys)
+	if err != nil {
+		return nil, err
 	}
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-
-	out := make([]TriggerUsage, 0, len(ids))
-	for _, id := range ids {
-		t, err := s.loadRecord(ctx, id)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			continue // a marker left by a failed cleanup, or by an old-style revocation
-		case errors.Is(err, errCorrupt):
-			// Also what a storage's temporary file in the directory looks like.
-			s.logger.Warn("ignoring an unreadable trigger record", zap.Int64("id", id), zap.Error(err))
-			continue
-		case err != nil:
-			return nil, err
-		}
+	out := make([]TriggerUsage, 0, len(records))
+	for _, t := range records {
 		if t.Revoked() != revoked || (project != "" && FoldProject(t.Project) != FoldProject(project)) {
 			continue
 		}
@@ -318,6 +336,60 @@ func (s *Store) list(ctx context.Context, project string, revoked bool) ([]Trigg
 	}
 	for i := range out {
 		out[i].Usage = usage[out[i].Trigger.ID]
+	}
+	return out, nil
+}
+
+// loadListedTriggers reads the records that listed keys name, sorted by ID: the
+// shards named (s<shard>), and the records stores before shards wrote
+// (<id>, a record or a marker), each from its shard if it was moved into
+// one, else from triggers/<id>. Unreadable records are left out.
+func (s *Store) loadListedTriggers(ctx context.Context, keys []string) ([]*Trigger, error) {
+	var shards, perTrigger []int64
+	for _, key := range keys {
+		if shard, ok := shardFromKey(key); ok {
+			shards = append(shards, shard)
+		} else if id, ok := idFromKey(key); ok {
+			perTrigger = append(perTrigger, id)
+			shards = append(shards, triggerShard(id))
+		}
+	}
+	slices.Sort(shards)
+	records := make(map[int64]*Trigger)
+	for _, shard := range slices.Compact(shards) {
+		rec, _, err := s.loadTriggerShard(ctx, shard)
+		switch {
+		case errors.Is(err, errCorrupt):
+			s.logger.Warn("ignoring unreadable trigger records", zap.Int64("shard", shard), zap.Error(err))
+			continue
+		case err != nil:
+			return nil, err
+		}
+		for _, t := range rec.Triggers {
+			records[t.ID] = t
+		}
+	}
+	for _, id := range perTrigger {
+		if _, ok := records[id]; ok {
+			continue // moved into its shard: the shard's record wins
+		}
+		t, err := s.loadPerTriggerRecord(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue // a marker left by a failed cleanup, or by an old-style revocation
+		case errors.Is(err, errCorrupt):
+			// Also what a storage's temporary file in the directory looks like.
+			s.logger.Warn("ignoring an unreadable trigger record", zap.Int64("id", id), zap.Error(err))
+			continue
+		case err != nil:
+			return nil, err
+		}
+		records[id] = t
+	}
+	ids := slices.Sorted(maps.Keys(records))
+	out := make([]*Trigger, len(ids))
+	for i, id := range ids {
+		out[i] = records[id]
 	}
 	return out, nil
 }
@@ -365,9 +437,16 @@ func (s *Store) Revoke(ctx context.Context, id int64, by string) error {
 	if err := s.announce(ctx, opRevoke, t.TokenHash, id); err != nil {
 		return err
 	}
-	// triggers/<id> goes last: while it is not revoked, a retry finds the trigger.
-	if err := s.storage.Store(ctx, triggerKey(id), data); err != nil {
-		return s.unavailable(ctx, "store", "storing the revoked trigger record", err, zap.Int64("id", id))
+	// The record found by ID goes last: while it is not revoked, a retry
+	// finds the trigger. It is read again under the ID lock, so that a
+	// description changed meanwhile is kept.
+	if _, err := s.rewriteRecord(ctx, id, "storing the revoked trigger record", func(r *Trigger) error {
+		if !r.Revoked() {
+			r.RevokedAt, r.RevokedBy = revoked.RevokedAt, revoked.RevokedBy
+		}
+		return nil
+	}); err != nil {
+		return err
 	}
 	s.logger.Debug("trigger revoked",
 		zap.Int64("id", id),

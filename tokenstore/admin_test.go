@@ -485,8 +485,8 @@ func TestListByProject(t *testing.T) {
 	for _, p := range projects {
 		mustCreate(t, s, CreateRequest{Project: p, Description: "for " + p})
 	}
-	// A project path is one key segment.
-	if _, err := os.Stat(filepath.Join(storage.Path, "trigger_gateway", "projects", "group%2Fsub%2Fproject", "3")); err != nil {
+	// A project path is one key segment (s0: the marker of trigger 3's shard).
+	if _, err := os.Stat(filepath.Join(storage.Path, "trigger_gateway", "projects", "group%2Fsub%2Fproject", "s0")); err != nil {
 		t.Fatalf("project marker not at its escaped path: %v", err)
 	}
 	// Storages may leave other names in listed directories (FileStorage's

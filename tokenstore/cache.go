@@ -1,25 +1,47 @@
 package tokenstore
 
 import (
-	"crypto/subtle"
 	"sync/atomic"
 	"time"
-
-	lru "github.com/hashicorp/golang-lru/v2"
 )
 
-// Credential is what Authenticate returns: the trigger and a handle to count
-// its use without any lookup. Credentials are shared by every request that
-// presents the same token while it is cached: treat them as read-only.
+// Credential is what Authenticate returns: what the request path needs of
+// the token's trigger and a handle to count its use without any lookup.
+// Credentials are shared by every request that presents the same token
+// while it is cached: treat them as read-only.
+//
+// A credential is all a cached token costs besides its cache entry, so it
+// holds no more than the request path reads: the description, the token's
+// hash and prefix, the creation time and the rest of the record stay in
+// storage, for the admin paths (Get, List) to read.
 type Credential struct {
-	// Trigger is the token's record. It is shared; do not modify it.
-	Trigger *Trigger
+	// Trigger is what the request path needs of the token's trigger. It is
+	// shared; do not modify it.
+	Trigger CachedTrigger
 
 	counter *usageCounter
-	hash    [32]byte
-	// record is what Trigger points to: a cached token is one object for
-	// the garbage collector to mark, not two.
-	record Trigger
+}
+
+// CachedTrigger is the part of a trigger's record a cached token keeps.
+type CachedTrigger struct {
+	// ID is the trigger's ID.
+	ID int64
+	// Project is the project the token may trigger (Trigger.Project).
+	Project string
+	// Owner is who the trigger acts as; empty for a legacy trigger.
+	Owner string
+	// Refs are the token's own ref globs, if any (Trigger.Refs).
+	Refs []string
+	// ExpiresAt, when set, is the instant from which the token no longer works.
+	ExpiresAt *time.Time
+}
+
+// Legacy reports whether the trigger has no owner, as GitLab's old triggers.
+func (t *CachedTrigger) Legacy() bool { return t.Owner == "" }
+
+// Expired reports whether the trigger has expired at now.
+func (t *CachedTrigger) Expired(now time.Time) bool {
+	return t.ExpiresAt != nil && !now.Before(*t.ExpiresAt)
 }
 
 // tokenCache holds the answers of recent lookups, keyed by token hash: a
@@ -38,40 +60,25 @@ type Credential struct {
 // storage and before evicting, and a lookup that sees the generation move
 // while it was reading storage drops what it just cached.
 type tokenCache struct {
-	pos    *lru.Cache[[32]byte, cachedCredential]
-	neg    *lru.Cache[[32]byte, negativeEntry]
-	ttl    atomic.Int64 // nanoseconds
-	negTTL atomic.Int64 // nanoseconds; 0 or less: negative caching off
+	pos    *hashLRU[*Credential]
+	neg    *hashLRU[error] // ErrNotFound for an unknown token, the *RevokedError of a revoked one
+	ttl    atomic.Int64    // nanoseconds
+	negTTL atomic.Int64    // nanoseconds; 0 or less: negative caching off
 	gen    atomic.Uint64
-}
-
-// cachedCredential is a positive entry and when it was cached.
-type cachedCredential struct {
-	cred  *Credential
-	added int64 // unix nanoseconds
-}
-
-// negativeEntry is a negative entry: when it was cached and the answer,
-// ErrNotFound for an unknown token or the *RevokedError of a revoked one.
-type negativeEntry struct {
-	added int64 // unix nanoseconds
-	err   error
 }
 
 // newTokenCache makes a cache of size entries in each LRU; size must be
 // positive.
 func newTokenCache(size int, ttl, negTTL time.Duration) *tokenCache {
-	pos, _ := lru.New[[32]byte, cachedCredential](size) // errors only for size <= 0
-	neg, _ := lru.New[[32]byte, negativeEntry](size)
-	c := &tokenCache{pos: pos, neg: neg}
+	c := &tokenCache{pos: newHashLRU[*Credential](size), neg: newHashLRU[error](size)}
 	c.setTTLs(ttl, negTTL)
 	return c
 }
 
 // resize bounds each LRU to size entries, evicting the oldest past it.
 func (c *tokenCache) resize(size int) {
-	c.pos.Resize(size)
-	c.neg.Resize(size)
+	c.pos.resize(size)
+	c.neg.resize(size)
 }
 
 // setTTLs sets how long entries are served, those already cached included.
@@ -80,7 +87,7 @@ func (c *tokenCache) setTTLs(ttl, negTTL time.Duration) {
 	c.ttl.Store(int64(ttl))
 	c.negTTL.Store(int64(negTTL))
 	if negTTL <= 0 {
-		c.neg.Purge()
+		c.neg.purge()
 	}
 }
 
@@ -89,20 +96,15 @@ func fresh(added, ttl int64) bool { return time.Now().UnixNano()-added < ttl }
 
 // get returns the cached credential for the hash, if any.
 func (c *tokenCache) get(sum *[32]byte) (*Credential, bool) {
-	entry, ok := c.pos.Get(*sum)
+	cred, added, ok := c.pos.get(sum)
 	if !ok {
 		return nil, false
 	}
-	if !fresh(entry.added, c.ttl.Load()) {
-		c.pos.Remove(*sum) // at worst a fresher entry cached meanwhile: one more lookup
+	if !fresh(added, c.ttl.Load()) {
+		c.pos.removeIfAdded(sum, added)
 		return nil, false
 	}
-	// The map lookup already matched the key; comparing again in constant
-	// time keeps the answer independent of any early-exit comparison.
-	if subtle.ConstantTimeCompare(entry.cred.hash[:], sum[:]) != 1 {
-		return nil, false
-	}
-	return entry.cred, true
+	return cred, true
 }
 
 // negative returns the cached answer for a hash known to be unknown or
@@ -113,15 +115,15 @@ func (c *tokenCache) negative(sum *[32]byte) error {
 	if ttl <= 0 {
 		return nil
 	}
-	entry, ok := c.neg.Get(*sum)
+	err, added, ok := c.neg.get(sum)
 	if !ok {
 		return nil
 	}
-	if !fresh(entry.added, ttl) {
-		c.neg.Remove(*sum)
+	if !fresh(added, ttl) {
+		c.neg.removeIfAdded(sum, added)
 		return nil
 	}
-	return entry.err
+	return err
 }
 
 // generation is read by a lookup before it reads storage.
@@ -129,9 +131,9 @@ func (c *tokenCache) generation() uint64 { return c.gen.Load() }
 
 // addPositive caches cred unless a change happened since gen was read.
 func (c *tokenCache) addPositive(sum *[32]byte, cred *Credential, gen uint64) {
-	c.pos.Add(*sum, cachedCredential{cred: cred, added: time.Now().UnixNano()})
+	c.pos.add(sum, cred, time.Now().UnixNano())
 	if c.gen.Load() != gen {
-		c.pos.Remove(*sum)
+		c.pos.remove(sum)
 	}
 }
 
@@ -141,9 +143,9 @@ func (c *tokenCache) addNegative(sum *[32]byte, err error, gen uint64) {
 	if c.negTTL.Load() <= 0 {
 		return
 	}
-	c.neg.Add(*sum, negativeEntry{added: time.Now().UnixNano(), err: err})
+	c.neg.add(sum, err, time.Now().UnixNano())
 	if c.gen.Load() != gen {
-		c.neg.Remove(*sum)
+		c.neg.remove(sum)
 	}
 }
 
@@ -151,15 +153,15 @@ func (c *tokenCache) addNegative(sum *[32]byte, err error, gen uint64) {
 // change is durable in storage.
 func (c *tokenCache) invalidate(sum *[32]byte) {
 	c.gen.Add(1)
-	c.pos.Remove(*sum)
-	c.neg.Remove(*sum)
+	c.pos.remove(sum)
+	c.neg.remove(sum)
 }
 
 // invalidateNegative forgets that the hash was unknown: it is now known.
 // A positive entry is left alone: it was read after the creation.
 func (c *tokenCache) invalidateNegative(sum *[32]byte) {
 	c.gen.Add(1)
-	c.neg.Remove(*sum)
+	c.neg.remove(sum)
 }
 
 // invalidateAll forgets every cached answer, as invalidate does for one.
@@ -170,6 +172,6 @@ func (c *tokenCache) invalidateAll() {
 
 // purge empties both caches.
 func (c *tokenCache) purge() {
-	c.pos.Purge()
-	c.neg.Purge()
+	c.pos.purge()
+	c.neg.purge()
 }

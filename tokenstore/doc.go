@@ -7,8 +7,11 @@
 // its token. The storage layout, under the key prefix "trigger_gateway", is:
 //
 //	tokens/<sha256 hex>                  trigger record; a tombstone (revoked_at set) after revocation
-//	triggers/<id>                        trigger record, for lookup by ID; kept, revoked_at set, after revocation
-//	projects/<path-escaped project>/<id> marker, for listing by project (the project's case folded; kept after revocation)
+//	triggers/s<shard>                    the records of the triggers with IDs shard*64 to shard*64+63,
+//	                                     for lookup by ID; a revoked trigger's kept, revoked_at set
+//	projects/<path-escaped project>/s<shard>
+//	                                     marker: the project has triggers in that shard, for listing
+//	                                     by project (the project's case folded; kept after revocation)
 //	instance_usage/<path-escaped instance>/<shard>
 //	                                     one instance's absolute usage totals of the
 //	                                     triggers with IDs shard*1024 to shard*1024+1023
@@ -16,10 +19,24 @@
 //	                                     that instance's newest 20 deliveries of the trigger
 //	                                     (names of variables only, never values)
 //	next_id                              the next trigger ID, allocated under a storage lock
+//	layout                               "trigger_shards" once no record of the layout before is left
 //	changes/<unix nanos>-<random>        change feed entry: {"op":"revoke"|"create"|"sync","hash":...}
 //	instances/<path-escaped instance>    the live store writing under that instance name
 //	confirmations/<path-escaped instance>
 //	                                     how many times that store confirmed reading the feed
+//
+// A trigger costs one file of its own, its token index: the records by ID
+// share a file per 64 IDs, and a project's marker stands for every trigger
+// of the project in a shard (trigger_shards.go). A lookup by token hash is
+// one read, a lookup by ID one read (its shard), a listing by project one
+// listing and one read per shard listed; none scans. A shard is rewritten
+// whole, always under the ID lock. Stores before shards wrote
+// triggers/<id> and projects/<project>/<id> for every trigger: such
+// records are read as they are (a record in a shard wins over one of the
+// same ID outside it), and the first store of this version to open the
+// storage moves them into their shards in the background, then writes
+// layout (migrate.go). Instances of a version before shards must be
+// stopped first.
 //
 // # Clusters
 //

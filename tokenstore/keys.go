@@ -28,7 +28,24 @@ const (
 
 func tokenKey(hashHex string) string { return tokensDir + "/" + hashHex }
 
-func triggerKey(id int64) string { return triggersDir + "/" + strconv.FormatInt(id, 10) }
+// triggerShardSize is how many consecutive trigger IDs share one record
+// file, triggers/s<shard>: one small file per trigger took a file system
+// block (4 KiB) each, three times over with the token index and the
+// project marker.
+const triggerShardSize = 64
+
+func triggerShard(id int64) int64 { return id / triggerShardSize }
+
+func triggerShardKey(shard int64) string {
+	return triggersDir + "/s" + strconv.FormatInt(shard, 10)
+}
+
+// triggerKey is where the record of trigger id is found by ID: its shard.
+func triggerKey(id int64) string { return triggerShardKey(triggerShard(id)) }
+
+// perTriggerKey is where stores before shards wrote the record of trigger
+// id (see migrate.go).
+func perTriggerKey(id int64) string { return triggersDir + "/" + strconv.FormatInt(id, 10) }
 
 // projectDir escapes the project so that "group/project" stays one
 // segment, its case folded (FoldProject): "Group/Project" is the same
@@ -37,9 +54,19 @@ func projectDir(project string) string {
 	return projectsDir + "/" + url.PathEscape(FoldProject(project))
 }
 
-func projectKey(project string, id int64) string {
-	return projectDir(project) + "/" + strconv.FormatInt(id, 10)
+// projectShardKey marks that the project has triggers in the shard.
+func projectShardKey(project string, shard int64) string {
+	return projectDir(project) + "/s" + strconv.FormatInt(shard, 10)
 }
+
+// projectKey is the marker that lists trigger id under its project: its
+// shard's.
+func projectKey(project string, id int64) string { return projectShardKey(project, triggerShard(id)) }
+
+// perTriggerProjectKey is the marker stores before shards wrote for
+// trigger id, under the project's directory as given (folded or, before
+// keys were folded, as recorded).
+func perTriggerProjectKey(dir string, id int64) string { return dir + "/" + strconv.FormatInt(id, 10) }
 
 // usageDir holds one instance's usage shards.
 func usageDir(instance string) string { return usageRoot + "/" + url.PathEscape(instance) }
@@ -57,6 +84,17 @@ func deliveriesKey(id int64, instance string) string {
 }
 
 func instanceKey(name string) string { return instancesDir + "/" + url.PathEscape(name) }
+
+// shardFromKey parses the last segment of a listed key as a shard,
+// "s<shard>".
+func shardFromKey(key string) (shard int64, ok bool) {
+	base := path.Base(key)
+	if len(base) < 2 || base[0] != 's' {
+		return 0, false
+	}
+	shard, err := strconv.ParseInt(base[1:], 10, 64)
+	return shard, err == nil && shard >= 0 && base[1] != '+' && base[1] != '-'
+}
 
 // idFromKey parses the last segment of a listed key as a trigger ID.
 // Storages may list other names in these directories (certmagic's

@@ -174,6 +174,7 @@ type Store struct {
 	createMu sync.Mutex
 
 	variants caseVariants // project directories written before keys were folded
+	names    interner     // projects and owners of cached credentials
 
 	// lastStorageError is when an operation on the storage last failed
 	// (Unix nanoseconds): see mayTrustNotFound.
@@ -265,6 +266,7 @@ func New(cfg Config) (*Store, error) {
 		s.loops.Add(1)
 		go s.changeLoop(ctx)
 	}
+	s.startLayoutMigration(ctx)
 	go func() {
 		s.loops.Wait()
 		close(s.loopDone)
@@ -447,10 +449,13 @@ func (s *Store) authenticateFromStorage(ctx context.Context, sum *[32]byte) (*Cr
 // the answer it gives, unless a change happened since gen was read. A
 // tombstone gives a *RevokedError. Its errors other than ErrNotFound are
 // about the record: the answer is unknown.
+//
+// The credential keeps only what the request path reads (CachedTrigger):
+// its project and owner are interned, so the tokens of one project or one
+// owner share one copy, and nothing of the record's bytes stays in memory.
 func (s *Store) cacheRecord(sum *[32]byte, data []byte, gen uint64) (*Credential, error) {
-	cred := &Credential{hash: *sum}
-	t := &cred.record
-	err := decodeTriggerInto(t, data)
+	var t Trigger
+	err := decodeTriggerInto(&t, data)
 	if err == nil && !hashMatches(t.TokenHash, sum) {
 		err = errors.New("token record does not match its key")
 	}
@@ -462,7 +467,16 @@ func (s *Store) cacheRecord(sum *[32]byte, data []byte, gen uint64) (*Credential
 		s.cache.addNegative(sum, revoked, gen)
 		return nil, revoked
 	}
-	cred.Trigger, cred.counter = t, s.counter(t.ID)
+	cred := &Credential{
+		Trigger: CachedTrigger{
+			ID:        t.ID,
+			Project:   s.names.intern(t.Project),
+			Owner:     s.names.intern(t.Owner),
+			Refs:      cloneStrings(t.Refs),
+			ExpiresAt: t.ExpiresAt,
+		},
+		counter: s.counter(t.ID),
+	}
 	s.cache.addPositive(sum, cred, gen)
 	return cred, nil
 }
