@@ -81,11 +81,11 @@ type jsonTrigger struct {
 	Project     string                     `json:"project"`
 	Ref         string                     `json:"ref"`
 	Variables   map[string]string          `json:"variables"`
-	Inputs      map[string]json.RawMessage `json:"inputs"`
+	Inputs      map[string]json.RawMessage `json:"inputs,omitempty"`
 	Source      string                     `json:"source"`
 	TriggerID   *int64                     `json:"trigger_id"`
 	TokenPrefix *string                    `json:"token_prefix"`
-	Job         *jsonJob                   `json:"job"`
+	Job         *jsonJob                   `json:"job,omitempty"`
 	Payload     json.RawMessage            `json:"payload"`
 }
 
@@ -97,12 +97,14 @@ type jsonJob struct {
 	JobID       string `json:"job_id"`
 }
 
-// Build returns POST {path} with {"project","ref","variables","inputs",
-// "source","trigger_id","token_prefix","job","payload"}: variables and
-// inputs always objects; trigger_id, token_prefix (trigger tokens), job
-// (job tokens: project_id, project_path, pipeline_id, job_id) and payload
-// (a webhook's event, its top-level fields other than token, ref,
-// variables and inputs) null when there is none.
+// Build returns POST {path} with contract §8's {"project","ref",
+// "variables","source","trigger_id","token_prefix","payload"}: variables
+// always an object; trigger_id and token_prefix (trigger tokens) and
+// payload (a webhook's event, its top-level fields other than token, ref,
+// variables and inputs) null when there is none. Two members are added
+// only when there is something to carry: "inputs" (GitLab inputs sent by
+// the caller) and "job" (a job token's project_id, project_path,
+// pipeline_id, job_id).
 //
 // Source: contract §8 (the json module's body); Tekton Triggers
 // EventListener and Argo Events webhook EventSource take any JSON body.
@@ -116,9 +118,6 @@ func (j *JSON) Build(t *Trigger) (*Request, *triggerapi.Error) {
 	}
 	if doc.Variables == nil {
 		doc.Variables = map[string]string{}
-	}
-	if doc.Inputs == nil {
-		doc.Inputs = map[string]json.RawMessage{}
 	}
 	if t.TriggerID != 0 {
 		id, prefix := t.TriggerID, t.TokenPrefix

@@ -16,9 +16,9 @@ func TestJSONBuild(t *testing.T) {
 	}{
 		{"trigger token", tokenTrigger(),
 			`{"project":"9","ref":"feature/x","variables":{"DEPLOY":"yes","ref":"ignored"},"inputs":{"replicas":3},` +
-				`"source":"trigger","trigger_id":42,"token_prefix":"glptt-01234567","job":null,"payload":null}`},
+				`"source":"trigger","trigger_id":42,"token_prefix":"glptt-01234567","payload":null}`},
 		{"job token and payload", jobTrigger(),
-			`{"project":"group/app","ref":"main","variables":{"A":"1"},"inputs":{},"source":"pipeline","trigger_id":null,` +
+			`{"project":"group/app","ref":"main","variables":{"A":"1"},"source":"pipeline","trigger_id":null,` +
 				`"token_prefix":null,"job":{"project_id":"12","project_path":"group/lib","pipeline_id":"345","job_id":"6789"},` +
 				`"payload":{"after":{"id":1},"object_kind":"push"}}`},
 	}
