@@ -265,9 +265,11 @@ var ciCases = []ciCase{
 			if err != nil {
 				t.Fatalf("the form Jenkins got: %v", err)
 			}
-			// No source_parameter or payload_parameter is configured: the
-			// variables and the ref, nothing else.
-			want := url.Values{"GIT_REF": {s.Ref}}
+			// The variables, the ref, and the gateway's facts under their
+			// default names (Jenkins ignores parameters a job does not
+			// declare); no payload was sent.
+			want := url.Values{"GIT_REF": {s.Ref}, "TRIGGER_SOURCE": {"trigger"},
+				"TRIGGER_ID": {strconv.FormatInt(s.Trigger.ID, 10)}, "TRIGGER_TOKEN_PREFIX": {s.Trigger.TokenPrefix}}
 			for k, v := range s.Variables {
 				want.Set(k, v)
 			}
