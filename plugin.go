@@ -11,4 +11,5 @@ package triggergateway
 import (
 	_ "github.com/triggergate/caddy-trigger-gateway/caddymodule" // handler, admin API, CLI, metrics
 	_ "github.com/triggergate/caddy-trigger-gateway/matcher"     // the trigger request matcher
+	_ "github.com/triggergate/caddy-trigger-gateway/upstream"    // the upstream modules: gitlab, jenkins, github_actions, ...
 )

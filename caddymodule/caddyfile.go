@@ -96,6 +96,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "upstream_token":
 			err = secretArg(d, &h.UpstreamToken)
+		case "upstream":
+			h.UpstreamRaw, err = unmarshalUpstream(d)
 		case "management_token":
 			err = h.unmarshalManagementToken(d)
 		case "max_body":
@@ -199,6 +201,11 @@ func (h *Handler) unmarshalProject(d *caddyfile.Dispenser) error {
 			project.Aliases = append(project.Aliases, aliases...)
 		case "upstream_token":
 			if err := secretArg(d, &project.UpstreamToken); err != nil {
+				return err
+			}
+		case "upstream":
+			var err error
+			if project.UpstreamRaw, err = unmarshalUpstream(d); err != nil {
 				return err
 			}
 		case "variables":

@@ -8,6 +8,7 @@ import (
 	"github.com/triggergate/caddy-trigger-gateway/jobtoken"
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
+	"github.com/triggergate/caddy-trigger-gateway/upstream"
 )
 
 // Pipeline sources, as GitLab names them: a trigger token's pipelines are
@@ -37,14 +38,20 @@ type decision struct {
 
 	credential *tokenstore.Credential // the trigger whose use to count
 	request    *triggerapi.Request    // the caller's request, parsed
-	body       []byte                 // the canonical body to forward
-	repeat     idempotency.Request    // the key it may repeat an earlier request under; zero: none
+	body       []byte                 // the canonical body to forward (gitlab)
+	// For a project whose upstream module is another CI's: the accepted
+	// trigger as the module read it, and the request it built in its CI's
+	// API, sent in place of the canonical one.
+	ciTrigger *upstream.Trigger
+	ciRequest *upstream.Request
+	repeat    idempotency.Request // the key it may repeat an earlier request under; zero: none
 
 	// What forward did: set by forward and serveUpstream, read by account.
 	forwarded bool // handed to the next handler (not refused, not replayed)
 	replayed  bool // a repeat answered with the first answer
-	// upstreamStatus is the status of the answer passed on to the caller:
-	// the CI's, or the gateway's GitLab-shaped 502/503/504 when the CI
+	// upstreamStatus is the status of the CI's answer: passed on to the
+	// caller as it is (gitlab), or read by the project's upstream module,
+	// whose caller gets GitLab's answer instead; or the gateway's GitLab-shaped 502/503/504 when the CI
 	// could not be reached (upstreamWriter.synthesized), or, replayed, the
 	// first answer's. 0: not forwarded, or the next handler wrote nothing
 	// (it returned an error that Caddy answers).

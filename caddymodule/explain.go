@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -48,7 +50,12 @@ type explanation struct {
 	TokenPrefix string   `json:"token_prefix,omitempty"`
 	Rules       []string `json:"rules"`
 
-	// Forward is the canonical request the upstream would receive.
+	// Upstream names the project's upstream module: the CI the request
+	// would go to, in its own API.
+	Upstream string `json:"upstream,omitempty"`
+
+	// Forward is the request the upstream would receive: the canonical
+	// one for gitlab, the CI's own for the other upstream modules.
 	Forward *explainedForward `json:"forward,omitempty"`
 }
 
@@ -127,6 +134,7 @@ func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
 		TokenPrefix: d.tokenPrefix,
 		Rules:       d.rules,
 		Detail:      d.detail,
+		Upstream:    d.settings.upstream.name,
 	}
 	if out.Rules == nil {
 		out.Rules = []string{}
@@ -145,11 +153,17 @@ func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
 		Headers: make(map[string]string),
 	}
 	secrets := h.secretValues()
-	out.Forward.Body = redactedBody(d.body, secrets)
+	var moduleSecrets []string // the headers holding the CI module's credentials
+	if ci := d.ciRequest; ci != nil {
+		out.Forward.Body = redactedCIBody(ci.Body, secrets)
+		moduleSecrets = ci.Secret
+	} else {
+		out.Forward.Body = redactedBody(d.body, secrets)
+	}
 	credential := d.settings.artifactsHeader
 	for name, values := range r.Header {
 		value := r.Header.Get(name)
-		if credentialHeader(name, credential) || holdsSecret(values, secrets) {
+		if credentialHeader(name, credential) || slices.Contains(moduleSecrets, name) || holdsSecret(values, secrets) {
 			value = redactionMarker
 		}
 		out.Forward.Headers[name] = value
@@ -202,6 +216,31 @@ func holdsSecret(values, secrets []string) bool {
 		}
 	}
 	return false
+}
+
+// redactedCIBody shows the body of another CI's request, a JSON value as
+// it is and any other (Jenkins' form) as a JSON string, with every secret
+// of the configuration in it replaced: the module never sees the caller's
+// token, but a variable may be set from a secret.
+func redactedCIBody(body []byte, secrets []string) json.RawMessage {
+	if len(body) == 0 {
+		return nil
+	}
+	text := string(body)
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		quoted, _ := json.Marshal(s) // as a JSON string carries it
+		for _, form := range []string{s, url.QueryEscape(s), string(quoted[1 : len(quoted)-1])} {
+			text = strings.ReplaceAll(text, form, redactionMarker)
+		}
+	}
+	if json.Valid([]byte(text)) {
+		return json.RawMessage(text)
+	}
+	shown, _ := json.Marshal(text)
+	return shown
 }
 
 // redactedBody shows the canonical body with its token reduced to the

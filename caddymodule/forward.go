@@ -29,11 +29,14 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *decision, n
 // rewrite turns r, in place, into the request the CI receives for the
 // route family; explain shows it.
 func (h *Handler) rewrite(r *http.Request, d *decision) {
-	if d.route.Kind == triggerapi.KindArtifacts {
+	switch {
+	case d.route.Kind == triggerapi.KindArtifacts:
 		h.rewriteArtifacts(r, d)
-		return
+	case d.ciRequest != nil:
+		h.rewriteForCI(r, d) // another CI's own API (ci_request.go)
+	default:
+		h.rewriteTrigger(r, d)
 	}
-	h.rewriteTrigger(r, d)
 }
 
 // rewriteTrigger rewrites r into the canonical trigger request: whatever

@@ -29,6 +29,7 @@ var gatewayMetrics = struct {
 	upstreamFailures  *prometheus.CounterVec
 	failedAuthLimited *prometheus.CounterVec
 	deliveriesDropped prometheus.Counter
+	ciAnswers         *prometheus.CounterVec
 }{
 	requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy",
@@ -98,6 +99,12 @@ var gatewayMetrics = struct {
 		Name:      "deliveries_dropped_total",
 		Help:      "Recent deliveries dropped unwritten because more were waiting for the storage flush than the bound.",
 	}),
+	ciAnswers: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "trigger_gateway",
+		Name:      "ci_answers_total",
+		Help:      "Triggers sent through an upstream module other than gitlab, by module and result (started, refused: the CI answered outside 2xx, unreachable).",
+	}, []string{"upstream", "result"}),
 }
 
 // Pre-resolved children of the cache counter: the hot path must not look
@@ -155,7 +162,7 @@ func registerMetrics(registry prometheus.Registerer) error {
 		gatewayMetrics.requests, gatewayMetrics.duration, gatewayMetrics.cache, gatewayMetrics.storageError,
 		gatewayMetrics.storageTime,
 		gatewayMetrics.jobTokens, gatewayMetrics.jwksRefresh, gatewayMetrics.repeats,
-		gatewayMetrics.upstreamFailures, gatewayMetrics.failedAuthLimited, gatewayMetrics.deliveriesDropped,
+		gatewayMetrics.upstreamFailures, gatewayMetrics.failedAuthLimited, gatewayMetrics.deliveriesDropped, gatewayMetrics.ciAnswers,
 	} {
 		if err := registry.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError

@@ -65,6 +65,16 @@ type Handler struct {
 	// forwarded.
 	UpstreamToken *string `json:"upstream_token,omitempty"`
 
+	// UpstreamRaw is the upstream module: which CI server the accepted
+	// triggers go to, in that CI's own API (namespace
+	// http.trigger_gateway.upstreams: gitlab, jenkins, github_actions,
+	// buildbot, buildkite, woodpecker, json), for every project without
+	// its own. The request still goes to the next handler, normally
+	// reverse_proxy pointed at the CI; the caller gets GitLab's answer
+	// whatever the CI. Default: gitlab, sent the canonical request of
+	// contract §5 and its answer passed back as it is.
+	UpstreamRaw json.RawMessage `json:"upstream,omitempty" caddy:"namespace=http.trigger_gateway.upstreams inline_key=module"`
+
 	// MaxBody is the largest request body accepted, in bytes; larger ones
 	// get 413. Default: 1 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
@@ -223,6 +233,10 @@ type Project struct {
 	// handler's upstream_token.
 	UpstreamToken *string `json:"upstream_token,omitempty"`
 
+	// UpstreamRaw is this project's upstream module (see
+	// Handler.UpstreamRaw). Default: the handler's.
+	UpstreamRaw json.RawMessage `json:"upstream,omitempty" caddy:"namespace=http.trigger_gateway.upstreams inline_key=module"`
+
 	// Variables are this project's variable rules, merged over the
 	// gateway's (lists add up, settings of the same name override).
 	// Default: none, the gateway's apply.
@@ -292,6 +306,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if err := h.compileProjects(repl, globalVariables); err != nil {
+		return err
+	}
+	if err := h.provisionUpstreams(ctx); err != nil {
 		return err
 	}
 	if err := h.provisionManagement(repl); err != nil {

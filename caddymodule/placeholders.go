@@ -30,6 +30,9 @@ func setPlaceholders(r *http.Request, d *decision) {
 		identity:    d.identity,
 	}
 	p.outcome, _ = d.outcome()
+	if d.settings != nil {
+		p.upstream = d.settings.upstream.name
+	}
 	// A request the handler sees twice (invoke, error routes) keeps one
 	// provider, updated: the replacer asks its providers in order, so a
 	// second one would never be reached.
@@ -51,10 +54,10 @@ const placeholderPrefix = "http.trigger."
 
 // triggerPlaceholders holds the facts behind {http.trigger.*}.
 type triggerPlaceholders struct {
-	route, project, ref, source, tokenPrefix, outcome string
-	triggerID                                         int64
-	pipelineID                                        int64 // set once the upstream answered
-	identity                                          *jobtoken.Identity
+	route, project, ref, source, tokenPrefix, outcome, upstream string
+	triggerID                                                   int64
+	pipelineID                                                  int64 // set once the upstream answered
+	identity                                                    *jobtoken.Identity
 }
 
 // get is a caddy.ReplacerFunc for the http.trigger. namespace.
@@ -76,6 +79,8 @@ func (p *triggerPlaceholders) get(key string) (any, bool) {
 		return p.tokenPrefix, true
 	case "outcome":
 		return p.outcome, true
+	case "upstream":
+		return p.upstream, p.upstream != ""
 	case "id":
 		return p.triggerID, p.triggerID != 0
 	case "pipeline_id":

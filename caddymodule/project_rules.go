@@ -40,6 +40,9 @@ type projectRules struct {
 	// value; "" sends none.
 	artifactsHeader     string
 	artifactsCredential string
+	// upstream is the project's upstream module: the CI its triggers go
+	// to, in that CI's API.
+	upstream upstreamRules
 	// webhook checks the project's webhook deliveries; nil: none checked.
 	webhook *webhook.Verifier
 }

@@ -49,7 +49,9 @@ func (h *Handler) decideTrigger(r *http.Request, d *decision) *triggerapi.Error 
 	if refusal != nil {
 		return refusal
 	}
-	d.body = triggerapi.CanonicalBody(upstreamToken(d, req), d.ref, variables, req.Inputs, req.Payload)
+	if refusal := h.buildRequest(d, req, variables); refusal != nil { // the CI's request,
+		return refusal
+	}
 	return h.checkRepeat(r, d) // and the idempotency key
 }
 

@@ -20,6 +20,9 @@ import (
 func (h *Handler) serveUpstream(w *upstreamWriter, r *http.Request, d *decision, next caddyhttp.Handler) error {
 	setPlaceholders(r, d)                           // before forwarding: reverse_proxy's header_up may use them
 	d.forwarded, d.took = true, time.Since(d.start) // the gateway's own time: the CI's is not counted
+	if d.ciRequest != nil {
+		return h.serveCI(w, r, d, next) // another CI's answer, read by its module (ci_answer.go)
+	}
 	if d.route.Kind != triggerapi.KindArtifacts {
 		w.pipeline.watch()
 	}
