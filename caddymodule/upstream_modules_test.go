@@ -55,7 +55,7 @@ func jenkinsGateway(t *testing.T) *Handler {
 	t.Helper()
 	t.Setenv("TEST_JENKINS_TOKEN", "jenkins-api-token-value")
 	h := &Handler{Projects: map[string]*Project{
-		"9": {UpstreamRaw: json.RawMessage(`{"module":"jenkins","job":"folder/deploy app","ref_parameter":"GIT_REF","user":"ci-bot","api_token":"{env.TEST_JENKINS_TOKEN}"}`)},
+		"9":  {UpstreamRaw: json.RawMessage(`{"module":"jenkins","job":"folder/deploy app","ref_parameter":"GIT_REF","user":"ci-bot","api_token":"{env.TEST_JENKINS_TOKEN}"}`)},
 		"10": {UpstreamRaw: json.RawMessage(`{"module":"github_actions","repository":"acme/app","workflow":"deploy.yml","token":"{env.TEST_JENKINS_TOKEN}"}`)},
 	}}
 	return provisionHandler(t, h, "")
