@@ -34,6 +34,10 @@ const (
 const (
 	headerContentEncoding  = "Content-Encoding"
 	headerTransferEncoding = "Transfer-Encoding"
+	// headerAcceptEncoding: the gateway reads the CI's answer (the
+	// pipeline it names, the answer kept for a repeat), so the proxy must
+	// ask for the encoding itself, and decode what it asked for.
+	headerAcceptEncoding = "Accept-Encoding"
 	headerPrivateToken     = "Private-Token"
 	headerGitlabToken      = "X-Gitlab-Token"
 	headerHubSignature     = "X-Hub-Signature-256"
