@@ -38,9 +38,9 @@ const (
 	// pipeline it names, the answer kept for a repeat), so the proxy must
 	// ask for the encoding itself, and decode what it asked for.
 	headerAcceptEncoding = "Accept-Encoding"
-	headerPrivateToken     = "Private-Token"
-	headerGitlabToken      = "X-Gitlab-Token"
-	headerHubSignature     = "X-Hub-Signature-256"
+	headerPrivateToken   = "Private-Token"
+	headerGitlabToken    = "X-Gitlab-Token"
+	headerHubSignature   = "X-Hub-Signature-256"
 )
 
 // headerValue is Header.Get for a name already in canonical form: Go's
