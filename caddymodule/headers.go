@@ -34,14 +34,16 @@ const (
 const (
 	headerContentEncoding  = "Content-Encoding"
 	headerTransferEncoding = "Transfer-Encoding"
-	// headerAcceptEncoding: the gateway reads the CI's answer (the
-	// pipeline it names, the answer kept for a repeat), so the proxy must
-	// ask for the encoding itself, and decode what it asked for.
-	headerAcceptEncoding = "Accept-Encoding"
-	headerPrivateToken   = "Private-Token"
-	headerGitlabToken    = "X-Gitlab-Token"
-	headerHubSignature   = "X-Hub-Signature-256"
+	headerPrivateToken     = "Private-Token"
+	headerGitlabToken      = "X-Gitlab-Token"
+	headerHubSignature     = "X-Hub-Signature-256"
 )
+
+// headerAcceptEncoding is removed from every forwarded trigger: the
+// gateway reads the CI's answer (the pipeline it names, the answer kept
+// for a repeat, another CI's answer), so the proxy must ask for an
+// encoding itself, and then decodes it.
+const headerAcceptEncoding = "Accept-Encoding"
 
 // headerValue is Header.Get for a name already in canonical form: Go's
 // servers (HTTP/1, 2 and 3) store request headers under canonical names,
