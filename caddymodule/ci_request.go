@@ -74,7 +74,9 @@ func (h *Handler) rewriteForCI(r *http.Request, d *decision) {
 
 // ciDroppedHeaders are the caller's headers another CI must not receive:
 // any credential (a caller's Authorization that is not the gateway's is
-// GitLab's business, not Jenkins'), and the body's former encoding.
+// GitLab's business, not Jenkins'), the body's former encoding, and the
+// encodings the caller takes: the module reads the CI's answer, which the
+// proxy decodes only when it asked for the encoding itself.
 var ciDroppedHeaders = []string{
 	headerAuthorization,
 	"Cookie",
@@ -82,4 +84,5 @@ var ciDroppedHeaders = []string{
 	headerContentType,
 	headerContentEncoding,
 	headerTransferEncoding,
+	headerAcceptEncoding,
 }

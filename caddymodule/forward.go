@@ -58,6 +58,7 @@ func (h *Handler) rewriteTrigger(r *http.Request, d *decision) {
 	h.dropCallerCredentials(header)
 	delete(header, headerContentEncoding)
 	delete(header, headerTransferEncoding)
+	delete(header, headerAcceptEncoding) // see headerAcceptEncoding
 	values := newHeaderValues(2 + decisionHeaderCount)
 	values.set(header, headerContentType, "application/json")
 	values.set(header, headerContentLength, strconv.Itoa(len(d.body)))

@@ -39,6 +39,12 @@ const (
 	headerHubSignature     = "X-Hub-Signature-256"
 )
 
+// headerAcceptEncoding is removed from every forwarded trigger: the
+// gateway reads the CI's answer (the pipeline it names, the answer kept
+// for a repeat, another CI's answer), so the proxy must ask for an
+// encoding itself, and then decodes it.
+const headerAcceptEncoding = "Accept-Encoding"
+
 // headerValue is Header.Get for a name already in canonical form: Go's
 // servers (HTTP/1, 2 and 3) store request headers under canonical names,
 // and Header.Get would canonicalize the name again on every call.

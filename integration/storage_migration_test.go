@@ -111,18 +111,20 @@ func TestStorageMigrationFileSystemToRedis(t *testing.T) {
 			t.Errorf("%s found its identity in use by another instance: %q", node.base(), lines)
 		}
 	}
-	// F continues its own usage record: 3 uses before, 1 after.
+	// F continues its own usage record: 3 uses before, 1 after. The record
+	// imported holds the 3 already, so it is there before F's flush of the
+	// fourth: wait for the count, not only for the record.
 	want := []string{idF, idG}
 	slices.Sort(want)
 	eventually(t, 10*time.Second, func() string {
 		if got := c.usageWriters(t, used); !slices.Equal(got, want) {
 			return "usage records of the used trigger: " + fmt.Sprintf("%q, want %q", got, want)
 		}
+		if got := c.storedUseCount(t, used, idF); got != 4 {
+			return fmt.Sprintf("F's usage record holds %d uses, want 4 (3 before the migration, 1 after)", got)
+		}
 		return ""
 	})
-	if got := c.storedUseCount(t, used, idF); got != 4 {
-		t.Errorf("F's usage record holds %d uses, want 4 (3 before the migration, 1 after)", got)
-	}
 }
 
 // writeOldLayoutTrigger writes a trigger into a file_system storage as

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -126,15 +127,21 @@ func (s *Store) migrateShard(ctx context.Context, shard int64) (int, error) {
 		if err != nil {
 			return err
 		}
+		// Every moved record's project gets its marker, even when the
+		// record was in the shard already: a move stopped between the
+		// shard's write and its markers' (or a change that moved the
+		// record, see rewriteRecord) is completed here, before the old
+		// markers that still list the trigger are deleted below.
 		var markers []string
 		for _, t := range old {
-			if rec.find(t.ID) != nil {
-				continue // moved already: the shard's record wins
+			if moved := rec.find(t.ID); moved != nil {
+				t = moved // moved already: the shard's record wins
+			} else {
+				rec.put(t)
 			}
-			if !rec.hasProject(t.Project) {
-				markers = append(markers, projectKey(t.Project, t.ID))
+			if key := projectKey(t.Project, t.ID); !slices.Contains(markers, key) {
+				markers = append(markers, key)
 			}
-			rec.put(t)
 		}
 		if err := s.storeTriggerShard(ctx, rec, "storing moved trigger records"); err != nil {
 			return err

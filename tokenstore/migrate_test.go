@@ -176,3 +176,42 @@ func TestOldLayoutChanges(t *testing.T) {
 		t.Error("the changed records are not in their shard")
 	}
 }
+
+// A migration stopped between a shard's write and its project markers'
+// (a crash, a storage failure) is completed by the next start: the
+// triggers it moved keep their place in their project's listing, although
+// the next start finds them in their shard already.
+func TestLayoutMigrationResumesMarkers(t *testing.T) {
+	ctx := context.Background()
+	files, tokens := oldLayoutStorage(t)
+	storage := &faultyStorage{Storage: files, fail: map[string]string{}}
+	storage.failOn("store", projectShardKey("9", 0))
+
+	first := newTestStore(t, storage, Config{InstanceID: "first"})
+	deadline := time.Now().Add(30 * time.Second)
+	for !files.Exists(ctx, triggerShardKey(0)) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first migration wrote no shard")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if files.Exists(ctx, layoutKey) || files.Exists(ctx, projectShardKey("9", 0)) {
+		t.Fatal("the first migration was not stopped before project 9's marker")
+	}
+
+	storage.heal()
+	s := newTestStore(t, storage, Config{InstanceID: "second"})
+	for !files.Exists(ctx, layoutKey) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second migration did not finish")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if files.Exists(ctx, perTriggerKey(1)) || files.Exists(ctx, projectsDir+"/9/1") {
+		t.Error("the old records are still there")
+	}
+	checkOldLayoutTriggers(t, s, tokens)
+}

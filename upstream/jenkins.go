@@ -57,7 +57,7 @@ type Jenkins struct {
 
 	// APIToken is User's API token, from {env.X} or {file./path}; a
 	// placeholder that resolves to nothing stops the config from loading.
-	// Set with user.
+	// Set with user. Default: none.
 	APIToken string `json:"api_token,omitempty"`
 
 	jobPath, jobRawPath string
