@@ -46,9 +46,12 @@ func (h *Handler) buildRequest(d *decision, req *triggerapi.Request, variables m
 }
 
 // rewriteForCI turns r, in place, into the request the project's upstream
-// module built: its method, URL, body and headers. Nothing of the caller's
-// credentials goes with it, whatever its form: only GitLab may receive
-// them, and only as the canonical request carries them.
+// module built: its method, URL, body and headers. Of the caller's headers
+// only those in ciCallerHeaders go with it: a CI may trust headers a proxy
+// in front of it sets (Buildbot's Remote-User, Jenkins' X-Forwarded-User),
+// conditional and range headers would change the answer the module reads,
+// and the caller's credentials are only ever GitLab's, as the canonical
+// request carries them.
 func (h *Handler) rewriteForCI(r *http.Request, d *decision) {
 	ci := d.ciRequest
 	r.Method = ci.Method
@@ -60,29 +63,22 @@ func (h *Handler) rewriteForCI(r *http.Request, d *decision) {
 	r.ContentLength = int64(len(ci.Body))
 	r.TransferEncoding = nil
 
-	header := r.Header
-	h.dropCallerCredentials(header)
-	for _, name := range ciDroppedHeaders {
-		delete(header, name)
+	header := make(http.Header, len(ci.Header)+len(ciCallerHeaders)+1+decisionHeaderCount)
+	for _, name := range ciCallerHeaders {
+		if values, ok := r.Header[name]; ok {
+			header[name] = values
+		}
 	}
 	for name, values := range ci.Header {
 		header[name] = values
 	}
 	header[headerContentLength] = []string{strconv.Itoa(len(ci.Body))}
 	setDecisionHeaders(header, d, newHeaderValues(decisionHeaderCount))
+	r.Header = header
 }
 
-// ciDroppedHeaders are the caller's headers another CI must not receive:
-// any credential (a caller's Authorization that is not the gateway's is
-// GitLab's business, not Jenkins'), the body's former encoding, and the
-// encodings the caller takes: the module reads the CI's answer, which the
-// proxy decodes only when it asked for the encoding itself.
-var ciDroppedHeaders = []string{
-	headerAuthorization,
-	"Cookie",
-	"Proxy-Authorization",
-	headerContentType,
-	headerContentEncoding,
-	headerTransferEncoding,
-	headerAcceptEncoding,
-}
+// ciCallerHeaders are the caller's headers another CI receives: what tells
+// its logs who called. Caddy's reverse_proxy adds the X-Forwarded-*
+// headers itself, and asks for (and decodes) the encodings it takes: the
+// module reads the CI's answer.
+var ciCallerHeaders = []string{"User-Agent"}
