@@ -129,6 +129,12 @@ func (h *Handler) serveCI(w *upstreamWriter, r *http.Request, d *decision, next 
 		countCIAnswer(d.settings.upstream.name, ciRefused)
 		return nil
 	}
+	// The CI started a build: its answer is final even if the caller left
+	// while it came (upstreamWriter.begin saw the context cancelled), so
+	// that a retry with the same key replays it rather than starting
+	// another. The proxy's own 499 for a caller gone before the CI
+	// answered is no 2xx: it was refused above.
+	w.callerGone = false
 	countCIAnswer(d.settings.upstream.name, ciStarted)
 	return nil
 }

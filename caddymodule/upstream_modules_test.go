@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -123,6 +124,9 @@ func TestUpstreamModuleServe(t *testing.T) {
 			r := httptest.NewRequest(http.MethodPost, "/api/v4/projects/"+tc.project+"/trigger/pipeline", strings.NewReader(fields.Encode()))
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			r.Header.Set("Authorization", "Basic Y2FsbGVyOnNlY3JldA==") // the caller's, for GitLab: never another CI's
+			r.Header.Set("Remote-User", "admin")                        // a CI behind a proxy may trust it
+			r.Header.Set("Range", "bytes=0-1")                          // would change the answer the module reads
+			r.Header.Set("User-Agent", "python-gitlab/3.12")
 			ci := tc.ci
 			w, repl, err := serve(h, r, &ci)
 			if err != nil {
@@ -147,6 +151,14 @@ func TestUpstreamModuleServe(t *testing.T) {
 			}
 			if strings.Contains(ci.body, token) || strings.Contains(ci.uri, token) || strings.Contains(ci.header.Get("Authorization"), "Y2FsbGVyOnNlY3JldA") {
 				t.Errorf("the caller's credentials reached the CI: %s %v %s", ci.uri, ci.header, ci.body)
+			}
+			for _, name := range []string{"Remote-User", "Range"} {
+				if ci.header.Get(name) != "" {
+					t.Errorf("the caller's %s reached the CI", name)
+				}
+			}
+			if got := ci.header.Get("User-Agent"); got != "python-gitlab/3.12" {
+				t.Errorf("User-Agent %q reached the CI, want the caller's", got)
 			}
 			for _, values := range ci.header {
 				if strings.Contains(strings.Join(values, " "), token) {
@@ -273,4 +285,44 @@ func sameJSON(got json.RawMessage, want string) bool {
 		return false
 	}
 	return reflect.DeepEqual(a, b)
+}
+
+// cancellingCI answers like Jenkins after the caller has gone.
+type cancellingCI struct {
+	ciStandIn
+	cancel func()
+}
+
+func (c *cancellingCI) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	if c.cancel != nil {
+		c.cancel() // the caller leaves while the CI starts the build
+	}
+	return c.ciStandIn.ServeHTTP(w, r)
+}
+
+// A build the CI started is the key's answer even if the caller left before
+// it came: a retry with the same Idempotency-Key replays it and starts none.
+func TestUpstreamModuleStartedBuildSavedWhenCallerLeft(t *testing.T) {
+	h := jenkinsGateway(t)
+	_, token := createToken(t, h, "9", "alice")
+	ci := &cancellingCI{ciStandIn: ciStandIn{status: http.StatusCreated, location: "https://jenkins.example.com/queue/item/5/"}}
+	send := func(ctx context.Context) *httptest.ResponseRecorder {
+		body := url.Values{"token": {token}, "ref": {"main"}}.Encode()
+		r := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/v4/projects/9/trigger/pipeline", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Idempotency-Key", "deploy-42")
+		w, _, err := serve(h, r, ci)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ci.cancel = cancel
+	send(ctx)
+	ci.cancel = nil
+	w := send(context.Background())
+	if ci.calls != 1 || w.Code != http.StatusCreated || !strings.Contains(w.Body.String(), `"id":5`) {
+		t.Fatalf("the CI was called %d times; the retry got %d %s; want one call and the first answer replayed", ci.calls, w.Code, w.Body)
+	}
 }
