@@ -21,6 +21,15 @@ import (
 // common file systems (FileStorage maps a key segment to a file name).
 const maxKeySegment = 255
 
+// MaxDescription and MaxOwner bound a trigger's description and owner, in
+// bytes, as GitLab's ci_triggers.description column (varchar 255) and a
+// user name do: a record, and the shard of 64 records rewritten whole on
+// every change, stay small.
+const (
+	MaxDescription = 255
+	MaxOwner       = 255
+)
+
 // CreateRequest describes a trigger to create.
 type CreateRequest struct {
 	// Project is the project the token may trigger; required.
@@ -53,6 +62,10 @@ func (req *CreateRequest) validate(now time.Time) error {
 		return fmt.Errorf("%w: project is too long", ErrInvalid)
 	case strings.TrimSpace(req.Description) == "":
 		return fmt.Errorf("%w: description is required", ErrInvalid)
+	case len(req.Description) > MaxDescription:
+		return fmt.Errorf("%w: description is longer than %d bytes", ErrInvalid, MaxDescription)
+	case len(req.Owner) > MaxOwner:
+		return fmt.Errorf("%w: owner is longer than %d bytes", ErrInvalid, MaxOwner)
 	case req.ExpiresAt != nil && !req.ExpiresAt.After(now):
 		return fmt.Errorf("%w: expires_at must be in the future", ErrInvalid)
 	}

@@ -32,6 +32,8 @@ func TestCreateValidation(t *testing.T) {
 		{"blank project", CreateRequest{Project: "  ", Description: "d"}, ErrInvalid},
 		{"control char in project", CreateRequest{Project: "9\n", Description: "d"}, ErrInvalid},
 		{"project too long", CreateRequest{Project: strings.Repeat("g/", 100), Description: "d"}, ErrInvalid},
+		{"description too long", CreateRequest{Project: "9", Description: strings.Repeat("d", MaxDescription+1)}, ErrInvalid},
+		{"owner too long", CreateRequest{Project: "9", Description: "d", Owner: strings.Repeat("o", MaxOwner+1)}, ErrInvalid},
 		{"project ..", CreateRequest{Project: "..", Description: "d"}, ErrInvalid},
 		{"project with a . segment", CreateRequest{Project: "group/./project", Description: "d"}, ErrInvalid},
 		{"missing description", CreateRequest{Project: "9"}, ErrInvalid},

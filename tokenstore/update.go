@@ -30,6 +30,9 @@ func (s *Store) UpdateDescription(ctx context.Context, id int64, description str
 	if strings.TrimSpace(description) == "" {
 		return nil, Usage{}, fmt.Errorf("%w: description is required", ErrInvalid)
 	}
+	if len(description) > MaxDescription {
+		return nil, Usage{}, fmt.Errorf("%w: description is longer than %d bytes", ErrInvalid, MaxDescription)
+	}
 	// From the write on, it must complete even if the caller goes away.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
 	defer cancel()
