@@ -226,7 +226,7 @@ func TestUpstreamIdempotentRepeats(t *testing.T) {
 	f.assertNothingSent(t, "after the repeats")
 }
 
-// pipelineSource decodes a pipeline object and checks its source and id.
+// assertStartedFor checks a 201 pipeline object's source, id and web_url.
 func assertStartedFor(t *testing.T, resp response, source string, id *int64, webURL string) {
 	t.Helper()
 	if resp.Status != http.StatusCreated {
