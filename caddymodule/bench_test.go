@@ -3,8 +3,10 @@ package caddymodule
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -93,4 +95,96 @@ func BenchmarkServeHTTP(b *testing.B) {
 		benchmarkServe(b, h, http.MethodPost,
 			"http://gw/api/v4/projects/9/trigger/pipeline?ref=main&token=glptt-0000000000000000000000000000000000000000", "", "")
 	})
+}
+
+// ciAnswers answers as a CI's API answers a started build: a status, its
+// headers and body, prepared once so that the benchmark counts the
+// gateway's reading of the answer, not the stand-in's making of it.
+type ciAnswers struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (c ciAnswers) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	h := w.Header()
+	for name, values := range c.header {
+		h[name] = values
+	}
+	w.WriteHeader(c.status)
+	_, _ = w.Write(c.body)
+	return nil
+}
+
+// upstreamBenchmarks are the upstream modules as BenchmarkServeHTTPUpstream
+// configures them, each with its CI's documented answer to a started build
+// (the answers of integration/ci_recorders_test.go) and what of it the
+// caller's answer must hold.
+var upstreamBenchmarks = []struct {
+	module string
+	config string // the module's JSON settings; "" for gitlab, the default
+	answer ciAnswers
+	want   string
+}{
+	{"gitlab", "", ciAnswers{http.StatusCreated, http.Header{"Content-Type": {"application/json"}}, []byte(gitlabPipelineJSON)}, `"id":4242,`},
+	{"jenkins", `{"module":"jenkins","job":"folder/deploy-app","ref_parameter":"GIT_REF","user":"ci-bot","api_token":"{env.BENCH_CI_TOKEN}"}`,
+		ciAnswers{http.StatusCreated, http.Header{"Location": {"https://jenkins.example.com/queue/item/4100/"}}, nil}, `"id":4100,`},
+	{"github_actions", `{"module":"github_actions","repository":"acme/app","workflow":"deploy.yml","token":"{env.BENCH_CI_TOKEN}"}`,
+		ciAnswers{http.StatusOK, http.Header{"Content-Type": {"application/json; charset=utf-8"}},
+			[]byte(`{"workflow_run_id":23456789012,"run_url":"https://api.github.com/repos/acme/app/actions/runs/23456789012","html_url":"https://github.com/acme/app/actions/runs/23456789012"}`)}, `"id":23456789012,`},
+	{"buildbot", `{"module":"buildbot","scheduler":"force","builders":["runtests"],"web_url":"https://buildbot.example.com"}`,
+		ciAnswers{http.StatusOK, http.Header{"Content-Type": {"application/json"}}, []byte(`{"jsonrpc":"2.0","id":1,"result":[42,{"1":57}]}`)}, `"id":42,`},
+	{"buildkite", `{"module":"buildkite","organization":"acme","pipeline":"deploy","token":"{env.BENCH_CI_TOKEN}"}`,
+		ciAnswers{http.StatusCreated, http.Header{"Content-Type": {"application/json; charset=utf-8"}},
+			[]byte(`{"id":"f62a1b4d-10f9-4790-bc1c-e2c3a0c80000","graphql_id":"QnVpbGQtLS1mNjJhMWI0ZA==",` +
+				`"url":"https://api.buildkite.com/v2/organizations/acme/pipelines/deploy/builds/810","web_url":"https://buildkite.com/acme/deploy/builds/810",` +
+				`"number":810,"state":"scheduled","blocked":false,"message":"triggered through the GitLab trigger API","commit":"HEAD","branch":"main",` +
+				`"env":{"A":"1","B":"2","C":"3","D":"4","E":"5","TRIGGER_SOURCE":"trigger"},"source":"api",` +
+				`"creator":{"id":"3d3c3bf0-7d58-4afe-8fe7-b3017d5504de","name":"Keith Pitt"},"jobs":[],` +
+				`"created_at":"2026-01-05T10:00:00.000Z","scheduled_at":"2026-01-05T10:00:00.000Z","started_at":null,"finished_at":null,"meta_data":{},"pull_request":null}`)}, `"id":810,`},
+	{"woodpecker", `{"module":"woodpecker","repository_id":7,"token":"{env.BENCH_CI_TOKEN}","web_url":"https://ci.example.com"}`,
+		ciAnswers{http.StatusOK, http.Header{"Content-Type": {"application/json; charset=utf-8"}},
+			[]byte(`{"id":9057,"number":57,"author":"ci-bot","parent":0,"event":"manual","status":"pending","errors":null,` +
+				`"created":1767607200,"updated":1767607200,"started":0,"finished":0,"deploy_to":"","commit":"d1b1f2c3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9",` +
+				`"branch":"main","ref":"main","refspec":"","title":"","message":"MANUAL PIPELINE @ main","timestamp":1767607200,"sender":"",` +
+				`"variables":{"A":"1","B":"2","C":"3","D":"4","E":"5","TRIGGER_SOURCE":"trigger"}}`)}, `"id":57,`},
+	{"json", `{"module":"json","path":"/hooks/deploy"}`,
+		ciAnswers{http.StatusAccepted, http.Header{"Content-Type": {"application/json"}},
+			[]byte(`{"eventListener":"gateway-listener","namespace":"default","eventListenerUID":"ea71a6e4-9531-43a1-94fe-6136515d938c","eventID":"14a657c3-6816-45bf-b214-4afdaefc0000"}`)}, `"id":null,`},
+}
+
+// The request path with each upstream module, against gitlab's: a form
+// with 5 variables, a cached token, the CI's answer to a started build
+// read and turned into GitLab's pipeline object (gitlab's passed through).
+// Sub-benchmarks are named module=<name> for benchstat's -col /module.
+// Every handler is made, and its answer checked, before the first
+// sub-benchmark starts: their log lines come before the results.
+func BenchmarkServeHTTPUpstream(b *testing.B) {
+	b.Setenv("BENCH_CI_TOKEN", "bench-ci-credential-0123456789")
+	handlers := make([]*Handler, len(upstreamBenchmarks))
+	bodies := make([]string, len(upstreamBenchmarks))
+	for i, ub := range upstreamBenchmarks {
+		h := &Handler{}
+		if ub.config != "" {
+			h.UpstreamRaw = json.RawMessage(ub.config)
+		}
+		h = provisionHandler(b, h, "")
+		h.logger = zap.NewNop()
+		_, token := createToken(b, h, "9", "alice")
+		body := "token=" + token + "&ref=main&variables[A]=1&variables[B]=2&variables[C]=3&variables[D]=4&variables[E]=5"
+		// The caller's answer: the CI's build, as GitLab's pipeline object.
+		r := httptest.NewRequest(http.MethodPost, "/api/v4/projects/9/trigger/pipeline", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w, _, err := serve(h, r, ub.answer)
+		if err != nil || w.Code != http.StatusCreated || !strings.Contains(w.Body.String(), ub.want) {
+			b.Fatalf("%s: %d %s (%v), want 201 with %s", ub.module, w.Code, w.Body, err, ub.want)
+		}
+		handlers[i], bodies[i] = h, body
+	}
+	for i, ub := range upstreamBenchmarks {
+		b.Run("module="+ub.module, func(b *testing.B) {
+			benchmarkServeNext(b, handlers[i], ub.answer, http.MethodPost, "http://gw/api/v4/projects/9/trigger/pipeline",
+				"application/x-www-form-urlencoded", bodies[i])
+		})
+	}
 }

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
@@ -171,11 +173,18 @@ func writeExplanation(cl *triggerClient, e explanation) error {
 			fmt.Fprintf(&b, "  - %s\n", cellText(rule, 200))
 		}
 	}
+	ci := e.Upstream != "" && e.Upstream != defaultUpstream
+	if ci {
+		fmt.Fprintf(&b, "Upstream: %s (the CI server's own API)\n", e.Upstream)
+	}
 	if f := e.Forward; f != nil {
 		fmt.Fprintf(&b, "Would forward: %s %s\n", f.Method, f.URL)
-		for name, value := range f.Headers {
-			if strings.HasPrefix(name, headerPrefix) || name == "Content-Type" {
-				fmt.Fprintf(&b, "  %s: %s\n", name, value)
+		// Another CI's request is the module's: every header of it is worth
+		// seeing (its credentials come masked). GitLab's carries the
+		// caller's headers as they came: only the gateway's own are shown.
+		for _, name := range slices.Sorted(maps.Keys(f.Headers)) {
+			if ci || strings.HasPrefix(name, headerPrefix) || name == "Content-Type" {
+				fmt.Fprintf(&b, "  %s: %s\n", name, f.Headers[name])
 			}
 		}
 		if len(f.Body) > 0 {
