@@ -22,7 +22,7 @@ import (
 // code fails here.
 
 // validatedDocs are the documents whose Caddyfiles are checked.
-var validatedDocs = []string{"docs/upstreams.md", "docs/triggers-page.md"}
+var validatedDocs = []string{"README.md", "docs/upstreams.md", "docs/triggers-page.md"}
 
 // docFragment wraps a block that is not a whole Caddyfile, recognized by
 // its first directive, into one Caddy can validate.
@@ -38,6 +38,10 @@ var docFragments = map[string]docFragment{
 	// A site's route (docs/triggers-page.md's forward_auth example).
 	"handle_path": {wrap: func(f string) string {
 		return "example.com {\n" + f + "\n}\n"
+	}},
+	// The handler's own block (README.md's upstream_token example).
+	"trigger_gateway": {wrap: func(f string) string {
+		return "example.com {\n" + f + "\n\treverse_proxy 127.0.0.1:8080\n}\n"
 	}},
 	// An upstream module's facts subdirective (docs/upstreams.md).
 	"facts": {alternatives: true, wrap: func(f string) string {
