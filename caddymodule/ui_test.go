@@ -38,6 +38,8 @@ type uiSession struct {
 	User      string `json:"user"`
 	CanManage bool   `json:"can_manage"`
 	CSRFToken string `json:"csrf_token"`
+	// cookie is the session cookie the answer set, as the browser sends it back.
+	cookie string
 }
 
 // uiClient drives a mount of the page with the headers the page's script
@@ -70,6 +72,7 @@ func (c *uiClient) change(method, rel, user, body string) *httptest.ResponseReco
 	s := c.session(rel[:strings.Index(rel, "api/")], user)
 	return c.do(method, rel, user, body, map[string]string{
 		"Origin": "http://gateway.test", "Content-Type": "application/json", "X-CSRF-Token": s.CSRFToken,
+		"Cookie": s.cookie,
 	})
 }
 
@@ -79,6 +82,9 @@ func (c *uiClient) session(base, user string) uiSession {
 	var s uiSession
 	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &s) != nil {
 		c.t.Fatalf("session: %d %s", w.Code, w.Body)
+	}
+	for _, cookie := range w.Result().Cookies() {
+		s.cookie = cookie.Name + "=" + cookie.Value
 	}
 	return s
 }

@@ -358,6 +358,9 @@ fetch(%q, {method: "POST", mode: "no-cors", credentials: "include", headers: {"C
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Origin", "http://evil.example")
 	req.Header.Set("X-CSRF-Token", csrf[1])
+	for _, cookie := range (&http.Response{Header: session.Header}).Cookies() {
+		req.AddCookie(cookie) // the session the token belongs to
+	}
 	if resp := g.do(t, withAuth(req, user, pageURL)); resp.Status != http.StatusForbidden {
 		t.Errorf("POST with another Origin: %s", resp)
 	}

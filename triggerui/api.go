@@ -107,7 +107,7 @@ func (p *Page) serveAPI(w http.ResponseWriter, r *http.Request, route string, v 
 		err = allow(r, http.MethodGet)
 		if err == nil {
 			writeJSON(w, http.StatusOK, session{
-				User: v.User, CanManage: v.CanManage, CSRFToken: csrfToken(p.Mount, v.User),
+				User: v.User, CanManage: v.CanManage, CSRFToken: startSession(w, r, p.Mount, v.User),
 				PathPrefix: p.Backend.PathPrefix(r), GatewayURL: p.GatewayURL,
 			})
 		}

@@ -55,6 +55,9 @@ func (b *fakeBackend) PathPrefix(*http.Request) string { return "/api/v4" }
 
 const testToken = "glptt-0123456789abcdef0123456789abcdef01234567"
 
+// testSession is the session cookie of the requests the tests send.
+const testSession = "test-session"
+
 // request builds a request to the page's mount on host page.example.
 func request(method, rel, body string, header map[string]string) *http.Request {
 	r := httptest.NewRequest(method, "http://page.example/triggers/"+rel, strings.NewReader(body))
@@ -70,7 +73,8 @@ func sameOrigin(mount, user string) map[string]string {
 		"Origin":         "http://page.example",
 		"Sec-Fetch-Site": "same-origin",
 		"Content-Type":   "application/json",
-		csrfHeader:       csrfToken(mount, user),
+		"Cookie":         sessionCookie + "=" + testSession,
+		csrfHeader:       csrfToken(mount, user, testSession),
 	}
 }
 
@@ -167,8 +171,10 @@ func TestStateChangesNeedTheSameOriginAndCSRFToken(t *testing.T) {
 		{"cross-site fetch", maintainer, with(map[string]string{"Sec-Fetch-Site": "cross-site"}), http.StatusForbidden},
 		{"same-site but other origin", maintainer, with(map[string]string{"Sec-Fetch-Site": "same-site"}), http.StatusForbidden},
 		{"no CSRF token", maintainer, with(map[string]string{csrfHeader: ""}), http.StatusForbidden},
-		{"another user's CSRF token", maintainer, with(map[string]string{csrfHeader: csrfToken("site", "bob")}), http.StatusForbidden},
-		{"another mount's CSRF token", maintainer, with(map[string]string{csrfHeader: csrfToken("admin", "alice")}), http.StatusForbidden},
+		{"another user's CSRF token", maintainer, with(map[string]string{csrfHeader: csrfToken("site", "bob", testSession)}), http.StatusForbidden},
+		{"another mount's CSRF token", maintainer, with(map[string]string{csrfHeader: csrfToken("admin", "alice", testSession)}), http.StatusForbidden},
+		{"another session's CSRF token", maintainer, with(map[string]string{csrfHeader: csrfToken("site", "alice", "other-session")}), http.StatusForbidden},
+		{"no session cookie", maintainer, with(map[string]string{"Cookie": ""}), http.StatusForbidden},
 		{"a forged CSRF token", maintainer, with(map[string]string{csrfHeader: "AAAA"}), http.StatusForbidden},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -210,14 +216,20 @@ func TestSessionTellsWhoMayManage(t *testing.T) {
 		if err := json.Unmarshal(w.Body.Bytes(), &s); err != nil {
 			t.Fatal(err)
 		}
-		want := session{User: v.User, CanManage: v.CanManage, CSRFToken: csrfToken("site", v.User),
+		cookies := w.Result().Cookies()
+		if len(cookies) != 1 || cookies[0].Name != sessionCookie || !cookies[0].HttpOnly ||
+			cookies[0].SameSite != http.SameSiteStrictMode || cookies[0].Path != "/triggers/" || len(cookies[0].Value) < 24 {
+			t.Fatalf("session cookie %+v: want one HttpOnly, SameSite=Strict cookie on the page's path", cookies)
+		}
+		want := session{User: v.User, CanManage: v.CanManage, CSRFToken: csrfToken("site", v.User, cookies[0].Value),
 			PathPrefix: "/api/v4", GatewayURL: "https://ci.example"}
 		if s != want {
 			t.Errorf("viewer %+v: session %+v, want %+v", v, s, want)
 		}
 	}
-	if csrfToken("site", "alice") == csrfToken("site", "bob") || csrfToken("site", "alice") == csrfToken("admin", "alice") {
-		t.Error("CSRF tokens must differ per user and per mount")
+	if csrfToken("site", "alice", "s") == csrfToken("site", "bob", "s") || csrfToken("site", "alice", "s") == csrfToken("admin", "alice", "s") ||
+		csrfToken("site", "alice", "s") == csrfToken("site", "alice", "t") {
+		t.Error("CSRF tokens must differ per user, per mount and per session")
 	}
 }
 
@@ -375,5 +387,25 @@ func TestDeliveriesForEveryViewer(t *testing.T) {
 		if w := serve(p, request(tc.method, tc.rel, "", nil), Viewer{User: "bob"}); w.Code != tc.status {
 			t.Errorf("%s %s: %d, want %d: %s", tc.method, tc.rel, w.Code, tc.status, w.Body)
 		}
+	}
+}
+
+// A second tab of the same browser gets the session it already has: its
+// token stays valid in the first tab.
+func TestSessionSharedByTabs(t *testing.T) {
+	p := &Page{Backend: &fakeBackend{}, Mount: "site"}
+	v := Viewer{User: "alice", CanManage: true}
+	first := serve(p, request(http.MethodGet, "api/session", "", nil), v)
+	cookies := first.Result().Cookies()
+	if len(cookies) != 1 {
+		t.Fatalf("first session set cookies %v", cookies)
+	}
+	second := serve(p, request(http.MethodGet, "api/session", "", map[string]string{"Cookie": cookies[0].Name + "=" + cookies[0].Value}), v)
+	if len(second.Result().Cookies()) != 0 || second.Body.String() != first.Body.String() {
+		t.Errorf("a second tab got a new session: %v %s, first %s", second.Result().Cookies(), second.Body, first.Body)
+	}
+	forged := serve(p, request(http.MethodGet, "api/session", "", map[string]string{"Cookie": sessionCookie + "=short"}), v)
+	if len(forged.Result().Cookies()) != 1 {
+		t.Error("a malformed session cookie was kept")
 	}
 }
