@@ -2,6 +2,7 @@ package triggerapi
 
 import (
 	"bytes"
+	"net/url"
 	"strings"
 )
 
@@ -145,13 +146,24 @@ func isWebURL(u []byte) bool {
 	if len(authority) == 0 || authority[0] == ':' {
 		return false // no host
 	}
-	for _, c := range u {
-		if !uriChar[c] {
+	for i, c := range u {
+		switch {
+		case !uriChar[c]:
 			return false
+		case c == '%' && (i+2 >= len(u) || !isHex(u[i+1]) || !isHex(u[i+2])):
+			return false // not a percent-encoding: no URL parser would read it
 		}
+	}
+	// A port, an IPv6 literal or an escape in the host: rare in a web_url,
+	// and the URL must read as one, as every client will parse it. The
+	// common URL needs no parse (and no allocation).
+	if bytes.IndexByte(authority, ':') >= 0 || bytes.IndexByte(authority, '%') >= 0 || bytes.ContainsAny(u, "[]") {
+		parsed, err := url.Parse(string(u))
+		return err == nil && parsed.User == nil && parsed.Host != ""
 	}
 	return true
 }
+
 
 // hasPrefixFold is bytes.HasPrefix ignoring ASCII case; prefix is lower case.
 func hasPrefixFold(s []byte, prefix string) bool {

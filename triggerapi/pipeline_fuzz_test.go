@@ -63,8 +63,8 @@ func FuzzParsePipeline(f *testing.F) {
 			}) {
 			t.Fatalf("web_url %q kept: not a bounded http(s) URL of URI characters", got.WebURL)
 		}
-		if u, err := url.Parse(got.WebURL); err == nil && (u.Host == "" || u.User != nil) {
-			t.Fatalf("web_url %q kept without a host or with user info", got.WebURL)
+		if u, err := url.Parse(got.WebURL); err != nil || u.Host == "" || u.User != nil {
+			t.Fatalf("web_url %q kept: no URL parser reads it, or it has no host or user info (%v)", got.WebURL, err)
 		}
 	})
 }

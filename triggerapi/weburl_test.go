@@ -25,6 +25,13 @@ func TestIsPipelineWebURL(t *testing.T) {
 		{"https://ci.example.com/a b", false},
 		{"https://ci.example.com/\x00", false},
 		{"", false},
+		{"http://%", false},                           // an escape of nothing
+		{"http://000000000%00000000", false},          // an escape in the host
+		{"https://ci.example.com/a%zzb", false},       // not hexadecimal
+		{"https://ci.example.com/a%2Fb%20c", true},    // escapes in the path
+		{"https://ci.example.com:port/", false},       // a port that is no number
+		{"http://[::1]:8010/#/buildrequests/3", true}, // an IPv6 literal
+		{"http://[::1/", false},
 	}
 	for _, c := range cases {
 		if got := triggerapi.IsPipelineWebURL(c.url); got != c.want {
