@@ -11,31 +11,38 @@ import (
 // {"token": token, "ref": ref, "variables": {...}, "inputs": {...}, ...payload}.
 // Keys are written in a fixed order so equal requests forward equal bytes.
 func CanonicalBody(token, ref string, variables map[string]string, inputs, payload map[string]json.RawMessage) []byte {
-	var buf bytes.Buffer
+	return AppendCanonicalBody(nil, token, ref, variables, inputs, payload)
+}
+
+// AppendCanonicalBody appends CanonicalBody's bytes to dst: the request
+// path writes them into room it allocated with the rest of the request's
+// state.
+func AppendCanonicalBody(dst []byte, token, ref string, variables map[string]string, inputs, payload map[string]json.RawMessage) []byte {
+	buf := bytes.NewBuffer(dst)
 	buf.Grow(64 + len(token) + len(ref) + 32*len(variables))
 	buf.WriteString(`{"token":`)
-	writeJSONString(&buf, token)
+	writeJSONString(buf, token)
 	buf.WriteString(`,"ref":`)
-	writeJSONString(&buf, ref)
+	writeJSONString(buf, ref)
 	buf.WriteString(`,"variables":{`)
 	var keys [16]string // most requests' names fit: sorted without an allocation
 	for i, key := range sortedKeys(keys[:0], variables) {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		writeJSONString(&buf, key)
+		writeJSONString(buf, key)
 		buf.WriteByte(':')
-		writeJSONString(&buf, variables[key])
+		writeJSONString(buf, variables[key])
 	}
 	buf.WriteByte('}')
 	if len(inputs) > 0 {
 		buf.WriteString(`,"inputs":{`)
-		writeRawFields(&buf, inputs)
+		writeRawFields(buf, inputs)
 		buf.WriteByte('}')
 	}
 	if len(payload) > 0 {
 		buf.WriteByte(',')
-		writeRawFields(&buf, payload)
+		writeRawFields(buf, payload)
 	}
 	buf.WriteByte('}')
 	return buf.Bytes()

@@ -1,0 +1,63 @@
+package triggerapi_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
+)
+
+// AppendCanonicalBody writes CanonicalBody's bytes after dst's, in dst's
+// room when it has enough: the request path's buffer.
+func TestAppendCanonicalBody(t *testing.T) {
+	vars := map[string]string{"B": "2", "A": "<1>", "C": "é"}
+	inputs := map[string]json.RawMessage{"n": json.RawMessage(`3`)}
+	payload := map[string]json.RawMessage{"object_kind": json.RawMessage(`"push"`)}
+	want := triggerapi.CanonicalBody(benchToken, "main", vars, inputs, payload)
+
+	room := make([]byte, 3, 512)
+	copy(room, "xyz")
+	got := triggerapi.AppendCanonicalBody(room, benchToken, "main", vars, inputs, payload)
+	if !bytes.Equal(got[:3], []byte("xyz")) || !bytes.Equal(got[3:], want) {
+		t.Fatalf("AppendCanonicalBody = %s, want xyz%s", got, want)
+	}
+	if &got[0] != &room[0] {
+		t.Error("AppendCanonicalBody did not write into dst's room")
+	}
+	plain := map[string]string{"A": "1", "B": "2"}
+	if allocs := testing.AllocsPerRun(10, func() {
+		triggerapi.AppendCanonicalBody(room[:0], benchToken, "main", plain, nil, nil)
+	}); allocs != 0 {
+		t.Errorf("AppendCanonicalBody into enough room: %v allocations, want none", allocs)
+	}
+	// Too little room: a new array, dst's bytes first.
+	got = triggerapi.AppendCanonicalBody([]byte("xyz"), benchToken, "main", vars, inputs, payload)
+	if !bytes.Equal(got, append([]byte("xyz"), want...)) {
+		t.Fatalf("AppendCanonicalBody = %s, want xyz%s", got, want)
+	}
+}
+
+// ParseInto fills the caller's Request as Parse returns one, and leaves it
+// as it was when it refuses the request.
+func TestParseInto(t *testing.T) {
+	body := []byte("token=" + benchToken + "&ref=main&variables[A]=1")
+	want, perr := triggerapi.Parse(pipelineRoute, ctForm, "", body)
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	var got triggerapi.Request
+	if perr := triggerapi.ParseInto(&got, pipelineRoute, ctForm, "", body); perr != nil {
+		t.Fatal(perr)
+	}
+	if dump(&got) != dump(want) {
+		t.Errorf("ParseInto = %s, want %s", dump(&got), dump(want))
+	}
+	before := got
+	if perr := triggerapi.ParseInto(&got, pipelineRoute, ctForm, "", []byte("ref=main")); perr != triggerapi.ErrTokenMissing {
+		t.Fatalf("ParseInto without a token = %v, want ErrTokenMissing", perr)
+	}
+	if dump(&got) != dump(&before) {
+		t.Errorf("a refused ParseInto changed the request: %s, was %s", dump(&got), dump(&before))
+	}
+}
