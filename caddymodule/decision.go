@@ -62,6 +62,7 @@ type decision struct {
 	took time.Duration
 
 	placeholders *triggerPlaceholders // the request's {http.trigger.*}, once set
+	scratch      *requestState        // what the request allocates, once (state)
 
 	explain bool     // collect the rules applied, for the explain endpoint
 	rules   []string // the rules applied, in order (names, never values)

@@ -23,7 +23,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *decision, n
 	if d.repeat.Key != "" {
 		return h.serveOnce(w, r, d, next)
 	}
-	return h.serveUpstream(newUpstreamWriter(w), r, d, next)
+	return h.serveUpstream(d.state().upstreamWriter(w), r, d, next)
 }
 
 // rewrite turns r, in place, into the request the CI receives for the
@@ -49,7 +49,8 @@ func (h *Handler) rewriteTrigger(r *http.Request, d *decision) {
 	setURL(r, path, rawPath, "")
 	r.Form, r.PostForm, r.MultipartForm = nil, nil, nil
 
-	body := newForwardedBody(d.body)
+	state := d.state()
+	body := state.forwardedBody(d.body)
 	r.Body, r.GetBody = body, body.rewind
 	r.ContentLength = int64(len(d.body))
 	r.TransferEncoding = nil
@@ -58,10 +59,10 @@ func (h *Handler) rewriteTrigger(r *http.Request, d *decision) {
 	h.dropCallerCredentials(header)
 	delete(header, headerContentEncoding)
 	delete(header, headerTransferEncoding)
-	values := newHeaderValues(2 + decisionHeaderCount)
+	values := state.headerValues()
 	values.set(header, headerContentType, "application/json")
 	values.set(header, headerContentLength, strconv.Itoa(len(d.body)))
-	setDecisionHeaders(header, d, values)
+	setDecisionHeaders(header, d, &values)
 }
 
 // forwardedBody is the canonical body as the request's Body: a reader that
