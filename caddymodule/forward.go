@@ -44,7 +44,10 @@ func (h *Handler) rewrite(r *http.Request, d *decision) {
 // trigger/pipeline with a JSON body, and nothing of the caller's token in
 // the URL.
 func (h *Handler) rewriteTrigger(r *http.Request, d *decision) {
-	path, rawPath := triggerapi.PipelinePath(h.PathPrefix, d.project)
+	path, rawPath := r.URL.Path, "" // the caller's, most often: already canonical
+	if !triggerapi.IsPipelinePath(h.PathPrefix, d.project, path) {
+		path, rawPath = triggerapi.PipelinePath(h.PathPrefix, d.project)
+	}
 	r.Method = http.MethodPost
 	setURL(r, path, rawPath, "")
 	r.Form, r.PostForm, r.MultipartForm = nil, nil, nil
@@ -61,7 +64,7 @@ func (h *Handler) rewriteTrigger(r *http.Request, d *decision) {
 	delete(header, headerTransferEncoding)
 	values := state.headerValues()
 	values.set(header, headerContentType, "application/json")
-	values.set(header, headerContentLength, strconv.Itoa(len(d.body)))
+	values.set(header, headerContentLength, decimal(len(d.body)))
 	setDecisionHeaders(header, d, &values)
 }
 

@@ -61,3 +61,30 @@ func TestParseInto(t *testing.T) {
 		t.Errorf("a refused ParseInto changed the request: %s, was %s", dump(&got), dump(&before))
 	}
 }
+
+// IsPipelinePath is true exactly when PipelinePath would build path again,
+// with no RawPath.
+func TestIsPipelinePath(t *testing.T) {
+	prefixes := []string{"/api/v4", "/api/v4/", "", "/", "/gw/api/v4", "/a b"}
+	projects := []string{"9", "group/project", "Group/Project", "a b", "é", "9/trigger", "%39"}
+	paths := []string{"/api/v4/projects/9/trigger/pipeline", "/projects/9/trigger/pipeline",
+		"/api/v4/projects/group/project/trigger/pipeline", "/api/v4/projects/99/trigger/pipeline",
+		"/api/v4/projects/9/trigger/pipelines", "/api/v4/projects/9/ref/main/trigger/pipeline",
+		"/gw/api/v4/projects/9/trigger/pipeline", "/api/v4/projects/9/trigger/trigger/pipeline"}
+	for _, prefix := range prefixes {
+		for _, project := range projects {
+			path, raw := triggerapi.PipelinePath(prefix, project)
+			for _, candidate := range append(paths, path) {
+				want := raw == "" && candidate == path
+				if got := triggerapi.IsPipelinePath(prefix, project, candidate); got != want {
+					t.Errorf("IsPipelinePath(%q, %q, %q) = %v, want %v", prefix, project, candidate, got, want)
+				}
+			}
+		}
+	}
+	if allocs := testing.AllocsPerRun(10, func() {
+		triggerapi.IsPipelinePath("/api/v4", "9", "/api/v4/projects/9/trigger/pipeline")
+	}); allocs != 0 {
+		t.Errorf("IsPipelinePath: %v allocations, want none", allocs)
+	}
+}

@@ -164,6 +164,23 @@ func PipelinePath(prefix, project string) (path, rawPath string) {
 	return projectPath(prefix, project, "/trigger/pipeline", "/trigger/pipeline")
 }
 
+// IsPipelinePath reports whether path is already PipelinePath's path for
+// prefix and project, with no RawPath needed: the request path then keeps
+// the caller's path instead of building the same string again.
+func IsPipelinePath(prefix, project, path string) bool {
+	rest, ok := strings.CutPrefix(path, strings.TrimSuffix(prefix, "/"))
+	if !ok {
+		return false
+	}
+	if rest, ok = strings.CutPrefix(rest, "/projects/"); !ok {
+		return false
+	}
+	if rest, ok = strings.CutPrefix(rest, project); !ok {
+		return false
+	}
+	return rest == "/trigger/pipeline" && url.PathEscape(project) == project
+}
+
 // ArtifactsPath is the path of the artifacts download of ref's job in
 // project, as url.URL's Path and RawPath; a ref with slashes stays one
 // segment ("feature%2Fx"), as GitLab documents it.
