@@ -10,10 +10,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
 )
 
 // The request path's allocations, and the lifetimes of what it allocates
@@ -161,7 +164,7 @@ func TestServeHTTPAllocations(t *testing.T) {
 	}{
 		{"form", target, "application/x-www-form-urlencoded", benchForm(token), 7},
 		{"json", target, "application/json",
-			`{"token":"` + token + `","ref":"main","variables":{"A":"1","B":"2","C":"3","D":"4","E":"5"}}`, 12},
+			`{"token":"` + token + `","ref":"main","variables":{"A":"1","B":"2","C":"3","D":"4","E":"5"}}`, 7},
 		{"query", target + "?ref=main&token=" + token, "", "", 3},
 	}
 	for _, tt := range tests {
@@ -198,5 +201,22 @@ func TestDecimal(t *testing.T) {
 	var sink string
 	if allocs := testing.AllocsPerRun(10, func() { sink = decimal(125) }); allocs != 0 || sink != "125" {
 		t.Errorf("decimal(125): %v allocations, want none", allocs)
+	}
+}
+
+// A delivery recorded from a large body keeps nothing of the body alive
+// until the store writes it: its ref and names are copied, in one string.
+func TestDetachNames(t *testing.T) {
+	body := "ref=main&variables[DEPLOY]=1&variables[REGION]=2&padding=" + strings.Repeat("x", 4096)
+	delivery := tokenstore.Delivery{Ref: body[4:8], Variables: []string{body[19:25], body[39:45]}}
+	detachNames(&delivery)
+	if delivery.Ref != "main" || delivery.Variables[0] != "DEPLOY" || delivery.Variables[1] != "REGION" {
+		t.Fatalf("detachNames changed the texts: %q %q", delivery.Ref, delivery.Variables)
+	}
+	start := uintptr(unsafe.Pointer(unsafe.StringData(body)))
+	for _, s := range append([]string{delivery.Ref}, delivery.Variables...) {
+		if p := uintptr(unsafe.Pointer(unsafe.StringData(s))); p >= start && p < start+uintptr(len(body)) {
+			t.Errorf("%q still points into the body", s)
+		}
 	}
 }

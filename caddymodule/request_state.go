@@ -22,7 +22,10 @@ import (
 // once the last of them is gone. Each field is written by one step of one
 // request, before anything else can see it.
 type requestState struct {
-	request      triggerapi.Request
+	request triggerapi.Request
+	// bodySize is the caller's body's: the request's strings (its ref,
+	// its variables' names and values) are cut from one copy of it.
+	bodySize     int
 	placeholders triggerPlaceholders
 	writer       upstreamWriter
 	body         forwardedBody

@@ -30,7 +30,9 @@ func (h *Handler) decideTrigger(r *http.Request, d *decision) *triggerapi.Error 
 		return refusal
 	}
 	// 3 parse, and 4 refuse a missing token or ref, variables of a bad shape
-	req := &d.state().request
+	state := d.state()
+	state.bodySize = buf.Len()
+	req := &state.request
 	if refusal := triggerapi.ParseInto(req, d.route, headerValue(r.Header, headerContentType), r.URL.RawQuery, buf.Bytes()); refusal != nil {
 		return refusal
 	}
