@@ -34,10 +34,12 @@ func (p *params) parseURLEncoded(s string) *Error {
 // unescapeQuery skips url.QueryUnescape's work (and allocation) when there
 // is nothing to decode, which is the common case for tokens and refs.
 func unescapeQuery(s string) (string, error) {
-	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
-		return s, nil
+	for i := 0; i < len(s); i++ { // one pass: names and values are short
+		if c := s[i]; c == '%' || c == '+' {
+			return url.QueryUnescape(s)
+		}
 	}
-	return url.QueryUnescape(s)
+	return s, nil
 }
 
 // parseMultipart reads multipart/form-data fields from an already-bounded

@@ -178,7 +178,19 @@ func IsPipelinePath(prefix, project, path string) bool {
 	if rest, ok = strings.CutPrefix(rest, project); !ok {
 		return false
 	}
-	return rest == "/trigger/pipeline" && url.PathEscape(project) == project
+	return rest == "/trigger/pipeline" && !needsPathEscape(project)
+}
+
+// needsPathEscape reports whether url.PathEscape would change s; a name
+// of letters, digits and "-._~", as most projects' are, is told without
+// building its escaped form.
+func needsPathEscape(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return url.PathEscape(s) != s
+		}
+	}
+	return false
 }
 
 // ArtifactsPath is the path of the artifacts download of ref's job in
