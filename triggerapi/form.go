@@ -34,12 +34,10 @@ func (p *params) parseURLEncoded(s string) *Error {
 // unescapeQuery skips url.QueryUnescape's work (and allocation) when there
 // is nothing to decode, which is the common case for tokens and refs.
 func unescapeQuery(s string) (string, error) {
-	for i := 0; i < len(s); i++ { // one pass: names and values are short
-		if c := s[i]; c == '%' || c == '+' {
-			return url.QueryUnescape(s)
-		}
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+		return s, nil
 	}
-	return s, nil
+	return url.QueryUnescape(s)
 }
 
 // parseMultipart reads multipart/form-data fields from an already-bounded
