@@ -15,7 +15,7 @@ import (
 func (h *Handler) buildRequest(d *decision, req *triggerapi.Request, variables map[string]string) *triggerapi.Error {
 	module := d.settings.upstream.ci
 	if module == nil {
-		d.body = triggerapi.AppendCanonicalBody(d.state().canonical[:0], upstreamToken(d, req), d.ref, variables, req.Inputs, req.Payload)
+		d.body = triggerapi.CanonicalBody(upstreamToken(d, req), d.ref, variables, req.Inputs, req.Payload)
 		return nil
 	}
 	t := &upstream.Trigger{

@@ -38,6 +38,7 @@ type decision struct {
 
 	credential *tokenstore.Credential // the trigger whose use to count
 	request    *triggerapi.Request    // the caller's request, parsed
+	bodySize   int                    // the caller's body's, whose one copy the request's strings are cut from
 	body       []byte                 // the canonical body to forward (gitlab)
 	// For a project whose upstream module is another CI's: the accepted
 	// trigger as the module read it, and the request it built in its CI's

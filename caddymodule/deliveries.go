@@ -32,7 +32,7 @@ func (h *Handler) recordDelivery(d *decision, outcome string) {
 		id := d.pipeline.ID // allocated only when there is one
 		delivery.PipelineID, delivery.WebURL = &id, d.pipeline.WebURL
 	}
-	if d.scratch != nil && d.scratch.bodySize > maxSharedBody {
+	if d.bodySize > maxSharedBody {
 		detachNames(&delivery)
 	}
 	h.gateway.store.RecordDelivery(d.triggerID, delivery)

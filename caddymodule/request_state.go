@@ -10,10 +10,12 @@ import (
 )
 
 // requestState is what the request path allocates for one request, in
-// one allocation instead of one each: the parsed request, the canonical
-// body and the reader that forwards it, the forwarded headers' values,
-// the writer that reads the CI's answer and the {http.trigger.*}
-// placeholders' facts.
+// one allocation instead of one each: the parsed request, the reader that
+// forwards the canonical body, the forwarded headers' values, the writer
+// that reads the CI's answer and the {http.trigger.*} placeholders'
+// facts. 512 bytes: the largest size the runtime allocates without a
+// type header. The canonical body is allocated apart, with no pointers
+// for the collector to scan, in the size it needs.
 //
 // It is never pooled nor reused: later handlers and the access log keep
 // references into it after ServeHTTP returns (the proxy's transport may
@@ -22,21 +24,12 @@ import (
 // once the last of them is gone. Each field is written by one step of one
 // request, before anything else can see it.
 type requestState struct {
-	request triggerapi.Request
-	// bodySize is the caller's body's: the request's strings (its ref,
-	// its variables' names and values) are cut from one copy of it.
-	bodySize     int
+	request      triggerapi.Request
 	placeholders triggerPlaceholders
 	writer       upstreamWriter
 	body         forwardedBody
 	headers      [2 + decisionHeaderCount]string // headerValues' backing array
-	// canonical is room for the canonical body: most bodies (a token, a
-	// ref and a few variables) fit, a longer one is allocated apart.
-	canonical [canonicalBodyRoom]byte
 }
-
-// canonicalBodyRoom is the canonical body the request state has room for.
-const canonicalBodyRoom = 512
 
 // state is the request's state, allocated on first use: a request refused
 // before it is parsed needs only its placeholders.

@@ -30,9 +30,8 @@ func (h *Handler) decideTrigger(r *http.Request, d *decision) *triggerapi.Error 
 		return refusal
 	}
 	// 3 parse, and 4 refuse a missing token or ref, variables of a bad shape
-	state := d.state()
-	state.bodySize = buf.Len()
-	req := &state.request
+	d.bodySize = buf.Len()
+	req := &d.state().request
 	if refusal := triggerapi.ParseInto(req, d.route, headerValue(r.Header, headerContentType), r.URL.RawQuery, buf.Bytes()); refusal != nil {
 		return refusal
 	}
