@@ -42,7 +42,25 @@ func (h *Handler) boundBodyRead(w http.ResponseWriter, r *http.Request, start ti
 	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv.ReadTimeout > 0 {
 		timeout = min(timeout, time.Duration(srv.ReadTimeout))
 	}
-	_ = http.NewResponseController(w).SetReadDeadline(start.Add(timeout))
+	setReadDeadline(w, start.Add(timeout))
+}
+
+// setReadDeadline is http.ResponseController's SetReadDeadline, which
+// looks through the writers' Unwrap the same way, without the error that
+// costs it two allocations (fmt.Errorf) for a writer that has no read
+// deadline (HTTP/3's): the request path ignores it.
+func setReadDeadline(w http.ResponseWriter, deadline time.Time) {
+	for {
+		switch t := w.(type) {
+		case interface{ SetReadDeadline(time.Time) error }:
+			_ = t.SetReadDeadline(deadline)
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return
+		}
+	}
 }
 
 // readBody reads the body once, through the size limit, into buf.

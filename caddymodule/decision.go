@@ -38,6 +38,7 @@ type decision struct {
 
 	credential *tokenstore.Credential // the trigger whose use to count
 	request    *triggerapi.Request    // the caller's request, parsed
+	bodySize   int                    // the caller's body's, whose one copy the request's strings are cut from
 	body       []byte                 // the canonical body to forward (gitlab)
 	// For a project whose upstream module is another CI's: the accepted
 	// trigger as the module read it, and the request it built in its CI's
@@ -62,6 +63,7 @@ type decision struct {
 	took time.Duration
 
 	placeholders *triggerPlaceholders // the request's {http.trigger.*}, once set
+	scratch      *requestState        // what the request allocates, once (state)
 
 	explain bool     // collect the rules applied, for the explain endpoint
 	rules   []string // the rules applied, in order (names, never values)

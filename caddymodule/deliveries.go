@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/triggergate/caddy-trigger-gateway/idempotency"
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
@@ -31,7 +32,37 @@ func (h *Handler) recordDelivery(d *decision, outcome string) {
 		id := d.pipeline.ID // allocated only when there is one
 		delivery.PipelineID, delivery.WebURL = &id, d.pipeline.WebURL
 	}
+	if d.bodySize > maxSharedBody {
+		detachNames(&delivery)
+	}
 	h.gateway.store.RecordDelivery(d.triggerID, delivery)
+}
+
+// maxSharedBody is the largest body a recorded delivery may keep alive
+// until the store writes it: the ref and the variables' names are cut
+// from a copy of the caller's body (triggerapi.Parse), and up to
+// thousands of deliveries wait for a flush. A delivery from a larger body
+// copies them instead.
+const maxSharedBody = 1 << 10
+
+// detachNames gives a delivery's ref and variable names a copy of their
+// own, in one allocation, so that they keep nothing else alive.
+func detachNames(delivery *tokenstore.Delivery) {
+	size := len(delivery.Ref)
+	for _, name := range delivery.Variables {
+		size += len(name)
+	}
+	var b strings.Builder
+	b.Grow(size)
+	b.WriteString(delivery.Ref)
+	for _, name := range delivery.Variables {
+		b.WriteString(name)
+	}
+	all := b.String()
+	delivery.Ref, all = all[:len(delivery.Ref)], all[len(delivery.Ref):]
+	for i, name := range delivery.Variables {
+		delivery.Variables[i], all = all[:len(name)], all[len(name):]
+	}
 }
 
 // variableNames lists the caller's variable names (the store sorts them);

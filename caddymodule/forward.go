@@ -23,7 +23,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *decision, n
 	if d.repeat.Key != "" {
 		return h.serveOnce(w, r, d, next)
 	}
-	return h.serveUpstream(newUpstreamWriter(w), r, d, next)
+	return h.serveUpstream(d.state().upstreamWriter(w), r, d, next)
 }
 
 // rewrite turns r, in place, into the request the CI receives for the
@@ -44,12 +44,16 @@ func (h *Handler) rewrite(r *http.Request, d *decision) {
 // trigger/pipeline with a JSON body, and nothing of the caller's token in
 // the URL.
 func (h *Handler) rewriteTrigger(r *http.Request, d *decision) {
-	path, rawPath := triggerapi.PipelinePath(h.PathPrefix, d.project)
+	path, rawPath := r.URL.Path, "" // the caller's, most often: already canonical
+	if !triggerapi.IsPipelinePath(h.PathPrefix, d.project, path) {
+		path, rawPath = triggerapi.PipelinePath(h.PathPrefix, d.project)
+	}
 	r.Method = http.MethodPost
 	setURL(r, path, rawPath, "")
 	r.Form, r.PostForm, r.MultipartForm = nil, nil, nil
 
-	body := newForwardedBody(d.body)
+	state := d.state()
+	body := state.forwardedBody(d.body)
 	r.Body, r.GetBody = body, body.rewind
 	r.ContentLength = int64(len(d.body))
 	r.TransferEncoding = nil
@@ -59,10 +63,10 @@ func (h *Handler) rewriteTrigger(r *http.Request, d *decision) {
 	delete(header, headerContentEncoding)
 	delete(header, headerTransferEncoding)
 	delete(header, headerAcceptEncoding) // see headerAcceptEncoding
-	values := newHeaderValues(2 + decisionHeaderCount)
+	values := state.headerValues()
 	values.set(header, headerContentType, "application/json")
-	values.set(header, headerContentLength, strconv.Itoa(len(d.body)))
-	setDecisionHeaders(header, d, values)
+	values.set(header, headerContentLength, decimal(len(d.body)))
+	setDecisionHeaders(header, d, &values)
 }
 
 // forwardedBody is the canonical body as the request's Body: a reader that

@@ -193,7 +193,7 @@ func (h *Handler) serveOnce(w http.ResponseWriter, r *http.Request, d *decision,
 		return nil
 	}
 	defer claim.Release() // unless saved: a failed request may be retried
-	uw := newCapturingWriter(r.Context(), w)
+	uw := d.state().capturingWriter(r.Context(), w)
 	err := h.serveUpstream(uw, r, d, next)
 	if err != nil || !ciFinalAnswer(uw) {
 		return err

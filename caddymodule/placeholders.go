@@ -20,7 +20,8 @@ func setPlaceholders(r *http.Request, d *decision) {
 	if !ok {
 		return
 	}
-	p := &triggerPlaceholders{
+	p := &d.state().placeholders
+	*p = triggerPlaceholders{
 		route:       d.route.Kind.String(),
 		project:     d.project,
 		ref:         d.ref,

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -153,6 +154,9 @@ func (h *Handler) checkFailedAuthLimit(w http.ResponseWriter, r *http.Request, d
 func clientIP(r *http.Request) string {
 	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
 		return ip
+	}
+	if !strings.Contains(r.RemoteAddr, ":") { // SplitHostPort's error, without allocating it
+		return r.RemoteAddr
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

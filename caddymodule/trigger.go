@@ -30,8 +30,9 @@ func (h *Handler) decideTrigger(r *http.Request, d *decision) *triggerapi.Error 
 		return refusal
 	}
 	// 3 parse, and 4 refuse a missing token or ref, variables of a bad shape
-	req, refusal := triggerapi.Parse(d.route, headerValue(r.Header, headerContentType), r.URL.RawQuery, buf.Bytes())
-	if refusal != nil {
+	d.bodySize = buf.Len()
+	req := &d.state().request
+	if refusal := triggerapi.ParseInto(req, d.route, headerValue(r.Header, headerContentType), r.URL.RawQuery, buf.Bytes()); refusal != nil {
 		return refusal
 	}
 	// A refusal from here on is a use of a trigger: its delivery names the variables.

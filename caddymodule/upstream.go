@@ -99,19 +99,6 @@ type upstreamWriter struct {
 	pipeline    pipelineCapture // see pipeline.go
 }
 
-// newUpstreamWriter wraps w, to tell whether the answer has begun.
-func newUpstreamWriter(w http.ResponseWriter) *upstreamWriter {
-	return &upstreamWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
-}
-
-// newCapturingWriter wraps w and keeps a copy of the answer for repeats;
-// ctx is the request's.
-func newCapturingWriter(ctx context.Context, w http.ResponseWriter) *upstreamWriter {
-	u := newUpstreamWriter(w)
-	u.ctx = ctx
-	return u
-}
-
 // begin records the answer's status when the first one is written.
 func (u *upstreamWriter) begin(code int) {
 	if u.code != 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
+	"strings"
 )
 
 // CanonicalBody is the one JSON body the upstream receives for every
@@ -11,72 +12,108 @@ import (
 // {"token": token, "ref": ref, "variables": {...}, "inputs": {...}, ...payload}.
 // Keys are written in a fixed order so equal requests forward equal bytes.
 func CanonicalBody(token, ref string, variables map[string]string, inputs, payload map[string]json.RawMessage) []byte {
-	var buf bytes.Buffer
-	buf.Grow(64 + len(token) + len(ref) + 32*len(variables))
-	buf.WriteString(`{"token":`)
-	writeJSONString(&buf, token)
-	buf.WriteString(`,"ref":`)
-	writeJSONString(&buf, ref)
-	buf.WriteString(`,"variables":{`)
-	var keys [16]string // most requests' names fit: sorted without an allocation
-	for i, key := range sortedKeys(keys[:0], variables) {
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		writeJSONString(&buf, key)
-		buf.WriteByte(':')
-		writeJSONString(&buf, variables[key])
-	}
-	buf.WriteByte('}')
-	if len(inputs) > 0 {
-		buf.WriteString(`,"inputs":{`)
-		writeRawFields(&buf, inputs)
-		buf.WriteByte('}')
-	}
-	if len(payload) > 0 {
-		buf.WriteByte(',')
-		writeRawFields(&buf, payload)
-	}
-	buf.WriteByte('}')
-	return buf.Bytes()
+	return AppendCanonicalBody(nil, token, ref, variables, inputs, payload)
 }
 
-func writeRawFields(buf *bytes.Buffer, fields map[string]json.RawMessage) {
+// AppendCanonicalBody appends CanonicalBody's bytes to dst: the request
+// path writes them into room it allocated with the rest of the request's
+// state.
+func AppendCanonicalBody(dst []byte, token, ref string, variables map[string]string, inputs, payload map[string]json.RawMessage) []byte {
+	dst = slices.Grow(dst, 64+len(token)+len(ref)+32*len(variables))
+	dst = append(dst, `{"token":`...)
+	dst = appendJSONString(dst, token)
+	dst = append(dst, `,"ref":`...)
+	dst = appendJSONString(dst, ref)
+	dst = append(dst, `,"variables":{`...)
+	var pairs [16]variable // most requests' variables fit: sorted without an allocation
+	for i, v := range sortedVariables(pairs[:0], variables) {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, v.name)
+		dst = append(dst, ':')
+		dst = appendJSONString(dst, v.value)
+	}
+	dst = append(dst, '}')
+	if len(inputs) > 0 {
+		dst = append(dst, `,"inputs":{`...)
+		dst = appendRawFields(dst, inputs)
+		dst = append(dst, '}')
+	}
+	if len(payload) > 0 {
+		dst = append(dst, ',')
+		dst = appendRawFields(dst, payload)
+	}
+	return append(dst, '}')
+}
+
+// variable is a name and its value, to sort them without looking each
+// name up again.
+type variable struct{ name, value string }
+
+// sortedVariables appends m's variables to pairs, sorted by name.
+func sortedVariables(pairs []variable, m map[string]string) []variable {
+	pairs = slices.Grow(pairs, len(m))
+	for name, value := range m {
+		pairs = append(pairs, variable{name, value})
+	}
+	slices.SortFunc(pairs, func(a, b variable) int { return strings.Compare(a.name, b.name) })
+	return pairs
+}
+
+func appendRawFields(dst []byte, fields map[string]json.RawMessage) []byte {
 	for i, key := range sortedKeys(nil, fields) {
 		if i > 0 {
-			buf.WriteByte(',')
+			dst = append(dst, ',')
 		}
-		writeJSONString(buf, key)
-		buf.WriteByte(':')
-		buf.Write(fields[key])
+		dst = appendJSONString(dst, key)
+		dst = append(dst, ':')
+		dst = append(dst, fields[key]...)
 	}
+	return dst
 }
 
 // writeJSONString writes s as a JSON string, exactly as encoding/json
+// would (appendJSONString).
+func writeJSONString(buf *bytes.Buffer, s string) {
+	buf.Write(appendJSONString(buf.AvailableBuffer(), s))
+}
+
+// appendJSONString appends s as a JSON string, exactly as encoding/json
 // would. Tokens, refs and most variables are plain printable ASCII, which
 // is written as it is; anything else goes through encoding/json.
-func writeJSONString(buf *bytes.Buffer, s string) {
+func appendJSONString(dst []byte, s string) []byte {
 	if !plainJSON(s) {
 		encoded, _ := json.Marshal(s) // a string always encodes
-		buf.Write(encoded)
-		return
+		return append(dst, encoded...)
 	}
-	buf.WriteByte('"')
-	buf.WriteString(s)
-	buf.WriteByte('"')
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }
 
 // plainJSON reports whether s needs no escaping in JSON, by encoding/json's
 // rules (which also escape <, > and & for HTML).
 func plainJSON(s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !plainJSONByte[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// plainJSONByte tells the bytes plainJSON lets through: printable ASCII
+// but for '"', '\\', '<', '>' and '&'.
+var plainJSONByte = func() (plain [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		plain[c] = true
+	}
+	for _, c := range `"\<>&` {
+		plain[c] = false
+	}
+	return plain
+}()
 
 // sortedKeys appends m's keys to keys, sorted.
 func sortedKeys[V any](keys []string, m map[string]V) []string {

@@ -3,6 +3,7 @@ package triggerapi
 import (
 	"bytes"
 	"encoding/json"
+	"unicode/utf8"
 )
 
 // parseJSON reads a JSON object body. token and ref must be strings,
@@ -37,10 +38,10 @@ func (p *params) parseJSON(body []byte) *Error {
 		}
 	}
 	if token >= 0 {
-		p.token = jsonScalar(j.raw(members[token].value))
+		p.token = j.scalar(members[token].value)
 	}
 	if ref >= 0 {
-		p.ref = jsonScalar(j.raw(members[ref].value))
+		p.ref = j.scalar(members[ref].value)
 	}
 	// An optional parameter sent as null is absent.
 	if variables >= 0 && !isJSONNull(j.raw(members[variables].value)) {
@@ -58,6 +59,10 @@ type jsonBody struct {
 	// kept is one copy of data, made when a value must outlive the
 	// request: data is the handler's buffer, reused after it.
 	kept []byte
+	// text is one copy of data as a string, made for the same reason:
+	// the strings read from the body are cut from it, one allocation for
+	// all of them.
+	text string
 }
 
 func (j *jsonBody) raw(span jsonSpan) []byte { return j.data[span.start:span.end] }
@@ -84,17 +89,33 @@ func (j *jsonBody) key(m jsonMember) string {
 	case `"inputs"`:
 		return "inputs"
 	}
-	name, _ := jsonString(literal) // a validated key is a string literal
+	name, _ := j.str(m.key) // a validated key is a string literal
 	return name
+}
+
+// str is the string a JSON value at span stands for (jsonString): cut
+// from the body's one string copy when it needs no decoding.
+func (j *jsonBody) str(span jsonSpan) (string, bool) {
+	literal := j.raw(span)
+	if len(literal) < 2 || literal[0] != '"' {
+		return "", false
+	}
+	if inner := literal[1 : len(literal)-1]; bytes.IndexByte(inner, '\\') >= 0 || !utf8.Valid(inner) {
+		return jsonString(literal)
+	}
+	if len(j.text) != len(j.data) {
+		j.text = string(j.data)
+	}
+	return j.text[span.start+1 : span.end-1], true
 }
 
 // members returns the members of the object at span, with spans relative
 // to the body; ok is false when the value is not an object.
-func (j *jsonBody) members(span jsonSpan) ([]jsonMember, bool) {
+func (j *jsonBody) members(dst []jsonMember, span jsonSpan) ([]jsonMember, bool) {
 	if j.data[span.start] != '{' {
 		return nil, false
 	}
-	members, _ := jsonObjectMembers(nil, j.raw(span)) // validated with the body
+	members, _ := jsonObjectMembers(dst, j.raw(span)) // validated with the body
 	for i := range members {
 		members[i].key.start += span.start
 		members[i].key.end += span.start
@@ -107,14 +128,15 @@ func (j *jsonBody) members(span jsonSpan) ([]jsonMember, bool) {
 // stringMap reads an object of strings; bad is true when it is not an
 // object or the value that counts for some name is not a string.
 func (j *jsonBody) stringMap(span jsonSpan) (values map[string]string, bad bool) {
-	members, ok := j.members(span)
+	var buffer [16]jsonMember // most requests' variables: no allocation
+	members, ok := j.members(buffer[:0], span)
 	if !ok {
 		return nil, true
 	}
 	var notStrings map[string]bool // names whose last value is not a string
 	for _, m := range members {
 		name := j.key(m)
-		if s, ok := jsonString(j.raw(m.value)); ok {
+		if s, ok := j.str(m.value); ok {
 			if values == nil {
 				values = make(map[string]string, len(members))
 			}
@@ -136,7 +158,8 @@ func (j *jsonBody) stringMap(span jsonSpan) (values map[string]string, bad bool)
 
 // rawMap reads an object of any values; bad is true when it is not an object.
 func (j *jsonBody) rawMap(span jsonSpan) (values map[string]json.RawMessage, bad bool) {
-	members, ok := j.members(span)
+	var buffer [16]jsonMember
+	members, ok := j.members(buffer[:0], span)
 	if !ok {
 		return nil, true
 	}
@@ -149,12 +172,12 @@ func (j *jsonBody) rawMap(span jsonSpan) (values map[string]json.RawMessage, bad
 	return values, false
 }
 
-// jsonScalar reads token or ref: a string, null (absent) or anything else (invalid).
-func jsonScalar(raw []byte) field {
-	if isJSONNull(raw) {
+// scalar reads token or ref: a string, null (absent) or anything else (invalid).
+func (j *jsonBody) scalar(span jsonSpan) field {
+	if isJSONNull(j.raw(span)) {
 		return field{} // null is as good as absent
 	}
-	s, ok := jsonString(raw)
+	s, ok := j.str(span)
 	if !ok {
 		return field{set: true, invalid: true}
 	}

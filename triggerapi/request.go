@@ -28,36 +28,47 @@ type Request struct {
 // a JSON body, or the query string alone. Body fields win over query fields
 // of the same name, as in Rack; the route's ref (webhook URL) wins over both.
 func Parse(route Route, contentType, rawQuery string, body []byte) (*Request, *Error) {
+	req := new(Request)
+	if err := ParseInto(req, route, contentType, rawQuery, body); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// ParseInto is Parse into a Request the caller provides, which it fills
+// only when it returns no error: the request path keeps its Request with
+// the rest of the request's state, in one allocation.
+func ParseInto(req *Request, route Route, contentType, rawQuery string, body []byte) *Error {
 	var p params
 	if err := p.parseURLEncoded(rawQuery); err != nil {
-		return nil, err
+		return err
 	}
 	if len(body) > 0 {
 		mediaType, mediaParams, err := parseMediaType(contentType)
 		switch {
 		case err != nil && contentType != "":
-			return nil, ErrMediaType
+			return ErrMediaType
 		case mediaType == "application/json" || strings.HasSuffix(mediaType, "+json"):
 			if err := p.parseJSON(body); err != nil {
-				return nil, err
+				return err
 			}
 		case mediaType == "application/x-www-form-urlencoded" || contentType == "":
 			// Rack parses a POST body without a Content-Type as a form.
 			if err := p.parseURLEncoded(string(body)); err != nil {
-				return nil, err
+				return err
 			}
 		case mediaType == "multipart/form-data":
 			if err := p.parseMultipart(body, mediaParams["boundary"]); err != nil {
-				return nil, err
+				return err
 			}
 		default:
-			return nil, ErrMediaType
+			return ErrMediaType
 		}
 	}
 	if route.Ref != "" {
 		p.ref = field{value: route.Ref, set: true}
 	}
-	return p.request()
+	return p.request(req)
 }
 
 // parseMediaType is mime.ParseMediaType, without its parameter map for the
@@ -102,35 +113,36 @@ func (p *params) noteField(name string) {
 // variant of one of them is refused before, as it leaves unclear which
 // one the caller meant; names differing only in case are refused after
 // the shapes of variables and inputs.
-func (p *params) request() (*Request, *Error) {
+func (p *params) request(req *Request) *Error {
 	if p.caseVariant != "" {
-		return nil, caseVariantError(p.caseVariant)
+		return caseVariantError(p.caseVariant)
 	}
 	if err := p.validate(); err != nil {
-		return nil, err
+		return err
 	}
 	switch {
 	case p.badVars:
-		return nil, ErrVariablesShape
+		return ErrVariablesShape
 	case p.badIns:
-		return nil, ErrInputsShape
+		return ErrInputsShape
 	}
 	if name, bad := badInput(p.inputs); bad {
-		return nil, inputTypeError(name)
+		return inputTypeError(name)
 	}
 	if first, second, found := caseCollision(p.variables); found {
-		return nil, nameCaseError("variables", first, second)
+		return nameCaseError("variables", first, second)
 	}
 	if first, second, found := caseCollision(p.inputs); found {
-		return nil, nameCaseError("inputs", first, second)
+		return nameCaseError("inputs", first, second)
 	}
-	return &Request{
+	*req = Request{
 		Token:     p.token.value,
 		Ref:       p.ref.value,
 		Variables: p.variables,
 		Inputs:    p.inputs,
 		Payload:   p.payload,
-	}, nil
+	}
+	return nil
 }
 
 // validate answers as Grape does: it checks every declared parameter and

@@ -164,6 +164,35 @@ func PipelinePath(prefix, project string) (path, rawPath string) {
 	return projectPath(prefix, project, "/trigger/pipeline", "/trigger/pipeline")
 }
 
+// IsPipelinePath reports whether path is already PipelinePath's path for
+// prefix and project, with no RawPath needed: the request path then keeps
+// the caller's path instead of building the same string again.
+func IsPipelinePath(prefix, project, path string) bool {
+	rest, ok := strings.CutPrefix(path, strings.TrimSuffix(prefix, "/"))
+	if !ok {
+		return false
+	}
+	if rest, ok = strings.CutPrefix(rest, "/projects/"); !ok {
+		return false
+	}
+	if rest, ok = strings.CutPrefix(rest, project); !ok {
+		return false
+	}
+	return rest == "/trigger/pipeline" && !needsPathEscape(project)
+}
+
+// needsPathEscape reports whether url.PathEscape would change s; a name
+// of letters, digits and "-._~", as most projects' are, is told without
+// building its escaped form.
+func needsPathEscape(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return url.PathEscape(s) != s
+		}
+	}
+	return false
+}
+
 // ArtifactsPath is the path of the artifacts download of ref's job in
 // project, as url.URL's Path and RawPath; a ref with slashes stays one
 // segment ("feature%2Fx"), as GitLab documents it.

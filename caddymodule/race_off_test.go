@@ -1,0 +1,6 @@
+//go:build !race
+
+package caddymodule
+
+// raceAllocSlack: see race_on_test.go.
+const raceAllocSlack = 0
