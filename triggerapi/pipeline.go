@@ -164,7 +164,6 @@ func isWebURL(u []byte) bool {
 	return true
 }
 
-
 // hasPrefixFold is bytes.HasPrefix ignoring ASCII case; prefix is lower case.
 func hasPrefixFold(s []byte, prefix string) bool {
 	if len(s) < len(prefix) {
