@@ -24,6 +24,25 @@ func answerObject(body []byte) (members map[string]json.RawMessage, ok bool) {
 	return members, true
 }
 
+// readBuild is Read for a CI that answers a 2xx with a JSON object naming
+// the build it started: its id in the member idName, its page in the
+// member webURLName ("" when the module builds the page's URL itself).
+// Any other status is a refusal; a 2xx it cannot read, a build with nulls.
+func readBuild(a *Answer, idName, webURLName string) (Started, error) {
+	if !success(a.Status) {
+		return refused(a)
+	}
+	build, ok := answerObject(a.Body)
+	if !ok {
+		return Started{}, nil
+	}
+	started := Started{ID: positiveID(build[idName])}
+	if webURLName != "" {
+		started.WebURL = webURLMember(build[webURLName])
+	}
+	return started, nil
+}
+
 // positiveID reads a JSON integer from 1 up that fits in an int64,
 // written without sign, fraction or exponent; nil for anything else.
 func positiveID(raw json.RawMessage) *int64 {

@@ -195,14 +195,7 @@ func (b *Buildkite) Build(t *Trigger) (*Request, *triggerapi.Error) {
 // Source: buildkite.com/docs/apis/rest-api/builds#create-a-build (the
 // build: "id" a UUID, "number", "url" the API's, "web_url" the page).
 func (b *Buildkite) Read(a *Answer) (Started, error) {
-	if !success(a.Status) {
-		return refused(a)
-	}
-	build, ok := answerObject(a.Body)
-	if !ok {
-		return Started{}, nil
-	}
-	return Started{ID: positiveID(build["number"]), WebURL: webURLMember(build["web_url"])}, nil
+	return readBuild(a, "number", "web_url")
 }
 
 // Interface guards

@@ -238,14 +238,7 @@ func (g *GitHubActions) Build(t *Trigger) (*Request, *triggerapi.Error) {
 // ("Response if return_run_details is true": 200; "Response if
 // return_run_details is false or not provided": 204).
 func (g *GitHubActions) Read(a *Answer) (Started, error) {
-	if !success(a.Status) {
-		return refused(a)
-	}
-	run, ok := answerObject(a.Body)
-	if !ok {
-		return Started{}, nil
-	}
-	return Started{ID: positiveID(run["workflow_run_id"]), WebURL: webURLMember(run["html_url"])}, nil
+	return readBuild(a, "workflow_run_id", "html_url")
 }
 
 // jsonString is s as a JSON string.

@@ -174,19 +174,12 @@ func (w *Woodpecker) Build(t *Trigger) (*Request, *triggerapi.Error) {
 // server/model/pipeline.go (Pipeline: "id", "number"), web/src/router.ts
 // (the page /repos/:repoId/pipeline/:pipelineId).
 func (w *Woodpecker) Read(a *Answer) (Started, error) {
-	if !success(a.Status) {
-		return refused(a)
-	}
-	pipeline, ok := answerObject(a.Body)
-	if !ok {
-		return Started{}, nil
-	}
-	started := Started{ID: positiveID(pipeline["number"])}
-	if started.ID != nil {
+	started, err := readBuild(a, "number", "")
+	if err == nil && started.ID != nil {
 		started.WebURL = pageURL(w.webURL, "/repos/"+strconv.FormatInt(w.RepositoryID, 10)+
 			"/pipeline/"+strconv.FormatInt(*started.ID, 10))
 	}
-	return started, nil
+	return started, err
 }
 
 // Interface guards
