@@ -69,10 +69,8 @@ func (h *Handler) provisionUpstreams(ctx caddy.Context) error {
 	}
 	gateway := upstreamRules{name: name, ci: ciModule(module, name)}
 	h.gatewayRules.upstream = gateway
-	for _, rules := range h.projects {
-		if rules.upstream.name == "" { // not yet set through another of its names
-			rules.upstream = gateway
-		}
+	for _, rules := range h.projects { // a project's aliases find its rules again: harmless
+		rules.upstream = gateway
 	}
 	for id, project := range h.Projects {
 		if project == nil || project.UpstreamRaw == nil {
