@@ -9,7 +9,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/triggergate/caddy-trigger-gateway/secret"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
@@ -124,12 +123,9 @@ func (b *Buildbot) Provision(caddy.Context) error {
 	if b.Reason == "" {
 		b.Reason = DefaultBuildbotReason
 	}
-	if b.Password != "" {
-		password, err := secret.Resolve(nil, "upstream buildbot: password", b.Password)
-		if err != nil {
-			return err
-		}
-		b.authorization = basicAuthorization(b.User, password)
+	var err error
+	if b.authorization, err = basicAuthorization("upstream buildbot: password", b.User, b.Password); err != nil {
+		return err
 	}
 	b.webURL, _ = checkWebURLBase("web_url", b.WebURL) // Validate says why not
 	var p pathBuilder
@@ -152,8 +148,8 @@ func (b *Buildbot) Validate() error {
 			return errors.New("upstream buildbot: a builder's name must not be empty or hold a control character")
 		}
 	}
-	if (b.User == "") != (b.Password == "") {
-		return errors.New("upstream buildbot: user and password go together")
+	if err := checkBasic("upstream buildbot", "password", b.User, b.Password); err != nil {
+		return err
 	}
 	_, err := checkWebURLBase("upstream buildbot: web_url", b.WebURL)
 	return err

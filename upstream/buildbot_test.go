@@ -151,6 +151,7 @@ func TestBuildbotSettings(t *testing.T) {
 		{"web_url with user info", Buildbot{Scheduler: "f", Builders: []string{"b"}, WebURL: "https://u:p@b.example"}, "web_url must be"},
 		{"web_url not http", Buildbot{Scheduler: "f", Builders: []string{"b"}, WebURL: "ftp://b.example"}, "web_url must be"},
 		{"password without user", Buildbot{Scheduler: "f", Builders: []string{"b"}, Password: "literal"}, "go together"},
+		{"user with a colon", Buildbot{Scheduler: "f", Builders: []string{"b"}, User: "a:b", Password: "literal"}, "must not hold ':'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

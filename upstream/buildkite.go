@@ -8,7 +8,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/triggergate/caddy-trigger-gateway/secret"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
@@ -104,12 +103,9 @@ func (b *Buildkite) Provision(caddy.Context) error {
 	if b.Message == "" {
 		b.Message = DefaultBuildkiteMessage
 	}
-	if b.Token != "" {
-		token, err := secret.Resolve(nil, "upstream buildkite: token", b.Token)
-		if err != nil {
-			return err
-		}
-		b.authorization = "Bearer " + token
+	var err error
+	if b.authorization, err = bearerAuthorization("upstream buildkite: token", b.Token); err != nil {
+		return err
 	}
 	var p pathBuilder
 	p.fixed("/v2/organizations/")

@@ -9,7 +9,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/triggergate/caddy-trigger-gateway/secret"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
@@ -127,12 +126,9 @@ func (g *GitHubActions) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Provision resolves the token and works out the path.
 func (g *GitHubActions) Provision(caddy.Context) error {
-	if g.Token != "" {
-		token, err := secret.Resolve(nil, "upstream github_actions: token", g.Token)
-		if err != nil {
-			return err
-		}
-		g.authorization = "Bearer " + token
+	var err error
+	if g.authorization, err = bearerAuthorization("upstream github_actions: token", g.Token); err != nil {
+		return err
 	}
 	repo, err := g.repository()
 	if err != nil || checkSegment("workflow", g.Workflow) != nil || checkPathPrefix("api_prefix", g.APIPrefix) != nil {

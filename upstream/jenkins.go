@@ -1,8 +1,6 @@
 package upstream
 
 import (
-	"encoding/base64"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,7 +8,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/triggergate/caddy-trigger-gateway/secret"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
@@ -110,12 +107,9 @@ func (j *Jenkins) Provision(caddy.Context) error {
 	if j.RefParameter == "" {
 		j.RefParameter = "ref"
 	}
-	if j.APIToken != "" {
-		token, err := secret.Resolve(nil, "upstream jenkins: api_token", j.APIToken)
-		if err != nil {
-			return err
-		}
-		j.authorization = basicAuthorization(j.User, token)
+	var err error
+	if j.authorization, err = basicAuthorization("upstream jenkins: api_token", j.User, j.APIToken); err != nil {
+		return err
 	}
 	folders, err := checkSegments("upstream jenkins: job", j.Job)
 	if err != nil {
@@ -133,11 +127,8 @@ func (j *Jenkins) Provision(caddy.Context) error {
 
 // Validate checks the settings.
 func (j *Jenkins) Validate() error {
-	if (j.User == "") != (j.APIToken == "") {
-		return errors.New("upstream jenkins: user and api_token go together")
-	}
-	if strings.Contains(j.User, ":") || hasControl(j.User) {
-		return errors.New("upstream jenkins: user must not hold ':' or a control character")
+	if err := checkBasic("upstream jenkins", "api_token", j.User, j.APIToken); err != nil {
+		return err
 	}
 	_, err := checkSegments("upstream jenkins: job", j.Job)
 	return err
@@ -225,11 +216,6 @@ func jenkinsQueueItem(location string) (*int64, string) {
 		return id, ""
 	}
 	return id, location
-}
-
-// basicAuthorization is the Authorization header of HTTP Basic user:password.
-func basicAuthorization(user, password string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
 }
 
 // Interface guards

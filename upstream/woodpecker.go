@@ -9,7 +9,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/triggergate/caddy-trigger-gateway/secret"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
@@ -104,12 +103,9 @@ func (w *Woodpecker) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // Provision resolves the token and works out the path.
 func (w *Woodpecker) Provision(caddy.Context) error {
-	if w.Token != "" {
-		token, err := secret.Resolve(nil, "upstream woodpecker: token", w.Token)
-		if err != nil {
-			return err
-		}
-		w.authorization = "Bearer " + token
+	var err error
+	if w.authorization, err = bearerAuthorization("upstream woodpecker: token", w.Token); err != nil {
+		return err
 	}
 	w.webURL, _ = checkWebURLBase("web_url", w.WebURL) // Validate says why not
 	w.path = "/api/repos/" + strconv.FormatInt(w.RepositoryID, 10) + "/pipelines"
