@@ -12,6 +12,21 @@
 #                                       of many adjacent rounds, for a
 #                                       machine whose speed drifts between
 #                                       runs
+#   integration/bench/run.sh modules    the gateway through each upstream
+#                                       module (gitlab, jenkins,
+#                                       github_actions, buildbot, buildkite,
+#                                       woodpecker, json) against plain
+#                                       reverse_proxy sent the very request
+#                                       that module sends, in alternating
+#                                       pairs, PAIRS times each
+#   integration/bench/run.sh cold       (ad) and (d) alone, in turn, PAIRS
+#                                       times: the cold path against its
+#                                       own baseline
+#   integration/bench/run.sh redis      (a), (b), (ad) and (d) with the
+#                                       storage in a local redis-server
+#                                       (caddy-storage-redis): cases
+#                                       (b-redis) and (d-redis), with the
+#                                       Redis commands each case sent
 #
 # Settings (environment): DURATION (wrk's -d, default 30s: longer than the
 # default usage_flush_interval, so that every case pays for its flushes), ROUNDS (default
@@ -175,10 +190,17 @@ limited_port="$(free_port)"
 # GATEWAY_OPTION is one more line of both trigger_gateway blocks: they
 # share one token store, whose settings (cache_size) must agree.
 start_caddy() {
+	local storage="storage file_system $1"
+	if [ -n "${redis_port:-}" ]; then
+		storage="storage redis {
+		host 127.0.0.1
+		port $redis_port
+	}"
+	fi
 	cat >"$run/Caddyfile" <<EOF
 {
 	admin 127.0.0.1:$admin_port
-	storage file_system $1
+	$storage
 	log {
 		output file $run/caddy-log.json
 	}
@@ -201,11 +223,64 @@ http://127.0.0.1:$limited_port {
 	}
 	reverse_proxy 127.0.0.1:$up_port
 }
+$(module_sites "${3:-}")
 EOF
 	./caddy run --config "$run/Caddyfile" --adapter caddyfile >>"$run/caddy.out" 2>&1 &
 	caddy_pid=$!
 	pids+=("$caddy_pid")
 	wait_port "$gw_port"
+}
+
+# The upstream modules of the modules mode, each with the settings of
+# caddymodule's BenchmarkServeHTTPUpstream, and a port for the site that
+# uses it (given out once module_ports is called).
+modules="gitlab jenkins github_actions buildbot buildkite woodpecker json"
+declare -A module_port=()
+declare -A module_settings=(
+	[gitlab]=""
+	[jenkins]="job folder/deploy-app
+			ref_parameter GIT_REF
+			user ci-bot
+			api_token {env.BENCH_CI_TOKEN}"
+	[github_actions]="repository acme/app
+			workflow deploy.yml
+			token {env.BENCH_CI_TOKEN}"
+	[buildbot]="scheduler force
+			builder runtests
+			web_url https://buildbot.example.com"
+	[buildkite]="organization acme
+			pipeline deploy
+			token {env.BENCH_CI_TOKEN}"
+	[woodpecker]="repository_id 7
+			token {env.BENCH_CI_TOKEN}
+			web_url https://ci.example.com"
+	[json]="path /hooks/deploy"
+)
+export BENCH_CI_TOKEN=bench-ci-credential-0123456789
+
+module_ports() {
+	local m
+	for m in $modules; do module_port[$m]="$(free_port)"; done
+}
+
+# module_sites GATEWAY_OPTION: one gateway site per upstream module, to
+# ${module_upstream_port:-$up_port}, once module_ports has given them ports.
+module_sites() {
+	local m
+	for m in "${!module_port[@]}"; do
+		cat <<EOF
+http://127.0.0.1:${module_port[$m]} {
+	trigger_gateway {
+		failed_auth_limit off
+		upstream $m {
+			${module_settings[$m]}
+		}
+		$1
+	}
+	reverse_proxy 127.0.0.1:${module_upstream_port:-$up_port}
+}
+EOF
+	done
 }
 
 stop_caddy() {
@@ -298,9 +373,11 @@ case_in_fresh_caddy() {
 	hits0="$(metric caddy_trigger_gateway_token_cache_total '{result="hit"}')"
 	misses0="$(metric caddy_trigger_gateway_token_cache_total '{result="miss"}')"
 	local cpu0
+	if [ -n "${redis_port:-}" ]; then redis_commands >"$run/redis-before"; fi
 	cpu0="$(cpu_ticks)"
 	wrk_case "$name" "$url" "$script"
 	echo "$cpu0 $(cpu_ticks)" >>"$run/$name.cpu"
+	if [ -n "${redis_port:-}" ]; then redis_commands_during "$name"; fi
 	echo "$name $(($(metric caddy_trigger_gateway_token_cache_total '{result="hit"}') - ${hits0:-0})) $(($(metric caddy_trigger_gateway_token_cache_total '{result="miss"}') - ${misses0:-0}))" >>"$run/cache.txt"
 	awk '/VmHWM/ { print $2 }' "/proc/$caddy_pid/status" >>"$run/$name.rss"
 	kill -9 "$caddy_pid" 2>/dev/null || true
@@ -509,12 +586,200 @@ pair() {
 	} | tee "$run/pair.md"
 }
 
+# capture_module_requests DIR: the request each upstream module sends for
+# form.lua's trigger, as DIR/<module>.lua: a Caddy with the module sites
+# proxies to a second upstream started with -dump, and curl sends each
+# site the trigger once.
+capture_module_requests() {
+	local dir="$1" port pid m
+	mkdir -p "$dir"
+	port="$(free_port)"
+	"$run/bin/upstream" -listen "127.0.0.1:$port" -dump "$dir" 2>"$run/capture.log" &
+	pid=$!
+	pids+=("$pid")
+	wait_port "$port"
+	module_upstream_port="$port" start_caddy "$storage_data"
+	for m in $modules; do
+		curl -fsS -o /dev/null -A '' -H 'Accept:' "http://127.0.0.1:${module_port[$m]}/api/v4/projects/9/trigger/pipeline" \
+			--data-urlencode "token=$TOKEN" -d ref=main -d 'variables[UPLOAD_TO_S3]=true' -d 'variables[DEPLOY]=staging'
+		if [ ! -f "$dir/$m.lua" ]; then
+			echo "the $m module's request was not captured" >&2
+			return 1
+		fi
+	done
+	stop_caddy
+	kill "$pid"
+}
+
+# modules: for each upstream module, (ac-MODULE), plain reverse_proxy sent
+# the request that module sends, and (b-MODULE), the gateway with that
+# module sent form.lua's trigger, in turn, PAIRS times, alternating which
+# goes first. The upstream answers each as its CI answers a started build,
+# so (b-MODULE) includes reading that answer and writing GitLab's
+# pipeline object.
+modules_mode() {
+	prepare_storage
+	module_ports
+	local path="/api/v4/projects/9/trigger/pipeline" requests="$run/requests" round m name order
+	capture_module_requests "$requests"
+	for round in $(seq "$PAIRS"); do
+		echo "--- round $round/$PAIRS" >&2
+		for m in $modules; do
+			order="ac b"
+			if [ $((round % 2)) = 0 ]; then order="b ac"; fi
+			for name in $order; do
+				case "$name" in
+				ac) case_in_fresh_caddy "ac-$m" "http://127.0.0.1:$plain_port/" "$requests/$m.lua" ;;
+				b) case_in_fresh_caddy "b-$m" "http://127.0.0.1:${module_port[$m]}$path" "$lua_dir/form.lua" ;;
+				esac
+			done
+		done
+	done
+	{
+		echo "Modules run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $PAIRS rounds of (ac-MODULE) and (b-MODULE) for each module, each in a freshly started Caddy"
+		echo
+		echo "| module | (b) over (ac), median | min – max | requests/s (ac), (b) | non-2xx (ac), (b) | Caddy CPU µs/request (ac), (b), difference | upstream CPU µs/request (ac), (b) |"
+		echo "| --- | ---: | --- | ---: | ---: | ---: | ---: |"
+		local med lo hi ac_rps b_rps ac_bad b_bad ac_caddy ac_up b_caddy b_up
+		for m in $modules; do
+			read -r med lo hi < <(paired "b-$m" "ac-$m")
+			read -r ac_rps _ _ ac_bad < <(summary "ac-$m")
+			read -r b_rps _ _ b_bad < <(summary "b-$m")
+			read -r ac_caddy ac_up < <(cpu_per_request "ac-$m")
+			read -r b_caddy b_up < <(cpu_per_request "b-$m")
+			echo "| $m | $med | $lo – $hi | $ac_rps, $b_rps | $ac_bad, $b_bad | $ac_caddy, $b_caddy, $((b_caddy - ac_caddy)) | $ac_up, $b_up |"
+		done
+		echo
+		echo "The requests each module sent (ac-MODULE's scripts): $requests"
+	} | tee "$run/modules.md"
+}
+
+# cold: (ad) and (d) alone, in turn, PAIRS times, alternating which goes
+# first: the cold path (TOKENS tokens picked at random, the default cache)
+# against its own baseline, as the pair mode does for (b).
+cold_mode() {
+	prepare_storage
+	local path="/api/v4/projects/9/trigger/pipeline" round name order
+	for round in $(seq "$PAIRS"); do
+		echo "--- round $round/$PAIRS" >&2
+		order="ad d"
+		if [ $((round % 2)) = 0 ]; then order="d ad"; fi
+		for name in $order; do
+			case "$name" in
+			ad) case_in_fresh_caddy ad "http://127.0.0.1:$plain_port$path" "$lua_dir/many.lua" ;;
+			d) case_in_fresh_caddy d "http://127.0.0.1:$gw_port$path" "$lua_dir/many.lua" ;;
+			esac
+		done
+	done
+	local med lo hi ad_caddy ad_up d_caddy d_up hits misses
+	read -r med lo hi < <(paired d ad)
+	read -r ad_caddy ad_up < <(cpu_per_request ad)
+	read -r d_caddy d_up < <(cpu_per_request d)
+	read -r hits misses < <(cache_misses d)
+	{
+		echo "Cold run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $PAIRS rounds of (ad) and (d), each in a freshly started Caddy, $TOKENS tokens in storage (file_system, in $STORAGE_IN)"
+		echo
+		echo "(d)'s throughput over (ad)'s, round by round: median $med, $lo to $hi."
+		echo "CPU per request (medians): Caddy $ad_caddy µs in (ad), $d_caddy µs in (d); the upstream $ad_up µs and $d_up µs."
+		echo "Token cache in (d): $hits hits, $misses misses."
+	} | tee "$run/cold.md"
+}
+
+# start_redis: a redis-server on a free port, without persistence, holding
+# a copy of storage_data's keys (caddy storage export, then import through
+# caddy-storage-redis); sets redis_port, which makes start_caddy use it.
+start_redis() {
+	command -v redis-server >/dev/null 2>&1 || {
+		echo "redis-server is missing: apt-get install -y redis-server" >&2
+		exit 1
+	}
+	local port
+	port="$(free_port)"
+	redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$run" >"$run/redis.log" 2>&1 &
+	pids+=("$!")
+	wait_port "$port"
+	printf '{\n\tstorage file_system %s\n}\n' "$storage_data" >"$run/Caddyfile.export"
+	printf '{\n\tstorage redis {\n\t\thost 127.0.0.1\n\t\tport %s\n\t}\n}\n' "$port" >"$run/Caddyfile.import"
+	echo "copying the storage into Redis (caddy storage export | caddy storage import)..." >&2
+	./caddy storage export --config "$run/Caddyfile.export" --output - 2>>"$run/caddy.out" |
+		./caddy storage import --config "$run/Caddyfile.import" --input - 2>>"$run/caddy.out"
+	echo "Redis holds $(redis-cli -p "$port" dbsize) keys" >&2
+	redis_port="$port"
+}
+
+# redis_commands: "name calls" for each command Redis has served so far,
+# one a line.
+redis_commands() {
+	redis-cli -p "$redis_port" info commandstats | tr -d '\r' |
+		awk -F'[_:=,]' '/^cmdstat_/ { print $2, $4 }'
+}
+
+# redis_commands_during NAME: what case_in_fresh_caddy's hook records: the
+# commands Redis served during the case's wrk run, "name calls" a line,
+# with a line "--- round" between rounds.
+redis_commands_during() {
+	join -a 2 -e 0 -o 0,1.2,2.2 <(sort "$run/redis-before") <(redis_commands | sort) |
+		awk '$1 != "info" && $3 - $2 > 0 { print $1, $3 - $2 }' >>"$run/$1.redis"
+	echo "--- round" >>"$run/$1.redis"
+}
+
+# redis: cases (a), (ac) and (ad) (plain reverse_proxy, no storage) and
+# (b-redis) and (d-redis), the gateway on a storage in Redis, in turn,
+# PAIRS times, alternating the order; Redis's command counts are taken
+# around each gateway case's wrk run.
+redis_mode() {
+	prepare_storage
+	start_redis
+	local path="/api/v4/projects/9/trigger/pipeline" round name order
+	local plain="http://127.0.0.1:$plain_port$path" gw="http://127.0.0.1:$gw_port$path"
+	for round in $(seq "$PAIRS"); do
+		echo "--- round $round/$PAIRS" >&2
+		order="a ac b-redis ad d-redis"
+		if [ $((round % 2)) = 0 ]; then order="d-redis ad b-redis ac a"; fi
+		for name in $order; do
+			case "$name" in
+			a) case_in_fresh_caddy a "$plain" "$lua_dir/form.lua" ;;
+			ac) case_in_fresh_caddy ac "$plain" "$lua_dir/canonical.lua" ;;
+			ad) case_in_fresh_caddy ad "$plain" "$lua_dir/many.lua" ;;
+			b-redis) case_in_fresh_caddy b-redis "$gw" "$lua_dir/form.lua" ;;
+			d-redis) case_in_fresh_caddy d-redis "$gw" "$lua_dir/many.lua" ;;
+			esac
+		done
+	done
+	{
+		echo "Redis run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $PAIRS rounds, each case in a freshly started Caddy, $TOKENS tokens in storage (caddy-storage-redis on a local redis-server)"
+		echo
+		echo "| case | baseline | ratio, median | min – max | requests/s | non-2xx | Caddy CPU µs/request |"
+		echo "| --- | --- | ---: | --- | ---: | ---: | ---: |"
+		local pair med lo hi rps bad caddy_us
+		for pair in b-redis:a b-redis:ac d-redis:ad; do
+			read -r med lo hi < <(paired "${pair%%:*}" "${pair##*:}")
+			read -r rps _ _ bad < <(summary "${pair%%:*}")
+			read -r caddy_us _ < <(cpu_per_request "${pair%%:*}")
+			echo "| ${pair%%:*} | ${pair##*:} | $med | $lo – $hi | $rps | $bad | $caddy_us |"
+		done
+		echo
+		local hits misses requests
+		for name in b-redis d-redis; do
+			read -r hits misses < <(cache_misses "$name")
+			requests="$(per_round "$name" '/ requests in /' '$1' | awk '{ n += $1 } END { print n }')"
+			echo "$name: $requests requests, token cache $hits hits and $misses misses; Redis commands during its wrk runs (all rounds), per request and per miss:"
+			echo
+			awk -v req="$requests" -v miss="$misses" '$1 != "---" { n[$1] += $2 } END { for (c in n) printf "- %s: %d (%.4f per request, %.4f per miss)\n", c, n[c], n[c] / req, miss ? n[c] / miss : 0 }' "$run/$name.redis" | sort
+			echo
+		done
+	} | tee "$run/redis.md"
+}
+
 case "$mode" in
 load) load ;;
 memory) memory ;;
 pair) pair ;;
+modules) modules_mode ;;
+cold) cold_mode ;;
+redis) redis_mode ;;
 *)
-	echo "usage: $0 [load|memory|pair]" >&2
+	echo "usage: $0 [load|memory|pair|modules|cold|redis]" >&2
 	exit 2
 	;;
 esac
