@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"errors"
 	"net/http"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -37,7 +36,7 @@ func (h *Handler) authenticate(r *http.Request, d *decision, token string) *trig
 		return h.authenticateJob(r, d, token, errJobTokenInvalid)
 	}
 	d.tokenPrefix = displayPrefix(token)
-	cred, err := h.gateway.store.Authenticate(r.Context(), token)
+	cred, err := h.gateway.store.AuthenticateAt(r.Context(), token, d.start) // one clock read a request
 	if err != nil {
 		return h.authenticationFailure(d, err)
 	}
@@ -46,7 +45,7 @@ func (h *Handler) authenticate(r *http.Request, d *decision, token string) *trig
 	switch {
 	case h.canonicalProject(trigger.Project) != d.project:
 		return errWrongProject
-	case trigger.Expired(time.Now()):
+	case trigger.Expired(d.start):
 		return errExpiredToken
 	case trigger.Legacy() && h.denyLegacy:
 		return errLegacyDenied

@@ -22,6 +22,7 @@ func (h *Handler) recordDelivery(d *decision, outcome string) {
 		return
 	}
 	delivery := tokenstore.Delivery{
+		Time:      d.start,       // the request's clock read: no second one
 		Source:    sourceTrigger, // only trigger tokens name a trigger
 		Ref:       d.ref,
 		Variables: variableNames(d.request),

@@ -91,16 +91,18 @@ func (c *tokenCache) setTTLs(ttl, negTTL time.Duration) {
 	}
 }
 
-// fresh reports whether an entry cached at added is still within ttl.
-func fresh(added, ttl int64) bool { return time.Now().UnixNano()-added < ttl }
+// fresh reports whether an entry cached at added is still within ttl at
+// now (all unix nanoseconds).
+func fresh(added, ttl, now int64) bool { return now-added < ttl }
 
-// get returns the cached credential for the hash, if any.
-func (c *tokenCache) get(sum *[32]byte) (*Credential, bool) {
+// get returns the cached credential for the hash, if any and fresh at now
+// (unix nanoseconds).
+func (c *tokenCache) get(sum *[32]byte, now int64) (*Credential, bool) {
 	cred, added, ok := c.pos.get(sum)
 	if !ok {
 		return nil, false
 	}
-	if !fresh(added, c.ttl.Load()) {
+	if !fresh(added, c.ttl.Load(), now) {
 		c.pos.removeIfAdded(sum, added)
 		return nil, false
 	}
@@ -109,8 +111,8 @@ func (c *tokenCache) get(sum *[32]byte) (*Credential, bool) {
 
 // negative returns the cached answer for a hash known to be unknown or
 // revoked (ErrNotFound or a *RevokedError), or nil when it is not cached
-// as such.
-func (c *tokenCache) negative(sum *[32]byte) error {
+// as such, at now (unix nanoseconds).
+func (c *tokenCache) negative(sum *[32]byte, now int64) error {
 	ttl := c.negTTL.Load()
 	if ttl <= 0 {
 		return nil
@@ -119,7 +121,7 @@ func (c *tokenCache) negative(sum *[32]byte) error {
 	if !ok {
 		return nil
 	}
-	if !fresh(added, ttl) {
+	if !fresh(added, ttl, now) {
 		c.neg.removeIfAdded(sum, added)
 		return nil
 	}

@@ -407,15 +407,24 @@ func (s *Store) Destruct() error { return s.Close() }
 // check. A cached answer, positive or negative, does no storage I/O and
 // does not allocate.
 func (s *Store) Authenticate(ctx context.Context, token string) (*Credential, error) {
+	return s.AuthenticateAt(ctx, token, time.Now())
+}
+
+// AuthenticateAt is Authenticate for a caller that has read the clock
+// already (the request's start): the cache's freshness is judged at now,
+// which saves a clock read per request on machines where reading it is
+// slow (a VM's kvm-clock: about 100 ns).
+func (s *Store) AuthenticateAt(ctx context.Context, token string, now time.Time) (*Credential, error) {
 	if !possibleToken(token) {
 		return nil, ErrNotFound
 	}
 	sum := HashToken(token)
-	if cred, ok := s.cache.get(&sum); ok {
+	nowNanos := now.UnixNano()
+	if cred, ok := s.cache.get(&sum, nowNanos); ok {
 		s.observer.CacheHit()
 		return cred, nil
 	}
-	if err := s.cache.negative(&sum); err != nil {
+	if err := s.cache.negative(&sum, nowNanos); err != nil {
 		s.observer.CacheHit()
 		return nil, err
 	}

@@ -1,0 +1,73 @@
+//go:build unix
+
+package tokenstore
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// readFile must return exactly what os.ReadFile does, whether or not it
+// skips the read that returns end of file.
+func TestReadFileReadsWholeFiles(t *testing.T) {
+	record := `{"id":1,"token_hash":"` + strings.Repeat("ab", 32) + `","project":"9"}`
+	tests := []struct {
+		name    string
+		content string
+	}{
+		{"empty", ""},
+		{"a token record", record},
+		{"a record and a newline", record + "\n"},
+		{"not JSON, short", "plain text"},
+		{"a brace before the end", "{}" + strings.Repeat("x", 100)},
+		{"exactly the first read", "{" + strings.Repeat("x", 1022) + "}"},
+		{"one byte beyond it", "{" + strings.Repeat("x", 1023) + "}"},
+		{"several reads", "{" + strings.Repeat("x", 5000) + "}"},
+		{"a brace at the first read's end, more after", strings.Repeat("x", 1023) + "}" + strings.Repeat("y", 300)},
+	}
+	dir := t.TempDir()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_"))
+			if err := os.WriteFile(name, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			got, err := readFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, []byte(tt.content)) {
+				t.Fatalf("readFile gave %d bytes, want the file's %d", len(got), len(tt.content))
+			}
+		})
+	}
+	if _, err := readFile(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a missing file: %v, want fs.ErrNotExist", err)
+	}
+}
+
+func TestEndsObject(t *testing.T) {
+	tests := []struct {
+		data string
+		want bool
+	}{
+		{"", false},
+		{"\n", false},
+		{"}", true},
+		{`{"a":1}`, true},
+		{"{\"a\":1}\n", true},
+		{"{\"a\":1}\n\n", false},
+		{`{"a":{"b":1}`, true}, // a torn nested object: its decoding fails
+		{`{"a":1`, false},
+	}
+	for _, tt := range tests {
+		if got := endsObject([]byte(tt.data)); got != tt.want {
+			t.Errorf("endsObject(%q) = %v, want %v", tt.data, got, tt.want)
+		}
+	}
+}
