@@ -40,6 +40,12 @@ func projectTable(aliases map[string]string) map[string]*projectRules {
 // under "test:"+t.Name(), removed (and its store closed) when t ends.
 func testGateway(t *testing.T, aliases map[string]string) (g *gateway, storagePath string) {
 	t.Helper()
+	return testGatewayWithKey(t, "test:"+t.Name(), aliases)
+}
+
+// testGatewayWithKey is testGateway under the storage key given.
+func testGatewayWithKey(t *testing.T, key string, aliases map[string]string) (g *gateway, storagePath string) {
+	t.Helper()
 	storagePath = t.TempDir()
 	st, err := tokenstore.New(tokenstore.Config{
 		Storage:    &certmagic.FileStorage{Path: storagePath},
@@ -48,7 +54,6 @@ func testGateway(t *testing.T, aliases map[string]string) (g *gateway, storagePa
 	if err != nil {
 		t.Fatalf("tokenstore.New: %v", err)
 	}
-	key := "test:" + t.Name()
 	g = &gateway{key: key, store: st}
 	g.setAliases(projectTable(aliases))
 	if _, loaded := gateways.LoadOrStore(key, g); loaded {

@@ -58,15 +58,26 @@ func (c *ciAnswer) Write(p []byte) (int, error) {
 func (c *ciAnswer) Flush() {}
 
 // answer is what the CI answered, for the module to read: nil when it
-// answered nothing (the proxy failed before any answer).
+// answered nothing (the proxy failed before any answer). A compressed
+// body is handed over decoded (decodeAnswerBody), without its
+// Content-Encoding; one the gateway cannot decode is left out, as a body
+// too large is: the module reads the status and headers.
 func (c *ciAnswer) answer() *upstream.Answer {
 	if c.status == 0 {
 		return nil
 	}
 	a := &upstream.Answer{Status: c.status, Header: c.header}
-	if !c.overflow {
-		a.Body = c.body.Bytes()
+	if c.overflow {
+		return a
 	}
+	encoding := headerValue(c.header, headerContentEncoding)
+	if encoding == "" {
+		a.Body = c.body.Bytes()
+		return a
+	}
+	a.Body, _ = decodeAnswerBody(encoding, c.body.Bytes(), upstream.MaxAnswer)
+	delete(c.header, headerContentEncoding)
+	delete(c.header, "Content-Length")
 	return a
 }
 

@@ -80,12 +80,17 @@ func variableNames(req *triggerapi.Request) []string {
 }
 
 // replayedPipeline is the pipeline a replayed answer names, read as the
-// first answer was (a 2xx JSON answer, see pipelineCapture).
+// first answer was (a 2xx JSON answer, see pipelineCapture; decoded when
+// the CI compressed it).
 func replayedPipeline(a *idempotency.Answer) triggerapi.Pipeline {
-	if a.Status < 200 || a.Status > 299 ||
-		!triggerapi.IsJSONContentType(headerValue(http.Header(a.Header), headerContentType)) {
+	header := http.Header(a.Header)
+	if a.Status < 200 || a.Status > 299 || !triggerapi.IsJSONContentType(headerValue(header, headerContentType)) {
 		return triggerapi.Pipeline{}
 	}
-	p, _ := triggerapi.ParsePipeline(a.Body)
+	body, ok := decodeAnswerBody(headerValue(header, headerContentEncoding), a.Body, maxSavedAnswer)
+	if !ok {
+		return triggerapi.Pipeline{}
+	}
+	p, _ := triggerapi.ParsePipeline(body)
 	return p
 }

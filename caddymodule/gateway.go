@@ -137,7 +137,9 @@ func (g *gateway) listProject(ctx context.Context, project string, revoked bool)
 
 // findGateway returns the gateway an admin request is about. With one
 // storage in use (the usual case) that is the only one; with several, the
-// request names it with ?storage=<key>, the keys being listed in the error.
+// request names it with ?storage=<key>, the keys being listed in the error
+// (a severalStoragesError, which a page facing others than operators
+// keeps to its log).
 func findGateway(r *http.Request) (*gateway, error) {
 	var found []*gateway
 	gateways.Range(func(_, value any) bool {
@@ -162,11 +164,19 @@ func findGateway(r *http.Request) (*gateway, error) {
 		keys = append(keys, g.key)
 	}
 	sort.Strings(keys)
-	return nil, caddy.APIError{
-		HTTPStatus: http.StatusBadRequest,
-		Err: fmt.Errorf("several trigger_gateway storages are in use; choose one with ?storage=: %s",
-			strings.Join(keys, ", ")),
-	}
+	return nil, caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: severalStoragesError{keys: keys}}
+}
+
+// severalStoragesError is findGateway's refusal of a request that names
+// none of the storages in use. Its message lists their keys, which the
+// admin API's caller (an operator) needs to choose; a key can name a Redis
+// host or a path, so the site's Triggers page keeps them to its log.
+type severalStoragesError struct {
+	keys []string
+}
+
+func (e severalStoragesError) Error() string {
+	return "several trigger_gateway storages are in use; choose one with ?storage=: " + strings.Join(e.keys, ", ")
 }
 
 // ownStorage returns a handle on storage that lives as long as the token

@@ -198,11 +198,29 @@ func (h *Handler) serveOnce(w http.ResponseWriter, r *http.Request, d *decision,
 	if err != nil || !ciFinalAnswer(uw) {
 		return err
 	}
-	saved := &idempotency.Answer{Status: uw.status(), Header: idempotency.SafeHeader(w.Header()), Body: uw.body.Bytes()}
+	saved := &idempotency.Answer{Status: uw.status(), Header: savedHeader(w.Header(), uw.encoding), Body: uw.body.Bytes()}
 	if saveErr := claim.Save(context.WithoutCancel(r.Context()), saved); saveErr != nil {
 		h.logger.Warn("idempotent answer not saved", zap.String("project", d.project), zap.Error(saveErr))
 	}
 	return nil
+}
+
+// savedHeader is the headers of an answer kept for repeats: the safe ones
+// (idempotency.SafeHeader), with the Content-Encoding the CI sent the body
+// in, which the body is kept in, so that a repeat reads it as the first
+// request did. Not the Content-Encoding header has at the end: an encode
+// handler wrapping the gateway sets its own there, over bytes the copy
+// holds unencoded (and encodes the replay again).
+func savedHeader(header http.Header, encoding string) map[string][]string {
+	saved := idempotency.SafeHeader(header)
+	delete(saved, headerContentEncoding)
+	if encoding != "" {
+		if saved == nil {
+			saved = make(map[string][]string, 1)
+		}
+		saved[headerContentEncoding] = []string{encoding}
+	}
+	return saved
 }
 
 // beginOnce looks the request up: it returns the first answer to replay,

@@ -14,6 +14,7 @@ import (
 // bytes of it, in a pooled buffer. An answer that does not fit is not read.
 type pipelineCapture struct {
 	state pipelineState
+	gzip  bool          // the answer is gzip-compressed (answer_encoding.go)
 	buf   *bytes.Buffer // from bodyBuffers while capturing
 }
 
@@ -39,6 +40,11 @@ func (c *pipelineCapture) begin(code int, header http.Header) {
 	if code < 200 || code > 299 || !triggerapi.IsJSONContentType(headerValue(header, headerContentType)) {
 		return
 	}
+	encoding := headerValue(header, headerContentEncoding)
+	if !decodableEncoding(encoding) {
+		return
+	}
+	c.gzip = isGzip(encoding)
 	if length := headerValue(header, "Content-Length"); length != "" {
 		if n, err := strconv.Atoi(length); err != nil || n > triggerapi.MaxPipelineAnswer {
 			return
@@ -66,7 +72,13 @@ func (c *pipelineCapture) write(p []byte) {
 // the buffer go.
 func (c *pipelineCapture) finish(whole bool) (p triggerapi.Pipeline) {
 	if c.state == pipelineCapturing && whole {
-		p, _ = triggerapi.ParsePipeline(c.buf.Bytes())
+		body, ok := c.buf.Bytes(), true
+		if c.gzip {
+			body, ok = decodeAnswerBody("gzip", body, triggerapi.MaxPipelineAnswer)
+		}
+		if ok {
+			p, _ = triggerapi.ParsePipeline(body)
+		}
 	}
 	c.stop()
 	return p
@@ -77,5 +89,5 @@ func (c *pipelineCapture) stop() {
 		releaseBuffer(c.buf)
 		c.buf = nil
 	}
-	c.state = pipelineOff
+	c.state, c.gzip = pipelineOff, false
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -25,13 +26,44 @@ const (
 // API's error statuses. Errors are *triggerui.Error values.
 type pageBackend struct {
 	log *zap.Logger
+	// hideStorages is set on a site's mount, whose viewers are not
+	// operators: a request naming none of several storages is refused
+	// without their keys, which are logged once (per configuration, as
+	// the handler is provisioned) for the operator. Nil on the admin
+	// endpoint's mount, which lists them as the admin API does.
+	hideStorages *sync.Once
 }
+
+// gateway returns the gateway a request of the page is about
+// (findGateway), or the page's error.
+func (b pageBackend) gateway(r *http.Request) (*gateway, error) {
+	g, err := findGateway(r)
+	if err == nil {
+		return g, nil
+	}
+	// caddy.APIError does not unwrap: its Err is looked at itself.
+	apiErr, _ := errors.AsType[caddy.APIError](err)
+	if several, ok := errors.AsType[severalStoragesError](apiErr.Err); ok && b.hideStorages != nil {
+		b.hideStorages.Do(func() {
+			b.log.Warn("several trigger_gateway storages are in use; the Triggers page on this site cannot tell which one it serves",
+				zap.Strings("storages", several.keys),
+				zap.String("fix", "link to the page with ?storage=<one of storages>, or serve it from the admin endpoint"))
+		})
+		return nil, pageError(caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: errPageStorageNotChosen})
+	}
+	return nil, pageError(err)
+}
+
+// errPageStorageNotChosen is what a site's page viewer reads instead of a
+// severalStoragesError.
+var errPageStorageNotChosen = errors.New("several trigger_gateway storages are in use and this page's address does not choose one; " +
+	"the site's operator finds them in Caddy's log")
 
 // List lists a project's triggers (an alias works), as the admin API does.
 func (b pageBackend) List(r *http.Request, project string, revoked bool) ([]triggerui.Trigger, error) {
-	g, err := findGateway(r)
+	g, err := b.gateway(r)
 	if err != nil {
-		return nil, pageError(err)
+		return nil, err
 	}
 	list, err := g.listProject(r.Context(), project, revoked)
 	if err != nil {
@@ -48,9 +80,9 @@ func (b pageBackend) List(r *http.Request, project string, revoked bool) ([]trig
 // token: the project by its ID or alias, the expiry in the formats every
 // other way of creating a trigger reads, the rest checked by the store.
 func (b pageBackend) Create(r *http.Request, req triggerui.CreateRequest) (triggerui.Trigger, error) {
-	g, err := findGateway(r)
+	g, err := b.gateway(r)
 	if err != nil {
-		return triggerui.Trigger{}, pageError(err)
+		return triggerui.Trigger{}, err
 	}
 	create := tokenstore.CreateRequest{
 		Project:     g.canonicalProject(req.Project),
@@ -85,9 +117,9 @@ func (b pageBackend) Create(r *http.Request, req triggerui.CreateRequest) (trigg
 
 // Revoke revokes a trigger for good, recording the page and its user.
 func (b pageBackend) Revoke(r *http.Request, id int64, user string) error {
-	g, err := findGateway(r)
+	g, err := b.gateway(r)
 	if err != nil {
-		return pageError(err)
+		return err
 	}
 	by := revokedByPage
 	if user != "" {
@@ -117,9 +149,9 @@ func (b pageBackend) Revoke(r *http.Request, id int64, user string) error {
 // GET /trigger_gateway/triggers/{id}/deliveries does: 404 for an unknown
 // trigger, a revoked one's kept.
 func (b pageBackend) Deliveries(r *http.Request, id int64) ([]triggerui.Delivery, error) {
-	g, err := findGateway(r)
+	g, err := b.gateway(r)
 	if err != nil {
-		return nil, pageError(err)
+		return nil, err
 	}
 	if _, _, err := g.store.GetIncludingRevoked(r.Context(), id); err != nil {
 		return nil, pageError(storeLookupError(id, err))

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/caddyserver/caddy/v2"
@@ -59,7 +60,7 @@ func (h *UIHandler) Provision(ctx caddy.Context) error {
 		h.maintainers[user] = true
 	}
 	h.page = &triggerui.Page{
-		Backend:    pageBackend{log: log},
+		Backend:    pageBackend{log: log, hideStorages: new(sync.Once)},
 		Mount:      "site",
 		GatewayURL: strings.TrimRight(h.GatewayURL, "/"),
 		Logger:     log,

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -48,15 +49,21 @@ type uiClient struct {
 	t     *testing.T
 	g     *gateway
 	serve func(w http.ResponseWriter, r *http.Request, user string)
+	// noStorage leaves out the ?storage= naming g that requests carry otherwise.
+	noStorage bool
 }
 
 func (c *uiClient) do(method, rel, user, body string, header map[string]string) *httptest.ResponseRecorder {
 	c.t.Helper()
-	sep := "?"
-	if strings.Contains(rel, "?") {
-		sep = "&"
+	target := "http://gateway.test" + rel
+	if !c.noStorage {
+		sep := "?"
+		if strings.Contains(rel, "?") {
+			sep = "&"
+		}
+		target += sep + "storage=" + c.g.key
 	}
-	r := httptest.NewRequest(method, "http://gateway.test"+rel+sep+"storage="+c.g.key, strings.NewReader(body))
+	r := httptest.NewRequest(method, target, strings.NewReader(body))
 	for k, v := range header {
 		r.Header.Set(k, v)
 	}
@@ -105,7 +112,7 @@ func siteUIClient(t *testing.T, h *UIHandler, logs *zap.Logger) *uiClient {
 	if err := h.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
-	h.page.Backend = pageBackend{log: logs}
+	h.page.Backend = pageBackend{log: logs, hideStorages: new(sync.Once)}
 	h.page.Logger = logs
 	return &uiClient{t: t, g: g, serve: func(w http.ResponseWriter, r *http.Request, user string) {
 		repl := caddy.NewReplacer()
@@ -335,5 +342,66 @@ func TestPageErrorHidesStorageErrors(t *testing.T) {
 		if got := pageError(tc.err).Message; !strings.HasPrefix(got, tc.want) {
 			t.Errorf("pageError(%v) = %q, want %q", tc.err, got, tc.want)
 		}
+	}
+}
+
+// With several storages in use and none chosen, the site's page refuses
+// without naming them, for a storage key can name a Redis host or a path
+// and the page may face anonymous viewers: the keys go to the log, once,
+// for the operator. The admin endpoint's page, which only operators reach,
+// lists them as the admin API does.
+func TestSitePageHidesStorageKeysWhenSeveralStoragesAreInUse(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	c := siteUIClient(t, &UIHandler{Maintainers: []string{"alice"}, AllowAnonymous: true}, zap.New(core))
+	const secondKey = "redis:cache.internal.example:6379/3"
+	testGatewayWithKey(t, secondKey, nil)
+	keys := []string{c.g.key, secondKey, "cache.internal.example", "test:"}
+	c.noStorage = true
+
+	for _, tc := range []struct {
+		name, method, rel, user string
+	}{
+		{"list, anonymous", http.MethodGet, "/triggers/api/triggers", ""},
+		{"list revoked", http.MethodGet, "/triggers/api/triggers?revoked=true", "bob"},
+		{"add", http.MethodPost, "/triggers/api/triggers", "alice"},
+		{"revoke", http.MethodDelete, "/triggers/api/triggers/1", "alice"},
+		{"deliveries", http.MethodGet, "/triggers/api/triggers/1/deliveries", "bob"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var w *httptest.ResponseRecorder
+			if tc.method == http.MethodGet {
+				w = c.do(tc.method, tc.rel, tc.user, "", nil)
+			} else {
+				w = c.change(tc.method, tc.rel, tc.user, `{"project":"9","description":"d"}`)
+			}
+			if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "several trigger_gateway storages are in use") {
+				t.Errorf("%d %s", w.Code, w.Body)
+			}
+			answer := w.Body.String() + " " + mustJSON(t, w.Header())
+			for _, key := range keys {
+				if strings.Contains(answer, key) {
+					t.Errorf("the answer names the storage %q: %s", key, answer)
+				}
+			}
+		})
+	}
+	warnings := logs.FilterMessage("several trigger_gateway storages are in use; the Triggers page on this site cannot tell which one it serves").All()
+	if len(warnings) != 1 || warnings[0].Level != zap.WarnLevel {
+		t.Fatalf("want one warning naming the storages, got %v", logs.All())
+	}
+	if got := mustJSON(t, warnings[0].ContextMap()["storages"]); got != mustJSON(t, []string{secondKey, c.g.key}) {
+		t.Errorf("logged storages: %s", got)
+	}
+
+	// The admin endpoint's page lists the keys for the operator.
+	admin := &adminAPI{log: zap.NewNop()}
+	ac := &uiClient{t: t, g: c.g, noStorage: true, serve: func(w http.ResponseWriter, r *http.Request, _ string) {
+		if err := admin.handleUI(w, r); err != nil {
+			t.Errorf("admin page: %v", err)
+		}
+	}}
+	if w := ac.do(http.MethodGet, "/trigger_gateway/ui/api/triggers", "", "", nil); w.Code != http.StatusBadRequest ||
+		!strings.Contains(w.Body.String(), secondKey) || !strings.Contains(w.Body.String(), c.g.key) {
+		t.Errorf("admin page: %d %s", w.Code, w.Body)
 	}
 }

@@ -96,7 +96,10 @@ type upstreamWriter struct {
 	// synthesized: the gateway wrote the answer itself (serveUpstream's
 	// GitLab-shaped 502, 503 or 504), not the CI.
 	synthesized bool
-	pipeline    pipelineCapture // see pipeline.go
+	// encoding is the Content-Encoding the answer was passed on in, when
+	// capturing: the copy kept for repeats is in it (answer_encoding.go).
+	encoding string
+	pipeline pipelineCapture // see pipeline.go
 }
 
 // begin records the answer's status when the first one is written.
@@ -106,8 +109,12 @@ func (u *upstreamWriter) begin(code int) {
 	}
 	u.code = code
 	u.pipeline.begin(code, u.Header())
-	if u.ctx != nil && u.ctx.Err() != nil {
-		u.callerGone = true
+	if u.ctx != nil {
+		// Read before the answer goes on: an encode handler wrapping the
+		// gateway sets its own Content-Encoding on the way out, over bytes
+		// the copy keeps unencoded.
+		u.encoding = headerValue(u.Header(), headerContentEncoding)
+		u.callerGone = u.ctx.Err() != nil
 	}
 }
 

@@ -31,9 +31,12 @@ type Answer struct {
 
 // safeHeaders are the answer headers worth replaying and harmless to store
 // and hand to another caller: they describe the answer's content, never a
-// session (Set-Cookie), a connection or a hop.
+// session (Set-Cookie), a connection or a hop. Content-Encoding is the
+// encoding Body is in: whoever saves an answer keeps it with the body it
+// describes, or the replay cannot be read.
 var safeHeaders = map[string]bool{
 	"Cache-Control":    true,
+	"Content-Encoding": true,
 	"Content-Language": true,
 	"Content-Type":     true,
 	"Etag":             true,
@@ -43,7 +46,7 @@ var safeHeaders = map[string]bool{
 }
 
 // SafeHeader returns a copy of the headers of h that an Answer keeps:
-// Cache-Control, Content-Language, Content-Type, ETag, Last-Modified,
+// Cache-Control, Content-Encoding, Content-Language, Content-Type, ETag, Last-Modified,
 // Location and X-Request-Id. It returns nil when there are none.
 func SafeHeader(h http.Header) map[string][]string {
 	var out map[string][]string

@@ -460,6 +460,8 @@ func TestSafeHeader(t *testing.T) {
 		{"non-canonical names", http.Header{"content-type": {"text/plain"}, "LOCATION": {"/x"}},
 			map[string][]string{"Content-Type": {"text/plain"}, "Location": {"/x"}}},
 		{"empty values dropped", http.Header{"Content-Type": {}}, nil},
+		{"the body's encoding kept", http.Header{"Content-Encoding": {"gzip"}, "Content-Length": {"42"}},
+			map[string][]string{"Content-Encoding": {"gzip"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -103,7 +103,7 @@ func (b *Buildbot) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			name, err = nameOrOff(d)
 			b.PayloadProperty = &name
 		case "facts":
-			b.Facts, err = unmarshalFacts(d)
+			err = unmarshalFacts(d, &b.Facts)
 		case "user":
 			b.User, err = oneArg(d)
 		case "password":

@@ -84,7 +84,7 @@ func (b *Buildkite) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "message":
 			b.Message, err = oneArg(d)
 		case "facts":
-			b.Facts, err = unmarshalFacts(d)
+			err = unmarshalFacts(d, &b.Facts)
 		default:
 			return d.Errf("unrecognized upstream buildkite subdirective '%s'", d.Val())
 		}

@@ -87,7 +87,7 @@ func (f Facts) count(t *Trigger) int {
 	return n
 }
 
-// unmarshalFacts parses a module's facts subdirective:
+// unmarshalFacts parses a module's facts subdirective into *into:
 //
 //	facts off              # no facts
 //	facts                  # DefaultFacts (GitHub Actions: turns them on)
@@ -95,13 +95,22 @@ func (f Facts) count(t *Trigger) int {
 //		source BUILD_SOURCE
 //		trigger_id off     # left out
 //	}
-func unmarshalFacts(d *caddyfile.Dispenser) (*Facts, error) {
+//
+// A second facts line in the module's block is refused: facts is one
+// setting given by a block (and facts off and a block cannot both hold),
+// so as Caddy's reverse_proxy refuses a second transport or lb_policy,
+// the Caddyfile says what it means rather than its last line winning.
+func unmarshalFacts(d *caddyfile.Dispenser, into **Facts) error {
+	if *into != nil {
+		return d.Err("facts already specified")
+	}
 	f := DefaultFacts
 	if d.NextArg() {
 		if d.Val() != "off" || d.NextArg() {
-			return nil, d.Errf("facts takes no argument but off, or a block")
+			return d.Errf("facts takes no argument but off, or a block")
 		}
-		return &Facts{}, nil
+		*into = &Facts{}
+		return nil
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var field *string
@@ -121,15 +130,16 @@ func unmarshalFacts(d *caddyfile.Dispenser) (*Facts, error) {
 		case "source_job":
 			field = &f.SourceJob
 		default:
-			return nil, d.Errf("unrecognized facts subdirective '%s'", d.Val())
+			return d.Errf("unrecognized facts subdirective '%s'", d.Val())
 		}
 		name, err := nameOrOff(d)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		*field = name
 	}
-	return &f, nil
+	*into = &f
+	return nil
 }
 
 // nameOrOff reads the one argument of a subdirective naming a parameter:

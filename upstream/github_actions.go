@@ -113,7 +113,7 @@ func (g *GitHubActions) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "payload_input":
 			g.PayloadInput, err = nameOrOff(d)
 		case "facts":
-			g.Facts, err = unmarshalFacts(d)
+			err = unmarshalFacts(d, &g.Facts)
 		default:
 			return d.Errf("unrecognized upstream github_actions subdirective '%s'", d.Val())
 		}

@@ -87,7 +87,7 @@ func (j *Jenkins) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			name, err = nameOrOff(d)
 			j.PayloadParameter = &name
 		case "facts":
-			j.Facts, err = unmarshalFacts(d)
+			err = unmarshalFacts(d, &j.Facts)
 		case "user":
 			j.User, err = oneArg(d)
 		case "api_token":

@@ -90,7 +90,7 @@ func (w *Woodpecker) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			name, err = nameOrOff(d)
 			w.PayloadVariable = &name
 		case "facts":
-			w.Facts, err = unmarshalFacts(d)
+			err = unmarshalFacts(d, &w.Facts)
 		default:
 			return d.Errf("unrecognized upstream woodpecker subdirective '%s'", d.Val())
 		}

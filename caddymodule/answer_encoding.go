@@ -1,0 +1,49 @@
+package caddymodule
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"strings"
+)
+
+// A CI (or a proxy before it) may compress its answer though nobody asked:
+// reverse_proxy decodes only the gzip it asked for itself, so with its
+// transport's compression off, or in another encoding, the answer reaches
+// the gateway as it was sent, Content-Encoding included. The gateway reads
+// such an answer decoded (the pipeline it names, another CI's answer read
+// by its module) and replays it to a repeat with its encoding.
+
+// decodableEncoding reports whether the gateway can read an answer in
+// encoding: none ("" or identity) or gzip.
+func decodableEncoding(encoding string) bool {
+	return encoding == "" || strings.EqualFold(encoding, "identity") || isGzip(encoding)
+}
+
+// isGzip reports whether encoding is gzip (x-gzip is its old name).
+func isGzip(encoding string) bool {
+	return strings.EqualFold(encoding, "gzip") || strings.EqualFold(encoding, "x-gzip")
+}
+
+// decodeAnswerBody is body as a client reads it given its Content-Encoding,
+// at most limit bytes: the body itself without an encoding, decoded for
+// gzip. ok is false for another encoding, a body that is not what its
+// encoding says, or one longer than limit once decoded (a small answer may
+// unpack to a large one).
+func decodeAnswerBody(encoding string, body []byte, limit int) (decoded []byte, ok bool) {
+	if !decodableEncoding(encoding) {
+		return nil, false
+	}
+	if !isGzip(encoding) {
+		return body, len(body) <= limit
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return nil, false
+	}
+	decoded, err = io.ReadAll(io.LimitReader(zr, int64(limit)+1))
+	if err != nil || len(decoded) > limit {
+		return nil, false
+	}
+	return decoded, true
+}
