@@ -47,3 +47,42 @@ func decodeAnswerBody(encoding string, body []byte, limit int) (decoded []byte, 
 	}
 	return decoded, true
 }
+
+// contentCoding is the Content-Encoding an answer was passed on in, as one
+// of the few codings a CI sends: a byte, where a string would push
+// requestState past the 512 bytes it is allocated in.
+type contentCoding uint8
+
+const (
+	codingNone contentCoding = iota // none, or identity
+	codingGzip
+	codingXGzip
+	codingDeflate
+	codingBrotli
+	codingZstd
+	codingOther // any other: the answer is not kept for repeats
+)
+
+var contentCodingNames = [...]string{codingNone: "", codingGzip: "gzip", codingXGzip: "x-gzip",
+	codingDeflate: "deflate", codingBrotli: "br", codingZstd: "zstd"}
+
+// parseContentCoding reads a Content-Encoding value.
+func parseContentCoding(encoding string) contentCoding {
+	if encoding == "" || strings.EqualFold(encoding, "identity") {
+		return codingNone
+	}
+	for c := codingGzip; c < codingOther; c++ {
+		if strings.EqualFold(encoding, contentCodingNames[c]) {
+			return c
+		}
+	}
+	return codingOther
+}
+
+// String is the coding's Content-Encoding value ("" for none).
+func (c contentCoding) String() string {
+	if c < codingOther {
+		return contentCodingNames[c]
+	}
+	return ""
+}

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 func gzipped(t *testing.T, s string) []byte {
@@ -47,5 +48,38 @@ func TestDecodeAnswerBody(t *testing.T) {
 				t.Errorf("decodeAnswerBody(%q) = %q, %v; want %q, %v", tc.encoding, got, ok, tc.want, tc.wantOK)
 			}
 		})
+	}
+}
+
+func TestParseContentCoding(t *testing.T) {
+	for _, tc := range []struct {
+		encoding string
+		want     contentCoding
+		name     string // the value a replay carries
+	}{
+		{"", codingNone, ""},
+		{"identity", codingNone, ""},
+		{"gzip", codingGzip, "gzip"},
+		{"GZip", codingGzip, "gzip"},
+		{"x-gzip", codingXGzip, "x-gzip"},
+		{"deflate", codingDeflate, "deflate"},
+		{"br", codingBrotli, "br"},
+		{"zstd", codingZstd, "zstd"},
+		{"compress", codingOther, ""},
+		{"gzip, br", codingOther, ""},
+	} {
+		got := parseContentCoding(tc.encoding)
+		if got != tc.want || got.String() != tc.name {
+			t.Errorf("parseContentCoding(%q) = %d (%q), want %d (%q)", tc.encoding, got, got.String(), tc.want, tc.name)
+		}
+	}
+}
+
+// requestState is allocated once a request in the largest size class the
+// runtime allocates without a type header (request_state.go): a field that
+// pushes it past 512 bytes costs every request 64 bytes more.
+func TestRequestStateFitsItsSizeClass(t *testing.T) {
+	if size := unsafe.Sizeof(requestState{}); size > 512 {
+		t.Fatalf("requestState is %d bytes, more than 512", size)
 	}
 }

@@ -198,7 +198,7 @@ func (h *Handler) serveOnce(w http.ResponseWriter, r *http.Request, d *decision,
 	if err != nil || !ciFinalAnswer(uw) {
 		return err
 	}
-	saved := &idempotency.Answer{Status: uw.status(), Header: savedHeader(w.Header(), uw.encoding), Body: uw.body.Bytes()}
+	saved := &idempotency.Answer{Status: uw.status(), Header: savedHeader(w.Header(), uw.encoding.String()), Body: uw.body.Bytes()}
 	if saveErr := claim.Save(context.WithoutCancel(r.Context()), saved); saveErr != nil {
 		h.logger.Warn("idempotent answer not saved", zap.String("project", d.project), zap.Error(saveErr))
 	}
@@ -246,9 +246,9 @@ func (h *Handler) beginOnce(r *http.Request, d *decision) (*idempotency.Answer, 
 // ciFinalAnswer reports whether what uw passed on is an answer the CI gave
 // (not one the gateway made up for an unreachable CI, nor the status
 // reverse_proxy records for a caller that gave up), complete (not too
-// large to keep), and final.
+// large to keep, in a coding it can name when replaying it), and final.
 func ciFinalAnswer(uw *upstreamWriter) bool {
-	return !uw.synthesized && !uw.callerGone && !uw.overflow && finalAnswer(uw.status())
+	return !uw.synthesized && !uw.callerGone && !uw.overflow && uw.encoding != codingOther && finalAnswer(uw.status())
 }
 
 // replay writes a saved answer.

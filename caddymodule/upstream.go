@@ -86,6 +86,10 @@ type upstreamWriter struct {
 	code     int
 	body     bytes.Buffer
 	overflow bool
+	// encoding is the Content-Encoding the answer was passed on in, when
+	// capturing: the copy kept for repeats is in it (answer_encoding.go).
+	// Beside the other small fields, in what would be padding.
+	encoding contentCoding
 	// ctx is the request's context when capturing, nil otherwise.
 	ctx context.Context
 	// callerGone: the status was written after the caller had gone.
@@ -96,9 +100,6 @@ type upstreamWriter struct {
 	// synthesized: the gateway wrote the answer itself (serveUpstream's
 	// GitLab-shaped 502, 503 or 504), not the CI.
 	synthesized bool
-	// encoding is the Content-Encoding the answer was passed on in, when
-	// capturing: the copy kept for repeats is in it (answer_encoding.go).
-	encoding string
 	pipeline pipelineCapture // see pipeline.go
 }
 
@@ -113,7 +114,7 @@ func (u *upstreamWriter) begin(code int) {
 		// Read before the answer goes on: an encode handler wrapping the
 		// gateway sets its own Content-Encoding on the way out, over bytes
 		// the copy keeps unencoded.
-		u.encoding = headerValue(u.Header(), headerContentEncoding)
+		u.encoding = parseContentCoding(headerValue(u.Header(), headerContentEncoding))
 		u.callerGone = u.ctx.Err() != nil
 	}
 }
