@@ -100,7 +100,7 @@ type upstreamWriter struct {
 	// synthesized: the gateway wrote the answer itself (serveUpstream's
 	// GitLab-shaped 502, 503 or 504), not the CI.
 	synthesized bool
-	pipeline pipelineCapture // see pipeline.go
+	pipeline    pipelineCapture // see pipeline.go
 }
 
 // begin records the answer's status when the first one is written.
