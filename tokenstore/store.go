@@ -136,8 +136,9 @@ type Store struct {
 	onClose    func()
 	logs       *logThrottle
 
-	cache *tokenCache
-	feed  changeFeed
+	cache   *tokenCache
+	lookups lookupFlights // the cache misses being read (lookup_flights.go)
+	feed    changeFeed
 
 	countersMu sync.Mutex
 	counters   map[int64]*usageCounter
@@ -429,12 +430,21 @@ func (s *Store) AuthenticateAt(ctx context.Context, token string, now time.Time)
 		return nil, err
 	}
 	s.observer.CacheMiss()
-	return s.authenticateFromStorage(ctx, &sum)
+	return s.authenticateMiss(ctx, sum)
 }
 
-// authenticateFromStorage is Authenticate's cache miss: one storage read.
-func (s *Store) authenticateFromStorage(ctx context.Context, sum *[32]byte) (*Credential, error) {
-	gen := s.cache.generation()
+// authenticateMiss reads the hash's token from storage, or waits for a
+// read of it under way (lookup_flights.go). Apart from Authenticate so
+// that the hash's copy, which a read under way shares, goes to the heap
+// on a miss only: a cached answer allocates nothing.
+func (s *Store) authenticateMiss(ctx context.Context, sum [32]byte) (*Credential, error) {
+	return s.lookups.do(ctx, &sum, s.cache.generation(), s.authenticateFromStorage)
+}
+
+// authenticateFromStorage is Authenticate's cache miss: one storage read,
+// whose answer is cached unless the cache's generation moved from gen
+// meanwhile.
+func (s *Store) authenticateFromStorage(ctx context.Context, sum *[32]byte, gen uint64) (*Credential, error) {
 	data, err := s.storage.Load(ctx, tokenKey(hex.EncodeToString(sum[:])))
 	if errors.Is(err, fs.ErrNotExist) {
 		if s.mayTrustNotFound() {
