@@ -150,6 +150,9 @@ func (s *Store) flushShard(ctx context.Context, instance string, shard int64, co
 		u        *usageCounter
 		pending  int64
 		pipeline *Pipeline
+		key      string
+		before   usageEntry // the record's entry before this flush
+		existed  bool
 	}
 	took := make([]taken, 0, len(counters))
 	changed := false
@@ -161,7 +164,8 @@ func (s *Store) flushShard(ctx context.Context, instance string, shard int64, co
 			continue
 		}
 		p := u.pending.Swap(0)
-		entry := rec.Triggers[key]
+		entry, existed := rec.Triggers[key]
+		before := entry
 		last := max(nanos(entry.LastUsed), u.lastUsed.Load())
 		pipeline := u.lastPipeline.Load()
 		newPipeline := pipeline != nil && pipeline.newerThan(entry.LastPipeline)
@@ -179,22 +183,36 @@ func (s *Store) flushShard(ctx context.Context, instance string, shard int64, co
 			entry.LastUsed = &t
 		}
 		rec.Triggers[key] = entry
-		took = append(took, taken{u, p, pipeline})
+		took = append(took, taken{u, p, pipeline, key, before, existed})
 		changed = true
 	}
 	if !changed {
 		return nil
 	}
+	recordKey := usageShardKey(instance, shard)
 	data, err := json.Marshal(rec)
 	if err == nil {
-		err = s.storage.Store(ctx, usageShardKey(instance, shard), data)
+		err = s.storage.Store(ctx, recordKey, data)
 	}
 	if err != nil {
+		// A failed write may still have reached storage (a timeout after
+		// the value was sent, a connection lost before the answer). So the
+		// record goes back to what it was before this flush and is kept
+		// in memory, and the uses go back to pending: the next flush (and
+		// any read of this instance's usage) starts from that record, not
+		// from storage, and so never counts these uses twice.
 		for _, t := range took {
 			t.u.pending.Add(t.pending) // nothing lost: the next flush retries
+			if t.existed {
+				rec.Triggers[t.key] = t.before
+			} else {
+				delete(rec.Triggers, t.key)
+			}
 		}
+		s.setUncertain(recordKey, &rec)
 		return s.unavailable(ctx, "store", "storing usage", err, zap.Int64("shard", shard))
 	}
+	s.setUncertain(recordKey, nil)
 	for _, t := range took {
 		t.u.flushedLast.Store(nanos(rec.Triggers[strconv.FormatInt(t.u.id, 10)].LastUsed))
 		t.u.flushedPipeline.Store(t.pipeline)
@@ -207,12 +225,40 @@ func (s *Store) flushShard(ctx context.Context, instance string, shard int64, co
 func (s *Store) lockOwnShard(ctx context.Context, instance string, shard int64) (usageShardRecord, *sync.Mutex, error) {
 	lock := s.shardLock(shard)
 	lock.Lock()
+	if rec, ok := s.uncertainRecord(usageShardKey(instance, shard)); ok {
+		return rec, lock, nil // storage may hold it or a failed write's
+	}
 	rec, _, err := s.loadShard(ctx, instance, shard)
 	if err != nil {
 		lock.Unlock()
 		return rec, nil, err
 	}
 	return rec, lock, nil
+}
+
+// setUncertain keeps rec as this instance's record under key, whose write
+// failed and may or may not have reached storage; nil forgets it, once a
+// write has succeeded. The caller holds the shard's lock.
+func (s *Store) setUncertain(key string, rec *usageShardRecord) {
+	s.uncertainMu.Lock()
+	defer s.uncertainMu.Unlock()
+	if rec == nil {
+		delete(s.uncertain, key)
+		return
+	}
+	if s.uncertain == nil {
+		s.uncertain = make(map[string]usageShardRecord)
+	}
+	s.uncertain[key] = *rec
+}
+
+// uncertainRecord returns the record kept by setUncertain, if any. The
+// caller holds the shard's lock, which guards the record's contents.
+func (s *Store) uncertainRecord(key string) (usageShardRecord, bool) {
+	s.uncertainMu.Lock()
+	defer s.uncertainMu.Unlock()
+	rec, ok := s.uncertain[key]
+	return rec, ok
 }
 
 // loadShard reads an instance's record of a shard. A missing record, and
