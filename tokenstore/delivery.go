@@ -69,6 +69,14 @@ type Delivery struct {
 	WebURL     string `json:"web_url,omitempty"`
 }
 
+// same reports whether d and o record the same use: one request's
+// delivery read back from storage is equal to it in every field.
+func (d Delivery) same(o Delivery) bool {
+	return d.Time.Equal(o.Time) && d.Source == o.Source && d.Ref == o.Ref && d.Outcome == o.Outcome &&
+		d.Status == o.Status && d.WebURL == o.WebURL && slices.Equal(d.Variables, o.Variables) &&
+		(d.PipelineID == nil) == (o.PipelineID == nil) && (d.PipelineID == nil || *d.PipelineID == *o.PipelineID)
+}
+
 // pendingDelivery is a delivery recorded but not written yet.
 type pendingDelivery struct {
 	trigger  int64
@@ -341,7 +349,11 @@ func (s *Store) writeDeliveries(ctx context.Context, instance string, id int64, 
 	}
 	merged := make([]Delivery, 0, len(fresh)+len(rec.Deliveries))
 	for i := len(fresh) - 1; i >= 0; i-- {
-		merged = append(merged, fresh[i])
+		// A write reported failed may have reached storage: its
+		// deliveries, back in the queue, are in the record already.
+		if !slices.ContainsFunc(rec.Deliveries, fresh[i].same) {
+			merged = append(merged, fresh[i])
+		}
 	}
 	rec.Deliveries = newestDeliveries(append(merged, rec.Deliveries...))
 	data, err := json.Marshal(rec)

@@ -12,16 +12,17 @@ import (
 )
 
 // landedStorage stores every value, but while armed answers the writes of
-// usage records with an error, as a storage does whose connection is lost
-// after the value was sent (Redis going down mid-flush).
+// keys under prefix with an error, as a storage does whose connection is
+// lost after the value was sent (Redis going down mid-flush).
 type landedStorage struct {
 	certmagic.Storage
-	armed atomic.Bool
+	prefix string
+	armed  atomic.Bool
 }
 
 func (l *landedStorage) Store(ctx context.Context, key string, value []byte) error {
 	err := l.Storage.Store(ctx, key, value)
-	if err == nil && l.armed.Load() && strings.HasPrefix(key, usageRoot+"/") {
+	if err == nil && l.armed.Load() && strings.HasPrefix(key, l.prefix+"/") {
 		return errors.New("connection lost before the answer")
 	}
 	return err
@@ -43,7 +44,7 @@ func TestUsageCountedOnceAfterAFailedWrite(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			files := &certmagic.FileStorage{Path: t.TempDir()}
-			landed := &landedStorage{Storage: files}
+			landed := &landedStorage{Storage: files, prefix: usageRoot}
 			faulty := &faultyStorage{Storage: landed, fail: map[string]string{}}
 			s := newTestStore(t, faulty, Config{})
 			tr, token := mustCreate(t, s, CreateRequest{Project: "9", Description: "d"})
@@ -82,5 +83,36 @@ func TestUsageCountedOnceAfterAFailedWrite(t *testing.T) {
 			// A new store (a restart) reads storage alone.
 			wantUsage(t, newTestStore(t, files, Config{InstanceID: "instance-b"}), tr.ID, 5, t0.Add(time.Minute))
 		})
+	}
+}
+
+// The same for the recent deliveries: a failed write's deliveries, written
+// again, are listed once.
+func TestDeliveriesListedOnceAfterAFailedWrite(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	files := &certmagic.FileStorage{Path: t.TempDir()}
+	landed := &landedStorage{Storage: files, prefix: deliveriesRoot}
+	s := newTestStore(t, landed, Config{})
+	tr, _ := mustCreate(t, s, CreateRequest{Project: "9", Description: "d"})
+	for i := range 3 {
+		s.RecordDelivery(tr.ID, Delivery{Time: t0.Add(time.Duration(i) * time.Second), Source: "trigger", Ref: "main",
+			Variables: []string{"A"}, Outcome: "accepted", Status: 201})
+	}
+	landed.armed.Store(true)
+	if err := s.Flush(ctx); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Flush = %v, want ErrUnavailable", err)
+	}
+	landed.armed.Store(false)
+	s.RecordDelivery(tr.ID, Delivery{Time: t0.Add(time.Minute), Source: "trigger", Ref: "main", Outcome: "accepted", Status: 201})
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.Deliveries(ctx, tr.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 4 {
+		t.Fatalf("%d deliveries listed, want the 4 recorded: %+v", len(list), list)
 	}
 }
