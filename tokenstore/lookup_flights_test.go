@@ -29,6 +29,18 @@ func blockFirstTokenRead(storage *faultyStorage) (started, release chan struct{}
 	return started, release, reads
 }
 
+// uncachedToken creates a trigger through one store and returns its token
+// and a second store on the same storage, which has not cached it and
+// whose first read of a token record blocks (blockFirstTokenRead).
+func uncachedToken(t *testing.T) (s *Store, token string, started, release chan struct{}, reads *atomic.Int64) {
+	t.Helper()
+	storage := newFaultyStorage(t)
+	_, token = mustCreate(t, newTestStore(t, storage, Config{}), CreateRequest{Project: "9", Description: "d"})
+	s = newTestStore(t, storage, Config{InstanceID: "instance-b"})
+	started, release, reads = blockFirstTokenRead(storage)
+	return s, token, started, release, reads
+}
+
 // joinTime is how long a test lets its other lookups start (and, with
 // lookups joined, wait) before the first read is released. Were they
 // slower to start, they would find the token cached and read nothing
@@ -36,11 +48,7 @@ func blockFirstTokenRead(storage *faultyStorage) (started, release chan struct{}
 const joinTime = 100 * time.Millisecond
 
 func TestConcurrentMissesReadTheTokenOnce(t *testing.T) {
-	storage := newFaultyStorage(t)
-	creator := newTestStore(t, storage, Config{})
-	_, token := mustCreate(t, creator, CreateRequest{Project: "9", Description: "d"})
-	s := newTestStore(t, storage, Config{InstanceID: "instance-b"}) // nothing cached
-	started, release, reads := blockFirstTokenRead(storage)
+	s, token, started, release, reads := uncachedToken(t)
 
 	const callers = 16
 	errs := make([]error, callers)
@@ -69,11 +77,7 @@ func TestConcurrentMissesReadTheTokenOnce(t *testing.T) {
 }
 
 func TestLookupAfterAChangeReadsForItself(t *testing.T) {
-	storage := newFaultyStorage(t)
-	creator := newTestStore(t, storage, Config{})
-	_, token := mustCreate(t, creator, CreateRequest{Project: "9", Description: "d"})
-	s := newTestStore(t, storage, Config{InstanceID: "instance-b"})
-	started, release, reads := blockFirstTokenRead(storage)
+	s, token, started, release, reads := uncachedToken(t)
 
 	first := make(chan error, 1)
 	go func() {
@@ -95,11 +99,7 @@ func TestLookupAfterAChangeReadsForItself(t *testing.T) {
 }
 
 func TestLookupWhoseReaderLeftReadsForItself(t *testing.T) {
-	storage := newFaultyStorage(t)
-	creator := newTestStore(t, storage, Config{})
-	_, token := mustCreate(t, creator, CreateRequest{Project: "9", Description: "d"})
-	s := newTestStore(t, storage, Config{InstanceID: "instance-b"})
-	started, release, _ := blockFirstTokenRead(storage)
+	s, token, started, release, _ := uncachedToken(t)
 	defer close(release)
 
 	readerCtx, leave := context.WithCancel(context.Background())
@@ -125,11 +125,7 @@ func TestLookupWhoseReaderLeftReadsForItself(t *testing.T) {
 }
 
 func TestLookupWaitEndsWithItsContext(t *testing.T) {
-	storage := newFaultyStorage(t)
-	creator := newTestStore(t, storage, Config{})
-	_, token := mustCreate(t, creator, CreateRequest{Project: "9", Description: "d"})
-	s := newTestStore(t, storage, Config{InstanceID: "instance-b"})
-	started, release, _ := blockFirstTokenRead(storage)
+	s, token, started, release, _ := uncachedToken(t)
 	defer close(release)
 
 	go func() { _, _ = s.Authenticate(context.Background(), token) }()

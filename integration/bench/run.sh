@@ -548,6 +548,37 @@ memory() {
 	done
 }
 
+# in_turn ROUND CASE...: the cases in the order given in odd rounds and
+# in reverse in even ones, so that a drift of the machine's speed within a
+# round favours none of them.
+in_turn() {
+	local round="$1"
+	shift
+	if [ $((round % 2)) = 1 ]; then
+		echo "$@"
+	else
+		printf '%s\n' "$@" | tac | tr '\n' ' '
+	fi
+}
+
+# cases_in_turn "NAME URL SCRIPT"...: PAIRS rounds of the cases, each in
+# a freshly started Caddy, in in_turn's order.
+cases_in_turn() {
+	local -A url=() script=()
+	local names=() spec name u s round
+	for spec in "$@"; do
+		read -r name u s <<<"$spec"
+		names+=("$name")
+		url[$name]="$u" script[$name]="$s"
+	done
+	for round in $(seq "$PAIRS"); do
+		echo "--- round $round/$PAIRS" >&2
+		for name in $(in_turn "$round" "${names[@]}"); do
+			case_in_fresh_caddy "$name" "${url[$name]}" "${script[$name]}"
+		done
+	done
+}
+
 # pair: (a), (ac) and (b) alone, in turn, each in a freshly started
 # Caddy, PAIRS times, in alternating order. This VM's speed drifts by 10
 # to 20% from one minute to the next (the same case, minutes apart); the
@@ -555,22 +586,10 @@ memory() {
 # of every case do.
 pair() {
 	prepare_storage
-	local path="/api/v4/projects/9/trigger/pipeline" round
-	local order name
-	for round in $(seq "$PAIRS"); do
-		echo "--- round $round/$PAIRS" >&2
-		# Odd rounds run (a) first, even rounds (b) first: a drift of the
-		# machine's speed within a round then favours neither.
-		order="a ac b"
-		if [ $((round % 2)) = 0 ]; then order="b ac a"; fi
-		for name in $order; do
-			case "$name" in
-			a) case_in_fresh_caddy a "http://127.0.0.1:$plain_port$path" "$lua_dir/form.lua" ;;
-			ac) case_in_fresh_caddy ac "http://127.0.0.1:$plain_port$path" "$lua_dir/canonical.lua" ;;
-			b) case_in_fresh_caddy b "http://127.0.0.1:$gw_port$path" "$lua_dir/form.lua" ;;
-			esac
-		done
-	done
+	local path="/api/v4/projects/9/trigger/pipeline"
+	cases_in_turn "a http://127.0.0.1:$plain_port$path $lua_dir/form.lua" \
+		"ac http://127.0.0.1:$plain_port$path $lua_dir/canonical.lua" \
+		"b http://127.0.0.1:$gw_port$path $lua_dir/form.lua"
 	local med lo hi a_caddy a_up ac_caddy ac_up b_caddy b_up
 	read -r med lo hi < <(paired b a)
 	read -r a_caddy a_up < <(cpu_per_request a)
@@ -625,8 +644,7 @@ modules_mode() {
 	for round in $(seq "$PAIRS"); do
 		echo "--- round $round/$PAIRS" >&2
 		for m in $modules; do
-			order="ac b"
-			if [ $((round % 2)) = 0 ]; then order="b ac"; fi
+			order="$(in_turn "$round" ac b)"
 			for name in $order; do
 				case "$name" in
 				ac) case_in_fresh_caddy "ac-$m" "http://127.0.0.1:$plain_port/" "$requests/$m.lua" ;;
@@ -659,18 +677,9 @@ modules_mode() {
 # against its own baseline, as the pair mode does for (b).
 cold_mode() {
 	prepare_storage
-	local path="/api/v4/projects/9/trigger/pipeline" round name order
-	for round in $(seq "$PAIRS"); do
-		echo "--- round $round/$PAIRS" >&2
-		order="ad d"
-		if [ $((round % 2)) = 0 ]; then order="d ad"; fi
-		for name in $order; do
-			case "$name" in
-			ad) case_in_fresh_caddy ad "http://127.0.0.1:$plain_port$path" "$lua_dir/many.lua" ;;
-			d) case_in_fresh_caddy d "http://127.0.0.1:$gw_port$path" "$lua_dir/many.lua" ;;
-			esac
-		done
-	done
+	local path="/api/v4/projects/9/trigger/pipeline"
+	cases_in_turn "ad http://127.0.0.1:$plain_port$path $lua_dir/many.lua" \
+		"d http://127.0.0.1:$gw_port$path $lua_dir/many.lua"
 	local med lo hi ad_caddy ad_up d_caddy d_up hits misses
 	read -r med lo hi < <(paired d ad)
 	read -r ad_caddy ad_up < <(cpu_per_request ad)
@@ -730,22 +739,10 @@ redis_commands_during() {
 redis_mode() {
 	prepare_storage
 	start_redis
-	local path="/api/v4/projects/9/trigger/pipeline" round name order
+	local path="/api/v4/projects/9/trigger/pipeline" name
 	local plain="http://127.0.0.1:$plain_port$path" gw="http://127.0.0.1:$gw_port$path"
-	for round in $(seq "$PAIRS"); do
-		echo "--- round $round/$PAIRS" >&2
-		order="a ac b-redis ad d-redis"
-		if [ $((round % 2)) = 0 ]; then order="d-redis ad b-redis ac a"; fi
-		for name in $order; do
-			case "$name" in
-			a) case_in_fresh_caddy a "$plain" "$lua_dir/form.lua" ;;
-			ac) case_in_fresh_caddy ac "$plain" "$lua_dir/canonical.lua" ;;
-			ad) case_in_fresh_caddy ad "$plain" "$lua_dir/many.lua" ;;
-			b-redis) case_in_fresh_caddy b-redis "$gw" "$lua_dir/form.lua" ;;
-			d-redis) case_in_fresh_caddy d-redis "$gw" "$lua_dir/many.lua" ;;
-			esac
-		done
-	done
+	cases_in_turn "a $plain $lua_dir/form.lua" "ac $plain $lua_dir/canonical.lua" "b-redis $gw $lua_dir/form.lua" \
+		"ad $plain $lua_dir/many.lua" "d-redis $gw $lua_dir/many.lua"
 	{
 		echo "Redis run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $PAIRS rounds, each case in a freshly started Caddy, $TOKENS tokens in storage (caddy-storage-redis on a local redis-server)"
 		echo
