@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"path"
 	"slices"
@@ -145,15 +146,30 @@ func (e *UnconfirmedError) Unwrap() error { return e.Err }
 // minutes. A live store that cannot read the feed (storage unreachable
 // from it, process suspended, change feed turned off) never confirms.
 // It costs a few storage reads every 50ms while it waits, and one write.
+//
+// Listings only find the stores to wait for. A listing can miss a record
+// being rewritten: a file storage's directory read races the rename that
+// replaces a heartbeat or a confirmation, and Linux's readdir may skip
+// an entry renamed meanwhile. Missing a confirmation at the start read
+// as "none yet", and missing a record as "gone", so the wait ended at
+// once and a revoked token was still cached elsewhere
+// (TestAwaitChangesRevocationReachedEveryStore, about 2% of runs under
+// load). So the stores waited for are those of two listings, and each
+// one's confirmation and liveness are also read from its own keys.
 func (s *Store) AwaitChanges(ctx context.Context) error {
 	waiting, err := s.liveStores(ctx)
 	if err != nil {
 		return err
 	}
+	again, err := s.liveStores(ctx)
+	if err != nil {
+		return err
+	}
+	maps.Copy(waiting, again)
 	if len(waiting) == 0 {
 		return nil
 	}
-	start, err := s.confirmations(ctx)
+	start, err := s.latestConfirmations(ctx, waiting)
 	if err != nil {
 		return err
 	}
@@ -164,26 +180,12 @@ func (s *Store) AwaitChanges(ctx context.Context) error {
 	defer ticker.Stop()
 	var lastErr error // of the last reading that ctx did not cut short
 	for {
-		live, err := s.liveStores(ctx)
-		var confirmed map[string]int64
-		if err == nil {
-			confirmed, err = s.confirmations(ctx)
-		}
+		err := s.checkWaiting(ctx, waiting, start)
 		if ctx.Err() != nil {
 			return &UnconfirmedError{Instances: sortedInstances(waiting), Err: lastErr}
 		}
-		if lastErr = err; err == nil {
-			for run := range waiting {
-				now, ok := live[run]
-				if !ok || confirmed[run] >= start[run]+confirmsPerChange {
-					delete(waiting, run) // confirmed, closed, or known to be gone
-					continue
-				}
-				waiting[run] = now // the latest facts, for the report
-			}
-			if len(waiting) == 0 {
-				return nil
-			}
+		if lastErr = err; err == nil && len(waiting) == 0 {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -191,6 +193,87 @@ func (s *Store) AwaitChanges(ctx context.Context) error {
 		case <-ticker.C:
 		}
 	}
+}
+
+// checkWaiting drops from waiting the stores that have confirmed twice
+// since start, closed, or are known to be gone, and refreshes the others'
+// facts for the report. A store the listing misses is looked for under
+// the name it had; one found under another name (a store may change its
+// name) is looked for there from then on.
+func (s *Store) checkWaiting(ctx context.Context, waiting map[string]Instance, start map[string]int64) error {
+	live, err := s.liveStores(ctx)
+	if err != nil {
+		return err
+	}
+	confirmed, err := s.latestConfirmations(ctx, waiting)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for run, inst := range waiting {
+		current, ok := live[run]
+		if !ok {
+			rec, found, err := s.loadInstance(ctx, inst.Name)
+			if err != nil {
+				return err
+			}
+			ok = found && runOf(rec) == run && rec.Run != s.run && !s.holderGone(rec, now)
+			if ok {
+				current = Instance{Name: rec.Instance, Host: rec.Host, PID: rec.PID, LastSeen: rec.Heartbeat}
+			}
+		}
+		if !ok || confirmed[run] >= start[run]+confirmsPerChange {
+			delete(waiting, run) // confirmed, closed, or known to be gone
+			continue
+		}
+		waiting[run] = current
+	}
+	return nil
+}
+
+// latestConfirmations returns the latest confirmation of every run, from
+// a listing and, for each store waited for, from the key of the name it
+// has: a listing may miss a confirmation being rewritten.
+func (s *Store) latestConfirmations(ctx context.Context, waiting map[string]Instance) (map[string]int64, error) {
+	seqs, err := s.confirmations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for run, inst := range waiting {
+		seq, err := s.confirmationOf(ctx, inst.Name, run)
+		if err != nil {
+			return nil, err
+		}
+		seqs[run] = max(seqs[run], seq)
+	}
+	return seqs, nil
+}
+
+// runOf is how liveStores keys a store: its run, or its name for a
+// record written by an older version, which has none (and never confirms).
+func runOf(rec *instanceRecord) string {
+	if rec.Run == "" {
+		return "name:" + rec.Instance
+	}
+	return rec.Run
+}
+
+// confirmationOf reads the latest confirmation the named store's run has
+// written: 0 when none (none stored, or one of another run under that
+// name).
+func (s *Store) confirmationOf(ctx context.Context, name, run string) (int64, error) {
+	var c confirmation
+	data, err := s.storage.Load(ctx, confirmKey(name))
+	if isNotExist(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, s.unavailable(ctx, "load", "loading a confirmation", err)
+	}
+	if json.Unmarshal(data, &c) != nil || c.Instance != name || c.Run != run {
+		return 0, nil
+	}
+	return c.Seq, nil
 }
 
 func sortedInstances(m map[string]Instance) []Instance {
@@ -223,11 +306,7 @@ func (s *Store) liveStores(ctx context.Context) (map[string]Instance, error) {
 		if rec.Run == s.run || s.holderGone(&rec, now) {
 			continue
 		}
-		id := rec.Run
-		if id == "" {
-			id = "name:" + rec.Instance
-		}
-		live[id] = Instance{Name: rec.Instance, Host: rec.Host, PID: rec.PID, LastSeen: rec.Heartbeat}
+		live[runOf(&rec)] = Instance{Name: rec.Instance, Host: rec.Host, PID: rec.PID, LastSeen: rec.Heartbeat}
 	}
 	return live, nil
 }
