@@ -17,13 +17,12 @@ import (
 // decodableEncoding reports whether the gateway can read an answer in
 // encoding: none ("" or identity) or gzip.
 func decodableEncoding(encoding string) bool {
-	return encoding == "" || strings.EqualFold(encoding, "identity") || isGzip(encoding)
+	c := parseContentCoding(encoding)
+	return c == codingNone || c.gzip()
 }
 
 // isGzip reports whether encoding is gzip (x-gzip is its old name).
-func isGzip(encoding string) bool {
-	return strings.EqualFold(encoding, "gzip") || strings.EqualFold(encoding, "x-gzip")
-}
+func isGzip(encoding string) bool { return parseContentCoding(encoding).gzip() }
 
 // decodeAnswerBody is body as a client reads it given its Content-Encoding,
 // at most limit bytes: the body itself without an encoding, decoded for
@@ -78,6 +77,9 @@ func parseContentCoding(encoding string) contentCoding {
 	}
 	return codingOther
 }
+
+// gzip reports whether the coding is gzip, under either of its names.
+func (c contentCoding) gzip() bool { return c == codingGzip || c == codingXGzip }
 
 // String is the coding's Content-Encoding value ("" for none).
 func (c contentCoding) String() string {
