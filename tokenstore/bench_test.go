@@ -3,6 +3,8 @@ package tokenstore
 import (
 	"context"
 	"errors"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -123,5 +125,45 @@ func BenchmarkAuthenticateMiss(b *testing.B) {
 	}
 	if hits := s.observer.(*countingObserver).hits.Load(); hits > 0 {
 		b.Fatalf("%d cache hits, want none", hits)
+	}
+}
+
+// BenchmarkFlushManyShards is one usage flush after each of 100,000
+// triggers (98 usage shards) was used and started a pipeline since the
+// last, as in the load script's case (d): every flush rewrites every
+// shard. The storage is in tmpfs where there is one, so that the figure
+// is the store's work, not the disk's.
+func BenchmarkFlushManyShards(b *testing.B) {
+	const triggers = 100_000
+	dir := b.TempDir()
+	if shm, err := os.MkdirTemp("/dev/shm", "tokenstore-bench-"); err == nil {
+		dir = shm
+		b.Cleanup(func() { os.RemoveAll(shm) })
+	}
+	ctx := context.Background()
+	s := newTestStore(b, &certmagic.FileStorage{Path: dir}, Config{})
+	counters := make([]*usageCounter, triggers)
+	for i := range counters {
+		counters[i] = s.counter(int64(i + 1))
+	}
+	use := func() {
+		now := time.Now()
+		for i, u := range counters {
+			u.record(now)
+			u.recordPipeline(&Pipeline{ID: int64(i + 1), WebURL: "https://ci.example/p/" + strconv.Itoa(i+1), TriggeredAt: now})
+		}
+	}
+	use()
+	if err := s.Flush(ctx); err != nil { // the records exist from here on
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		use()
+		b.StartTimer()
+		if err := s.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

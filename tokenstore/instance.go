@@ -270,9 +270,9 @@ func (s *Store) logClaim(name string) {
 }
 
 // switchInstance makes name this store's. When the name changes, every
-// counter forgets the last-used time and last pipeline it knew in storage:
-// that was the old name's record, and the next flush writes them into the
-// new one's. Pending uses stay.
+// counter forgets the last-used time and last pipeline it knew in storage,
+// and the store its records kept in memory: they were the old name's, and
+// the next flush writes into the new one's. Pending uses stay.
 func (s *Store) switchInstance(name, nonce string) {
 	s.idMu.Lock()
 	defer s.idMu.Unlock()
@@ -287,6 +287,7 @@ func (s *Store) switchInstance(name, nonce string) {
 			u.flushedPipeline.Store(nil)
 			lock.Unlock()
 		}
+		s.own.clear()
 	}
 	s.instance, s.nonce = name, nonce
 }

@@ -146,10 +146,8 @@ type Store struct {
 	// (see shardLock); the request path never takes them.
 	shardLocks  [shardLockCount]sync.Mutex
 	retireAfter atomic.Int64 // how long an unused counter is kept (nanoseconds): see retireIdleCounters
-	// uncertain holds, by record key, this instance's usage records whose
-	// last write failed, as they stood before it (see flushShard).
-	uncertainMu sync.Mutex
-	uncertain   map[string]usageShardRecord
+	// own holds this instance's usage records between flushes (usage_own.go).
+	own ownRecords
 
 	// idMu guards the instance name. Flushes and usage reads hold it for
 	// reading throughout, so a change of name never splits one.

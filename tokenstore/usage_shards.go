@@ -141,7 +141,7 @@ func (s *Store) flushUsage(ctx context.Context) error {
 // flushShard adds the counters' pending uses to this instance's record of
 // the shard. It writes nothing when nothing changed.
 func (s *Store) flushShard(ctx context.Context, instance string, shard int64, counters []*usageCounter) error {
-	rec, lock, err := s.lockOwnShard(ctx, instance, shard)
+	own, lock, err := s.lockOwnShard(ctx, instance, shard)
 	if err != nil {
 		return err
 	}
@@ -149,116 +149,106 @@ func (s *Store) flushShard(ctx context.Context, instance string, shard int64, co
 	type taken struct {
 		u        *usageCounter
 		pending  int64
+		last     int64
 		pipeline *Pipeline
-		key      string
-		before   usageEntry // the record's entry before this flush
-		existed  bool
 	}
 	took := make([]taken, 0, len(counters))
-	changed := false
+	// The record after this flush, merged from the one in memory (sorted by
+	// ID) and the counters (sorted here): kept only once written.
+	slices.SortFunc(counters, func(a, b *usageCounter) int { return cmpInt64(a.id, b.id) })
+	before := own.entries
+	entries := make([]ownEntry, 0, len(before)+len(counters))
+	i := 0
 	for _, u := range counters {
-		key := strconv.FormatInt(u.id, 10)
+		for i < len(before) && before[i].id < u.id {
+			entries = append(entries, before[i])
+			i++
+		}
+		entry, existed := ownEntry{id: u.id}, i < len(before) && before[i].id == u.id
+		if existed {
+			entry = before[i]
+			i++
+		}
 		// Retiring takes this lock too, so a counter is either retired
 		// (pending negative) or keeps its pending uses until the Swap.
 		if u.pending.Load() < 0 {
+			if existed {
+				entries = append(entries, entry)
+			}
 			continue
 		}
 		p := u.pending.Swap(0)
-		entry, existed := rec.Triggers[key]
-		before := entry
-		last := max(nanos(entry.LastUsed), u.lastUsed.Load())
+		last := max(entry.last, u.lastUsed.Load())
 		pipeline := u.lastPipeline.Load()
-		newPipeline := pipeline != nil && pipeline.newerThan(entry.LastPipeline)
-		if p == 0 && last == nanos(entry.LastUsed) && !newPipeline {
+		newPipeline := pipeline != nil && pipeline.newerThan(entry.pipeline)
+		if p == 0 && last == entry.last && !newPipeline {
 			u.flushedLast.Store(last)
 			u.flushedPipeline.Store(pipeline)
+			if existed {
+				entries = append(entries, entry)
+			}
 			continue
 		}
 		if newPipeline {
-			entry.LastPipeline = pipeline
+			entry.pipeline = pipeline
 		}
-		entry.UseCount += p
-		if last > 0 {
-			t := time.Unix(0, last).UTC()
-			entry.LastUsed = &t
-		}
-		rec.Triggers[key] = entry
-		took = append(took, taken{u, p, pipeline, key, before, existed})
-		changed = true
+		entry.count += p
+		entry.last = last
+		entries = append(entries, entry)
+		took = append(took, taken{u, p, last, pipeline})
 	}
-	if !changed {
+	entries = append(entries, before[i:]...)
+	if len(took) == 0 {
 		return nil
 	}
-	recordKey := usageShardKey(instance, shard)
-	data, err := json.Marshal(rec)
+	// Sized from the last write, with room for the new entries (about 200
+	// bytes with a pipeline) and for the others' growth; the slice is the
+	// storage's once handed over, so it is not reused.
+	size := own.size + own.size/8 + 256*(len(entries)-len(before)) + 64
+	data, err := appendOwnShard(make([]byte, 0, size), instance, shard, entries)
 	if err == nil {
-		err = s.storage.Store(ctx, recordKey, data)
+		err = s.storage.Store(ctx, usageShardKey(instance, shard), data)
 	}
 	if err != nil {
 		// A failed write may still have reached storage (a timeout after
 		// the value was sent, a connection lost before the answer). So the
-		// record goes back to what it was before this flush and is kept
-		// in memory, and the uses go back to pending: the next flush (and
-		// any read of this instance's usage) starts from that record, not
-		// from storage, and so never counts these uses twice.
+		// record stays as it was before this flush, marked so that it is
+		// never dropped from memory, and the uses go back to pending: the
+		// next flush (and any read of this instance's usage) starts from
+		// that record, not from storage, and so never counts these uses
+		// twice.
 		for _, t := range took {
 			t.u.pending.Add(t.pending) // nothing lost: the next flush retries
-			if t.existed {
-				rec.Triggers[t.key] = t.before
-			} else {
-				delete(rec.Triggers, t.key)
-			}
 		}
-		s.setUncertain(recordKey, &rec)
+		own.uncertain = true
 		return s.unavailable(ctx, "store", "storing usage", err, zap.Int64("shard", shard))
 	}
-	s.setUncertain(recordKey, nil)
+	own.entries, own.size, own.uncertain = entries, len(data), false
 	for _, t := range took {
-		t.u.flushedLast.Store(nanos(rec.Triggers[strconv.FormatInt(t.u.id, 10)].LastUsed))
+		t.u.flushedLast.Store(t.last)
 		t.u.flushedPipeline.Store(t.pipeline)
 	}
 	return nil
 }
 
-// lockOwnShard takes the shard's lock and reads this instance's record of
-// the shard under it; the caller unlocks. On error the lock is released.
-func (s *Store) lockOwnShard(ctx context.Context, instance string, shard int64) (usageShardRecord, *sync.Mutex, error) {
+// lockOwnShard takes the shard's lock and returns this instance's record
+// of the shard: the one in memory, or else the one in storage, which it
+// keeps in memory from then on. The caller unlocks. On error the lock is
+// released.
+func (s *Store) lockOwnShard(ctx context.Context, instance string, shard int64) (*ownShard, *sync.Mutex, error) {
 	lock := s.shardLock(shard)
 	lock.Lock()
-	if rec, ok := s.uncertainRecord(usageShardKey(instance, shard)); ok {
-		return rec, lock, nil // storage may hold it or a failed write's
+	if own := s.own.get(shard); own != nil {
+		return own, lock, nil
 	}
 	rec, _, err := s.loadShard(ctx, instance, shard)
 	if err != nil {
 		lock.Unlock()
-		return rec, nil, err
+		return nil, nil, err
 	}
-	return rec, lock, nil
-}
-
-// setUncertain keeps rec as this instance's record under key, whose write
-// failed and may or may not have reached storage; nil forgets it, once a
-// write has succeeded. The caller holds the shard's lock.
-func (s *Store) setUncertain(key string, rec *usageShardRecord) {
-	s.uncertainMu.Lock()
-	defer s.uncertainMu.Unlock()
-	if rec == nil {
-		delete(s.uncertain, key)
-		return
-	}
-	if s.uncertain == nil {
-		s.uncertain = make(map[string]usageShardRecord)
-	}
-	s.uncertain[key] = *rec
-}
-
-// uncertainRecord returns the record kept by setUncertain, if any. The
-// caller holds the shard's lock, which guards the record's contents.
-func (s *Store) uncertainRecord(key string) (usageShardRecord, bool) {
-	s.uncertainMu.Lock()
-	defer s.uncertainMu.Unlock()
-	rec, ok := s.uncertain[key]
-	return rec, ok
+	own := ownShardOf(rec)
+	s.keepOwnShard(shard, own)
+	return own, lock, nil
 }
 
 // loadShard reads an instance's record of a shard. A missing record, and
@@ -355,13 +345,15 @@ func (s *Store) usagesOf(ctx context.Context, ids []int64) (map[int64]Usage, err
 // record plus the uses not flushed yet. Holding the shard's lock means no
 // flush of it is half done.
 func (s *Store) addOwnUsage(ctx context.Context, instance string, shard int64, ids []int64, sums map[int64]*usageSum) error {
-	rec, lock, err := s.lockOwnShard(ctx, instance, shard)
+	own, lock, err := s.lockOwnShard(ctx, instance, shard)
 	if err != nil {
 		return err
 	}
 	defer lock.Unlock()
-	addEntries(sums, rec, ids)
 	for _, id := range ids {
+		if e, ok := own.find(id); ok {
+			sums[id].add(e.count, e.last, e.pipeline)
+		}
 		if u := s.existingCounter(id); u != nil {
 			sums[id].add(max(u.pending.Load(), 0), u.lastUsed.Load(), u.lastPipeline.Load())
 		}
