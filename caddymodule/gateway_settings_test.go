@@ -19,12 +19,12 @@ func TestStoreSettingsChanges(t *testing.T) {
 		live, fixed string // the changes an open store takes, and the others
 	}{
 		{"defaults", Handler{}, "", ""},
-		{"defaults spelled out", Handler{CacheSize: 10000, ChangePollInterval: caddy.Duration(500 * time.Millisecond),
+		{"defaults spelled out", Handler{CacheSize: 100000, ChangePollInterval: caddy.Duration(500 * time.Millisecond),
 			StorageTimeout: caddy.Duration(2 * time.Second)}, "", ""},
 		{"every store setting", Handler{CacheSize: 5, CacheTTL: caddy.Duration(time.Second),
 			NegativeCacheTTL: caddy.Duration(2 * time.Second), UsageFlushInterval: caddy.Duration(3 * time.Second),
 			ChangePollInterval: caddy.Duration(time.Second), StorageTimeout: caddy.Duration(5 * time.Second)},
-			"cache_size 5 (was: 10000), cache_ttl 1s (was: 1m0s), negative_cache_ttl 2s (was: 10s), " +
+			"cache_size 5 (was: 100000), cache_ttl 1s (was: 1m0s), negative_cache_ttl 2s (was: 10s), " +
 				"usage_flush_interval 3s (was: 10s), change_poll_interval 1s (was: 500ms), storage_timeout 5s (was: 2s)", ""},
 		{"the change feed turned off", Handler{ChangePollInterval: caddy.Duration(-1)}, "", "change_poll_interval -1ns (was: 500ms)"},
 		{"handler settings are not store settings", Handler{MaxBody: 5, FailedAuthLimit: 3}, "", ""},

@@ -33,7 +33,7 @@ func TestReloadAppliesStoreSettings(t *testing.T) {
 	}
 
 	g.reload(t, config{Gateway: "cache_size 1\ncache_ttl 30s"})
-	applied := regexp.MustCompile(`token store settings applied.*"applied":"cache_size 1 \(was: 10000\), cache_ttl 30s \(was: 1m0s\)"`)
+	applied := regexp.MustCompile(`token store settings applied.*"applied":"cache_size 1 \(was: 100000\), cache_ttl 30s \(was: 1m0s\)"`)
 	if n := len(g.logLines(t, applied)); n != 1 {
 		t.Fatalf("%d log lines naming the cache settings applied by the reload, want 1", n)
 	}
@@ -53,8 +53,8 @@ func TestReloadAppliesStoreSettings(t *testing.T) {
 	}
 
 	// A config whose reverse_proxy cannot provision: the reload fails after
-	// the gateway of the new config joined the store with cache_size 10000.
-	g.writeCaddyfile(config{Gateway: "cache_size 10000", Proxy: "transport http {\n\t\ttls_client_auth " +
+	// the gateway of the new config joined the store with cache_size 100000.
+	g.writeCaddyfile(config{Gateway: "cache_size 100000", Proxy: "transport http {\n\t\ttls_client_auth " +
 		g.dir + "/missing-cert.pem " + g.dir + "/missing-key.pem\n\t}"})
 	res := g.cli(t, "reload", "--config", g.caddyfile, "--adapter", "caddyfile", "--address", g.adminAddr())
 	if res.ExitCode == 0 {

@@ -17,7 +17,7 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultCacheSize          = 10000
+	DefaultCacheSize          = 100000
 	DefaultCacheTTL           = time.Minute
 	DefaultNegativeCacheTTL   = 10 * time.Second
 	DefaultFlushInterval      = 10 * time.Second
@@ -77,7 +77,9 @@ type Config struct {
 	// sharing one ID.
 	RenewInstanceID func() (string, error)
 	// CacheSize is the number of tokens the positive cache holds (default
-	// 10000); the negative cache holds as many.
+	// 100000); the negative cache holds as many. The caches grow to it as
+	// tokens are used, about 230 bytes of heap a token, so a bound larger
+	// than the tokens in use costs nothing.
 	CacheSize int
 	// CacheTTL is how long a known token is served from the cache (default
 	// 1m). Revocations made by other instances reach this one through the
