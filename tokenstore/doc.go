@@ -48,7 +48,9 @@
 // depends on another instance's and concurrent flushes lose nothing;
 // readers sum the records and take the latest last-used time. A flush
 // writes one record per shard with new uses, not one per trigger. Each live store holds a distinct instance name
-// (see Config.InstanceID): two processes never write one record.
+// (see Config.InstanceID): two processes never write one record. So a
+// store keeps its own records in memory once read or written (up to 256
+// shards) and a flush writes them without reading them back.
 //
 // Deliveries: the recent uses of each trigger (RecordDelivery) are
 // buffered in memory like usage and written by the same flush, each
