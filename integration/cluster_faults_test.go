@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -134,6 +136,60 @@ func TestClusterSurvivesRedisOutage(t *testing.T) {
 	if took, bound := time.Since(revoked), pollInterval+500*time.Millisecond; took > bound {
 		t.Errorf("after the outage a revocation took %s to reach the other instance, want at most %s", took, bound)
 	}
+}
+
+// caddy-storage-redis reports a failed read as a missing key, and Redis
+// fails reads just before it answers again after an outage (its client
+// fails them at once until a background dial succeeds; a restarting Redis
+// answers "loading"). A flush whose read of the instance's own usage record
+// fails so must not take the record for a new one and overwrite the
+// instance's total with the uses it held in memory: the instance lost the
+// uses it had flushed before the outage so, and TestClusterSurvivesRedisOutage
+// once counted 820 of 835 accepted uses.
+func TestUsageSurvivesAReadFailingAsRedisComesBack(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 0, "", nil)
+	proxy := startRedisProxy(t, c.redis.addr())
+	c.gatewayCfg = redisStorageBlock(proxy.port) + "usage_flush_interval 200ms"
+	g := c.startNode(nil)
+	c.nodes = append(c.nodes, g)
+	tr := g.addTrigger(t, addOpts{Project: "9", Description: "used", Owner: "alice"})
+	instance := g.instanceID(t)
+	record := redisKeyPrefix + "/trigger_gateway/instance_usage/" + url.PathEscape(instance) + "/" +
+		strconv.FormatInt(tr.ID/usageShardSize, 10)
+	use := func(n int) {
+		t.Helper()
+		if counts := g.hammer(t, tr, 2, n); counts.get(http.StatusCreated) != int64(n) || counts.total() != int64(n) {
+			t.Fatalf("%d of %d requests accepted (%+v, %v)", counts.get(http.StatusCreated), n, counts.counts, counts.errs)
+		}
+		g.siteRequests += n
+	}
+	wantStored := func(n int64) {
+		t.Helper()
+		eventually(t, 10*time.Second, func() string {
+			rec, _ := c.storedUsageShard(t, tr, instance)
+			if got := rec.Triggers[tr.idString()].UseCount; got != n {
+				return fmt.Sprintf("the usage record holds %d uses, want %d", got, n)
+			}
+			return ""
+		})
+	}
+
+	use(10)
+	wantStored(10)
+	proxy.failNextGets(record, 1)
+	use(5)
+	eventually(t, 10*time.Second, func() string {
+		if proxy.failsLeft(record) > 0 {
+			return "the flush did not read the usage record"
+		}
+		return ""
+	})
+	wantStored(15)
+	if got := findTrigger(t, g.listTriggers(t, tr.Project), tr.ID).UseCount; got != 15 {
+		t.Errorf("listed use_count %d, want 15", got)
+	}
+	g.up.take()
 }
 
 // An instance killed with SIGKILL loses only what it had not flushed; the

@@ -41,8 +41,7 @@ type cluster struct {
 func newCluster(t *testing.T, n int, extra string, sameIDAs map[int]int) *cluster {
 	t.Helper()
 	c := &cluster{t: t, redis: startRedis(t), secrets: &secretSet{}}
-	c.gatewayCfg = "storage redis {\nhost 127.0.0.1\nport " + strconv.Itoa(c.redis.port) +
-		"\nkey_prefix " + redisKeyPrefix + "\n}\n" + extra
+	c.gatewayCfg = redisStorageBlock(c.redis.port) + extra
 	// Cleanups run last-registered first: this one runs once every node
 	// has stopped (and written its last usage) and before Redis stops.
 	t.Cleanup(c.scanRedisForSecrets)
@@ -54,6 +53,13 @@ func newCluster(t *testing.T, n int, extra string, sameIDAs map[int]int) *cluste
 		c.nodes = append(c.nodes, c.startNode(prepare))
 	}
 	return c
+}
+
+// redisStorageBlock is the storage block of a node whose Redis listens on
+// port.
+func redisStorageBlock(port int) string {
+	return "storage redis {\nhost 127.0.0.1\nport " + strconv.Itoa(port) +
+		"\nkey_prefix " + redisKeyPrefix + "\n}\n"
 }
 
 // startNode starts one node, as newGateway does, after prepare.

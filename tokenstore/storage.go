@@ -100,11 +100,16 @@ func boundedRead[T any](ctx context.Context, timeout time.Duration, read func(co
 // one round trip and fails only when the storage does.
 const probeDir = keyPrefix + "/probe"
 
-// Load confirms every "missing key" answer with a listing: a storage may
-// report a failed read as a missing key (caddy-storage-redis v1.8.1 does,
-// for any Redis error), and believing it would refuse a valid token with
-// 404 and cache that, reset a usage total or reuse a trigger ID. A missing
-// key the listing cannot confirm is an error.
+// Load confirms every "missing key" answer: a storage may report a failed
+// read as a missing key (caddy-storage-redis v1.8.1 does, for any Redis
+// error), and believing it would refuse a valid token with 404 and cache
+// that, reset a usage total, reuse a trigger ID or give up an instance
+// name still held. A listing then shows whether the storage answers; if
+// it fails, so does the read. If it answers, the key is read again, and
+// that second answer stands: the listing alone proves nothing about the
+// first read when the storage came back between the two (a Redis
+// restarting: its client fails reads at once until a background dial
+// succeeds, and it answers "loading" until its data is read back).
 func (o *observedStorage) Load(ctx context.Context, key string) ([]byte, error) {
 	defer o.observe("load", time.Now())
 	if o.files != nil { // a missing file is missing: nothing to confirm
@@ -126,7 +131,7 @@ func (o *observedStorage) Load(ctx context.Context, key string) ([]byte, error) 
 		if _, lerr := o.Storage.List(ctx, probeDir, false); lerr != nil && !isNotExist(lerr) {
 			return nil, fmt.Errorf("reading %s: storage answered that it is missing but fails: %w", key, lerr)
 		}
-		return nil, err
+		return o.Storage.Load(ctx, key)
 	})
 }
 
