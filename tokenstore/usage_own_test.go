@@ -81,6 +81,7 @@ func TestFlushReadsItsOwnRecordOnce(t *testing.T) {
 	s := newTestStore(t, storage, Config{})
 	ids := []int64{1, 2, usageShardSize + 5} // two shards
 	t0 := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	var firstReads int64
 	for round := range 4 {
 		for _, id := range ids {
 			s.counter(id).record(t0.Add(time.Duration(round) * time.Second))
@@ -91,9 +92,15 @@ func TestFlushReadsItsOwnRecordOnce(t *testing.T) {
 		if _, err := s.usagesOf(ctx, ids); err != nil {
 			t.Fatal(err)
 		}
+		if round == 0 {
+			firstReads = storage.loads.Load()
+		}
 	}
-	if got := storage.loads.Load(); got != 2 {
-		t.Errorf("%d reads of this instance's usage records in 4 flushes and 4 reads of 2 shards, want 2", got)
+	if firstReads == 0 {
+		t.Fatal("the first flush read none of this instance's usage records")
+	}
+	if more := storage.loads.Load() - firstReads; more != 0 {
+		t.Errorf("%d reads of this instance's usage records in 3 flushes and 3 reads after the first, want none", more)
 	}
 	for _, id := range ids {
 		entry, ok := storedUsage(t, storage, id, "instance-a")
