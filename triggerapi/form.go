@@ -5,12 +5,14 @@ import (
 	"io"
 	"mime/multipart"
 	"net/url"
+	"slices"
 	"strings"
 )
 
 // parseURLEncoded reads "a=1&b=2" pairs without building url.Values: the
 // request path reads each pair once, straight into params.
 func (p *params) parseURLEncoded(s string) *Error {
+	p.expectVariables(strings.Count(s, "variables["))
 	for s != "" {
 		var pair string
 		pair, s, _ = strings.Cut(s, "&")
@@ -29,6 +31,17 @@ func (p *params) parseURLEncoded(s string) *Error {
 		p.set(key, value, false)
 	}
 	return nil
+}
+
+// maxExpectedVariables bounds the room expectVariables makes: a count
+// from the raw text may be too high, and more variables than that grow
+// the slice as they come.
+const maxExpectedVariables = 32
+
+// expectVariables makes room for about n more variables, so that a
+// request's variables take one allocation.
+func (p *params) expectVariables(n int) {
+	p.variables = slices.Grow(p.variables, min(n, maxExpectedVariables))
 }
 
 // unescapeQuery skips url.QueryUnescape's work (and allocation) when there
@@ -50,6 +63,7 @@ func (p *params) parseMultipart(body []byte, boundary string) *Error {
 	}
 	var buffer [16]formField // a token, a ref and a dozen variables, without an allocation
 	if fields, ok := splitSimpleMultipart(buffer[:0], body, boundary); ok {
+		p.expectVariables(len(fields))
 		for _, f := range fields {
 			p.set(string(f.name), string(f.value), false)
 		}
