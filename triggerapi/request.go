@@ -91,11 +91,13 @@ type field struct {
 
 // params gathers parameters from several sources before validation.
 type params struct {
-	token, ref      field
-	variables       Variables // in the order sent, until request settles them
-	inputs          map[string]json.RawMessage
-	payload         map[string]json.RawMessage
-	badVars, badIns bool
+	token, ref field
+	variables  Variables // in the order sent, until request settles them
+	// expectedVariables is the room to make for them (expectVariables).
+	expectedVariables int
+	inputs            map[string]json.RawMessage
+	payload           map[string]json.RawMessage
+	badVars, badIns   bool
 	// caseVariant is the first, in byte order, of the caller's field names
 	// that differ only in case from token, ref, variables or inputs.
 	caseVariant string
@@ -214,6 +216,9 @@ func (p *params) set(key, value string, isFile bool) {
 		if shape != shapeEntry || isFile {
 			p.badVars = true
 			return
+		}
+		if p.variables == nil {
+			p.variables = make(Variables, 0, p.expectedVariables)
 		}
 		p.variables = append(p.variables, Variable{entry, value})
 	case "inputs":
