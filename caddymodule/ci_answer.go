@@ -127,7 +127,7 @@ func (h *Handler) serveCI(w *upstreamWriter, r *http.Request, d *decision, next 
 			err = caddyhttp.Error(http.StatusBadGateway, errors.New("the next handler wrote no answer"))
 		}
 		err = h.upstreamFailed(w, d, err)
-		d.upstreamStatus = w.code
+		d.upstreamStatus = int(w.code)
 		countCIAnswer(d.settings.upstream.name, ciUnreachable)
 		return err
 	}

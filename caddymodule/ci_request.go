@@ -12,7 +12,7 @@ import (
 // API: the canonical body of contract §5 for gitlab, or what the project's
 // upstream module builds from the accepted trigger. A module's refusal
 // (GitHub's 25 inputs) refuses the request before anything is sent.
-func (h *Handler) buildRequest(d *decision, req *triggerapi.Request, variables map[string]string) *triggerapi.Error {
+func (h *Handler) buildRequest(d *decision, req *triggerapi.Request, variables triggerapi.Variables) *triggerapi.Error {
 	module := d.settings.upstream.ci
 	if module == nil {
 		d.body = triggerapi.CanonicalBody(upstreamToken(d, req), d.ref, variables, req.Inputs, req.Payload)

@@ -530,7 +530,7 @@ func TestExplainForm(t *testing.T) {
 	if refusal != nil {
 		t.Fatalf("the gateway refuses the body: %s", refusal.Body)
 	}
-	if parsed.Token != tok || parsed.Ref != "main" || len(parsed.Variables) != 1 || parsed.Variables["DEPLOY"] != "a=b c" {
+	if parsed.Token != tok || parsed.Ref != "main" || len(parsed.Variables) != 1 || parsed.Variables[0] != (triggerapi.Variable{Name: "DEPLOY", Value: "a=b c"}) {
 		t.Errorf("parsed %+v", parsed)
 	}
 

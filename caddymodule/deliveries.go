@@ -66,17 +66,13 @@ func detachNames(delivery *tokenstore.Delivery) {
 	}
 }
 
-// variableNames lists the caller's variable names (the store sorts them);
-// the request is nil when the refusal came before the request was parsed.
+// variableNames lists the caller's variable names, sorted; the request
+// is nil when the refusal came before the request was parsed.
 func variableNames(req *triggerapi.Request) []string {
 	if req == nil || len(req.Variables) == 0 {
 		return nil
 	}
-	names := make([]string, 0, len(req.Variables))
-	for name := range req.Variables {
-		names = append(names, name)
-	}
-	return names
+	return req.Variables.Names(nil)
 }
 
 // replayedPipeline is the pipeline a replayed answer names, read as the

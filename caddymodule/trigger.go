@@ -74,7 +74,7 @@ func refuseTriggerEarly(r *http.Request, d *decision) *triggerapi.Error {
 // applyVariableRules applies the project's variable rules to the caller's
 // variables, which it returns as they are to be forwarded, and the
 // variables' limits to its inputs, counted apart from them.
-func (h *Handler) applyVariableRules(d *decision, req *triggerapi.Request) (map[string]string, *triggerapi.Error) {
+func (h *Handler) applyVariableRules(d *decision, req *triggerapi.Request) (triggerapi.Variables, *triggerapi.Error) {
 	variables, applied, violation := d.settings.variables.Apply(req.Variables)
 	if violation != nil {
 		d.detail = violation.Message

@@ -31,7 +31,7 @@ func (h *Handler) serveUpstream(w *upstreamWriter, r *http.Request, d *decision,
 	if err != nil {
 		err = h.upstreamFailed(w, d, err)
 	}
-	d.upstreamStatus = w.code
+	d.upstreamStatus = int(w.code)
 	return err
 }
 
@@ -83,15 +83,17 @@ var upstreamFailures = map[int]*triggerapi.Error{
 type upstreamWriter struct {
 	// By value: one allocation per request, not two.
 	caddyhttp.ResponseWriterWrapper
-	code     int
-	body     bytes.Buffer
+	body bytes.Buffer
+	// ctx is the request's context when capturing, nil otherwise.
+	ctx context.Context
+	// code is the answer's status, 0 until it begins: an int32 (net/http
+	// takes 100 to 999), so that it and the small fields after it share
+	// one word and requestState keeps its size class.
+	code     int32
 	overflow bool
 	// encoding is the Content-Encoding the answer was passed on in, when
 	// capturing: the copy kept for repeats is in it (answer_encoding.go).
-	// Beside the other small fields, in what would be padding.
 	encoding contentCoding
-	// ctx is the request's context when capturing, nil otherwise.
-	ctx context.Context
 	// callerGone: the status was written after the caller had gone.
 	// reverse_proxy then writes 499 for its access log, with no answer
 	// from the CI behind it (Caddy 2.11; earlier versions returned an
@@ -108,7 +110,7 @@ func (u *upstreamWriter) begin(code int) {
 	if u.code != 0 {
 		return
 	}
-	u.code = code
+	u.code = int32(code)
 	u.pipeline.begin(code, u.Header())
 	if u.ctx != nil {
 		// Read before the answer goes on: an encode handler wrapping the
@@ -154,7 +156,7 @@ func (u *upstreamWriter) status() int {
 	if u.code == 0 {
 		return http.StatusOK
 	}
-	return u.code
+	return int(u.code)
 }
 
 // writerOnly hides every method but Write.

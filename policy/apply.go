@@ -2,7 +2,10 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
 // check is the outcome of the caller rules for one variable, in the order
@@ -22,9 +25,9 @@ const (
 // Apply checks the caller's variables and returns the variables to forward,
 // with the rules that changed them, for the explain endpoint: "renamed
 // DEPLOY_ENV to ENVIRONMENT", "default LOG_LEVEL", "set BUILD_BY" (names
-// only, never values). The variables to forward are vars itself when no
-// rule rewrites variables, else a new map: vars is never modified, and
-// callers must not modify what is returned.
+// only, never values). The variables to forward, sorted by name like
+// vars, are vars itself when no rule rewrites variables, else a new slice:
+// vars is never modified, and callers must not modify what is returned.
 //
 // The caller's variables are checked first: their count, then each name in
 // sorted order against, in turn, the value size limit, name validity, the
@@ -34,26 +37,16 @@ const (
 // result; a request that sends both a name and another one renamed to it
 // is refused (RuleVariableConflict). The values the gateway provides are
 // exempt from the caller rules.
-func (p *VariablePolicy) Apply(vars map[string]string) (out map[string]string, applied []string, v *Violation) {
+func (p *VariablePolicy) Apply(vars triggerapi.Variables) (out triggerapi.Variables, applied []string, v *Violation) {
 	p = p.orDefault()
 	if len(vars) > p.maxCount {
 		return nil, nil, &Violation{Rule: RuleTooManyVariables,
 			Message: fmt.Sprintf("variables: %d given, at most %d allowed", len(vars), p.maxCount)}
 	}
-	// The first failing name in sorted order, found without sorting: a
-	// name is only checked when it would come before the one found so far.
-	var failed string
-	result := passed
-	for name, value := range vars {
-		if result != passed && name >= failed {
-			continue
+	for _, v := range vars { // sorted: the first failure is the first name in order
+		if c := p.check(v.Name, v.Value); c != passed {
+			return nil, nil, p.violation(v.Name, c)
 		}
-		if c := p.check(name, value); c != passed {
-			failed, result = name, c
-		}
-	}
-	if result != passed {
-		return nil, nil, p.violation(failed, result)
 	}
 	if len(p.renames)+len(p.defaults)+len(p.sets) == 0 {
 		return vars, nil, nil // nothing to rewrite: no copy on the request path
@@ -113,13 +106,14 @@ func (p *VariablePolicy) violation(name string, c check) *Violation {
 }
 
 // transform renames, defaults and sets: the variables to forward.
-func (p *VariablePolicy) transform(vars map[string]string) (map[string]string, []string, *Violation) {
-	out := make(map[string]string, len(vars)+len(p.defaults)+len(p.sets))
-	for name, value := range vars {
-		if _, renamed := p.renameTo[name]; !renamed {
-			out[name] = value
+func (p *VariablePolicy) transform(vars triggerapi.Variables) (triggerapi.Variables, []string, *Violation) {
+	out := make(triggerapi.Variables, 0, len(vars)+len(p.renames)+len(p.defaults)+len(p.sets))
+	for _, v := range vars {
+		if _, renamed := p.renameTo[v.Name]; !renamed {
+			out = append(out, v)
 		}
 	}
+	kept := len(out) // the caller's names, still sorted; the gateway's come after
 	var applied []string
 	note := func(s string) {
 		if applied == nil {
@@ -128,34 +122,50 @@ func (p *VariablePolicy) transform(vars map[string]string) (map[string]string, [
 		applied = append(applied, s)
 	}
 	for _, r := range p.renames {
-		value, ok := vars[r.from]
+		value, ok := vars.Lookup(r.from)
 		if !ok {
 			continue
 		}
 		// Targets are distinct (CompileVariables), so only a name the
 		// caller sent as it is can already be there.
-		if _, taken := out[r.to]; taken {
+		if _, taken := out[:kept].Lookup(r.to); taken {
 			return nil, nil, &Violation{Rule: RuleVariableConflict,
 				Message: fmt.Sprintf("variables: %s is renamed to %s, which the request also sets", r.from, r.to)}
 		}
-		out[r.to] = value
+		out = append(out, triggerapi.Variable{Name: r.to, Value: value})
 		note(r.note)
 	}
 	for _, d := range p.defaults {
-		if _, ok := out[d.name]; !ok {
-			out[d.name] = d.value
+		if position(out, kept, d.name) < 0 {
+			out = append(out, triggerapi.Variable{Name: d.name, Value: d.value})
 			note(d.note)
 		}
 	}
 	for _, s := range p.sets {
-		if _, ok := out[s.name]; ok {
+		if i := position(out, kept, s.name); i >= 0 {
+			out[i].Value = s.value
 			note(s.replaced)
 		} else {
+			out = append(out, triggerapi.Variable{Name: s.name, Value: s.value})
 			note(s.note)
 		}
-		out[s.name] = s.value
 	}
+	slices.SortFunc(out, func(a, b triggerapi.Variable) int { return strings.Compare(a.Name, b.Name) })
 	return out, applied, nil
+}
+
+// position is the index of name in out, whose first kept variables are
+// sorted by name (the few after them are not), or -1.
+func position(out triggerapi.Variables, kept int, name string) int {
+	if i, ok := out[:kept].Index(name); ok {
+		return i
+	}
+	for i := kept; i < len(out); i++ {
+		if out[i].Name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // anyMatch reports whether a glob matches name.

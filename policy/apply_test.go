@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/triggergate/caddy-trigger-gateway/policy"
+	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
 // gatewaySecret is a value the gateway provides (Set, Default): it must not
@@ -185,7 +186,7 @@ func TestApply(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := compile(t, tt.levels...)
 			before := maps.Clone(tt.vars)
-			out, applied, v := p.Apply(tt.vars)
+			out, applied, v := apply(t, p, tt.vars)
 			if !maps.Equal(before, tt.vars) {
 				t.Errorf("Apply changed its input: %v", tt.vars)
 			}
@@ -254,11 +255,11 @@ func TestApplyDeterministic(t *testing.T) {
 	accepted := map[string]string{"DEPLOY_ENV": "production", "DEPLOY_X": "1", "VERSION": "1", "NOTIFY": "", "REGION": "r", "MESSAGE": "m"}
 	var want, wantOut []string
 	for i := range 200 {
-		_, _, v := p.Apply(refused)
+		_, _, v := apply(t, p, refused)
 		if v == nil || v.Rule != policy.RuleProtectedVariable || !strings.Contains(v.Message, "CI_A ") {
 			t.Fatalf("Apply() = %+v, want CI_A reported", v)
 		}
-		out, applied, v := p.Apply(accepted)
+		out, applied, v := apply(t, p, accepted)
 		if v != nil {
 			t.Fatalf("Apply() = %v", v)
 		}
@@ -285,7 +286,7 @@ func TestApplyNoValueInMessages(t *testing.T) {
 		{"A": secret + strings.Repeat("x", 40)}, {"bad-" + "name": secret}, {"CI_X": secret}, {"D": secret},
 		{"N": secret}, {"P": secret}, {"R": secret, "T": secret},
 	} {
-		_, _, v := p.Apply(vars)
+		_, _, v := apply(t, p, vars)
 		if v == nil {
 			t.Fatalf("Apply(%v) accepted", vars)
 		}
@@ -295,7 +296,7 @@ func TestApplyNoValueInMessages(t *testing.T) {
 	if len(seen) != 7 {
 		t.Errorf("rules seen: %v, want 7 different ones", seen)
 	}
-	_, _, v := compile(t, policy.VariableRules{MaxCount: 1}).Apply(map[string]string{"A": secret, "B": secret})
+	_, _, v := apply(t, compile(t, policy.VariableRules{MaxCount: 1}), map[string]string{"A": secret, "B": secret})
 	if v == nil || v.Rule != policy.RuleTooManyVariables {
 		t.Fatalf("Apply() = %v, want too many variables", v)
 	}
@@ -305,13 +306,13 @@ func TestApplyNoValueInMessages(t *testing.T) {
 // TestNilVariablePolicy checks that a nil policy applies the safe defaults.
 func TestNilVariablePolicy(t *testing.T) {
 	var p *policy.VariablePolicy
-	if _, _, v := p.Apply(map[string]string{"CI_JOB_TOKEN": secret}); v == nil || v.Rule != policy.RuleProtectedVariable {
+	if _, _, v := apply(t, p, map[string]string{"CI_JOB_TOKEN": secret}); v == nil || v.Rule != policy.RuleProtectedVariable {
 		t.Errorf("nil policy: Apply() = %v, want a protected variable", v)
 	}
-	if _, _, v := p.Apply(manyVars(policy.DefaultMaxVariables + 1)); v == nil || v.Rule != policy.RuleTooManyVariables {
+	if _, _, v := apply(t, p, manyVars(policy.DefaultMaxVariables+1)); v == nil || v.Rule != policy.RuleTooManyVariables {
 		t.Errorf("nil policy: Apply() = %v, want too many variables", v)
 	}
-	out, _, v := p.Apply(map[string]string{"X": "1"})
+	out, _, v := apply(t, p, map[string]string{"X": "1"})
 	if v != nil || !maps.Equal(out, map[string]string{"X": "1"}) {
 		t.Errorf("nil policy: Apply() = %v, %v", out, v)
 	}
@@ -328,7 +329,7 @@ func TestApplyConcurrent(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 200 {
-				out, _, v := p.Apply(map[string]string{"DEPLOY_ENV": "staging", "VERSION": "1"})
+				out, _, v := apply(t, p, map[string]string{"DEPLOY_ENV": "staging", "VERSION": "1"})
 				if v != nil || out["ENVIRONMENT"] != "staging" {
 					t.Errorf("Apply() = %v, %v", out, v)
 					return
@@ -340,8 +341,8 @@ func TestApplyConcurrent(t *testing.T) {
 }
 
 func BenchmarkApply(b *testing.B) {
-	vars := map[string]string{"DEPLOY_ENV": "production", "VERSION": "1.2.3", "NOTIFY": "true",
-		"REGION": "eu-west-1", "MESSAGE": "hello world"}
+	vars := triggerapi.VariablesOf(map[string]string{"DEPLOY_ENV": "production", "VERSION": "1.2.3", "NOTIFY": "true",
+		"REGION": "eu-west-1", "MESSAGE": "hello world"})
 	for _, bc := range []struct {
 		name   string
 		levels []policy.VariableRules
@@ -363,8 +364,8 @@ func BenchmarkApply(b *testing.B) {
 
 func BenchmarkApplyRefused(b *testing.B) {
 	p := compile(b, typical)
-	vars := map[string]string{"DEPLOY_ENV": "production", "VERSION": "1.2.3", "NOTIFY": "true",
-		"REGION": "eu-west-1", "CI_JOB_TOKEN": "x"}
+	vars := triggerapi.VariablesOf(map[string]string{"DEPLOY_ENV": "production", "VERSION": "1.2.3", "NOTIFY": "true",
+		"REGION": "eu-west-1", "CI_JOB_TOKEN": "x"})
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, _, v := p.Apply(vars); v == nil {

@@ -74,7 +74,7 @@ func TestCompileVariablesMerge(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, _, v := compile(t, tt.levels...).Apply(tt.vars)
+			out, _, v := apply(t, compile(t, tt.levels...), tt.vars)
 			if tt.rule != "" {
 				if v == nil || v.Rule != tt.rule {
 					t.Fatalf("Apply() = %v, %v, want %s", out, v, tt.rule)
@@ -166,7 +166,7 @@ func TestCompileVariablesKeepsLevels(t *testing.T) {
 	rules.Allow[0] = "Z"
 	rules.Set["S"] = "2"
 	rules.Rename["A"] = "C"
-	out, _, v := p.Apply(map[string]string{"A": "a"})
+	out, _, v := apply(t, p, map[string]string{"A": "a"})
 	if v != nil || !maps.Equal(out, map[string]string{"B": "a", "S": "1"}) {
 		t.Errorf("Apply() = %v, %v", out, v)
 	}

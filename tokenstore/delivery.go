@@ -122,7 +122,9 @@ func boundDelivery(d *Delivery) {
 	if d.Variables == nil {
 		d.Variables = []string{} // an empty list in JSON, not null
 	}
-	slices.Sort(d.Variables)
+	if !slices.IsSorted(d.Variables) { // a request's are (triggerapi.Variables)
+		slices.Sort(d.Variables)
+	}
 	if len(d.Variables) > MaxDeliveryVariables {
 		d.Variables = d.Variables[:MaxDeliveryVariables:MaxDeliveryVariables]
 	}

@@ -61,8 +61,8 @@ func BenchmarkParseRoute(b *testing.B) {
 }
 
 func BenchmarkCanonicalBody(b *testing.B) {
-	vars := map[string]string{"DEPLOY_ENV": "production", "VERSION": "1.2.3", "NOTIFY": "true",
-		"REGION": "eu-west-1", "MESSAGE": "hello world"}
+	vars := triggerapi.VariablesOf(map[string]string{"DEPLOY_ENV": "production", "VERSION": "1.2.3", "NOTIFY": "true",
+		"REGION": "eu-west-1", "MESSAGE": "hello world"})
 	payload := map[string]json.RawMessage{"object_kind": json.RawMessage(`"push"`),
 		"after": json.RawMessage(`"da1560886d4f094c3e6c9ef40349f7d38b5d27d7"`)}
 	b.ReportAllocs()

@@ -4,37 +4,27 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
-	"strings"
 )
 
 // CanonicalBody is the one JSON body the upstream receives for every
 // accepted trigger, whatever form the caller used:
 // {"token": token, "ref": ref, "variables": {...}, "inputs": {...}, ...payload}.
 // Keys are written in a fixed order so equal requests forward equal bytes.
-func CanonicalBody(token, ref string, variables map[string]string, inputs, payload map[string]json.RawMessage) []byte {
+func CanonicalBody(token, ref string, variables Variables, inputs, payload map[string]json.RawMessage) []byte {
 	return AppendCanonicalBody(nil, token, ref, variables, inputs, payload)
 }
 
 // AppendCanonicalBody appends CanonicalBody's bytes to dst: the request
 // path writes them into room it allocated with the rest of the request's
 // state.
-func AppendCanonicalBody(dst []byte, token, ref string, variables map[string]string, inputs, payload map[string]json.RawMessage) []byte {
-	dst = slices.Grow(dst, 64+len(token)+len(ref)+32*len(variables))
+func AppendCanonicalBody(dst []byte, token, ref string, variables Variables, inputs, payload map[string]json.RawMessage) []byte {
+	dst = slices.Grow(dst, len(`{"token":"","ref":"","variables":}`)+len(token)+len(ref)+variables.jsonSize())
 	dst = append(dst, `{"token":`...)
 	dst = appendJSONString(dst, token)
 	dst = append(dst, `,"ref":`...)
 	dst = appendJSONString(dst, ref)
-	dst = append(dst, `,"variables":{`...)
-	var pairs [16]variable // most requests' variables fit: sorted without an allocation
-	for i, v := range sortedVariables(pairs[:0], variables) {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendJSONString(dst, v.name)
-		dst = append(dst, ':')
-		dst = appendJSONString(dst, v.value)
-	}
-	dst = append(dst, '}')
+	dst = append(dst, `,"variables":`...)
+	dst = variables.appendJSON(dst)
 	if len(inputs) > 0 {
 		dst = append(dst, `,"inputs":{`...)
 		dst = appendRawFields(dst, inputs)
@@ -45,20 +35,6 @@ func AppendCanonicalBody(dst []byte, token, ref string, variables map[string]str
 		dst = appendRawFields(dst, payload)
 	}
 	return append(dst, '}')
-}
-
-// variable is a name and its value, to sort them without looking each
-// name up again.
-type variable struct{ name, value string }
-
-// sortedVariables appends m's variables to pairs, sorted by name.
-func sortedVariables(pairs []variable, m map[string]string) []variable {
-	pairs = slices.Grow(pairs, len(m))
-	for name, value := range m {
-		pairs = append(pairs, variable{name, value})
-	}
-	slices.SortFunc(pairs, func(a, b variable) int { return strings.Compare(a.name, b.name) })
-	return pairs
 }
 
 func appendRawFields(dst []byte, fields map[string]json.RawMessage) []byte {

@@ -48,7 +48,7 @@ func TestCanonicalBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := triggerapi.CanonicalBody(tt.token, tt.ref, tt.variables, tt.inputs, tt.payload)
+			got := triggerapi.CanonicalBody(tt.token, tt.ref, triggerapi.VariablesOf(tt.variables), tt.inputs, tt.payload)
 			if string(got) != tt.want {
 				t.Errorf("CanonicalBody() =\n%s\nwant\n%s", got, tt.want)
 			}
@@ -83,9 +83,9 @@ func TestCanonicalBodyStable(t *testing.T) {
 		vars[k] = k + k
 		payload["p"+k] = json.RawMessage(`"` + k + `"`)
 	}
-	first := string(triggerapi.CanonicalBody("T", "main", vars, nil, payload))
+	first := string(triggerapi.CanonicalBody("T", "main", triggerapi.VariablesOf(vars), nil, payload))
 	for range 50 {
-		if got := string(triggerapi.CanonicalBody("T", "main", vars, nil, payload)); got != first {
+		if got := string(triggerapi.CanonicalBody("T", "main", triggerapi.VariablesOf(vars), nil, payload)); got != first {
 			t.Fatalf("CanonicalBody() changed between calls:\n%s\n%s", first, got)
 		}
 	}

@@ -1,8 +1,6 @@
 package triggerapi
 
 import (
-	"maps"
-	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -47,13 +45,41 @@ const pairwiseLimit = 16
 // gets the same answer. The common cases (few names, or names all in one
 // case) allocate nothing.
 func caseCollision[V any](m map[string]V) (first, second string, found bool) {
-	if len(m) < 2 || !foldingMayMerge(m) {
+	if len(m) < 2 {
 		return "", "", false
 	}
-	if len(m) <= pairwiseLimit && !anyPairFoldEqual(m) {
+	var cases nameCases
+	for name := range m {
+		cases.note(name)
+	}
+	if !cases.mayMerge() {
 		return "", "", false
 	}
-	names := slices.Sorted(maps.Keys(m))
+	var buffer [pairwiseLimit]string
+	return sortedCollision(sortedKeys(buffer[:0], m))
+}
+
+// caseCollision is caseCollision for variables (sorted by name).
+func (vs Variables) caseCollision() (first, second string, found bool) {
+	if len(vs) < 2 {
+		return "", "", false
+	}
+	var cases nameCases
+	for _, v := range vs {
+		cases.note(v.Name)
+	}
+	if !cases.mayMerge() {
+		return "", "", false
+	}
+	var buffer [pairwiseLimit]string
+	return sortedCollision(vs.Names(buffer[:0]))
+}
+
+// sortedCollision is caseCollision for names sorted in byte order.
+func sortedCollision(names []string) (first, second string, found bool) {
+	if len(names) <= pairwiseLimit && !anyPairFoldEqual(names) {
+		return "", "", false
+	}
 	seen := make(map[string]string, len(names)) // folded name: the first with it
 	for _, name := range names {
 		folded := foldName(name)
@@ -65,33 +91,29 @@ func caseCollision[V any](m map[string]V) (first, second string, found bool) {
 	return "", "", false
 }
 
-// foldingMayMerge reports whether folding could make two names of m one:
-// it cannot when all are ASCII and none has a lower-case letter, or none
-// an upper-case one (CI variables are usually all upper case).
-func foldingMayMerge[V any](m map[string]V) bool {
-	upper, lower := false, false
-	for name := range m {
-		for i := 0; i < len(name); i++ {
-			switch c := name[i]; {
-			case c >= utf8.RuneSelf:
-				return true
-			case 'A' <= c && c <= 'Z':
-				upper = true
-			case 'a' <= c && c <= 'z':
-				lower = true
-			}
+// nameCases tells whether folding could make two names one: it cannot
+// when all are ASCII and none has a lower-case letter, or none an
+// upper-case one (CI variables are usually all upper case).
+type nameCases struct{ upper, lower, other bool }
+
+// note takes one name into account.
+func (c *nameCases) note(name string) {
+	for i := 0; i < len(name); i++ {
+		switch b := name[i]; {
+		case b >= utf8.RuneSelf:
+			c.other = true
+		case 'A' <= b && b <= 'Z':
+			c.upper = true
+		case 'a' <= b && b <= 'z':
+			c.lower = true
 		}
 	}
-	return upper && lower
 }
 
-// anyPairFoldEqual compares every pair of m's names (at most pairwiseLimit).
-func anyPairFoldEqual[V any](m map[string]V) bool {
-	var buffer [pairwiseLimit]string
-	names := buffer[:0]
-	for name := range m {
-		names = append(names, name)
-	}
+func (c *nameCases) mayMerge() bool { return c.other || c.upper && c.lower }
+
+// anyPairFoldEqual compares every pair of names (at most pairwiseLimit).
+func anyPairFoldEqual(names []string) bool {
 	for i := 1; i < len(names); i++ {
 		for _, earlier := range names[:i] {
 			if strings.EqualFold(names[i], earlier) {

@@ -59,6 +59,10 @@ func TestCaseCollision(t *testing.T) {
 			if found != (tt.first != "") || first != tt.first || second != tt.second {
 				t.Errorf("caseCollision = %q, %q, %v; want %q, %q", first, second, found, tt.first, tt.second)
 			}
+			first, second, found = VariablesOf(tt.names).caseCollision()
+			if found != (tt.first != "") || first != tt.first || second != tt.second {
+				t.Errorf("Variables.caseCollision = %q, %q, %v; want %q, %q", first, second, found, tt.first, tt.second)
+			}
 		})
 	}
 }
@@ -72,6 +76,10 @@ func TestCaseCollisionAllocations(t *testing.T) {
 	} {
 		if n := testing.AllocsPerRun(100, func() { caseCollision(names) }); n != 0 {
 			t.Errorf("caseCollision(%q) allocates %v times", names, n)
+		}
+		vs := VariablesOf(names)
+		if n := testing.AllocsPerRun(100, func() { vs.caseCollision() }); n != 0 {
+			t.Errorf("Variables.caseCollision(%q) allocates %v times", names, n)
 		}
 	}
 }

@@ -2,8 +2,8 @@ package triggerapi_test
 
 import (
 	"encoding/json"
-	"maps"
 	"net/url"
+	"slices"
 	"testing"
 	"unicode/utf8"
 
@@ -119,7 +119,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("canonical body %s refused: %s", canonical, perr.Body)
 		}
 		if back.Token != req.Token || back.Ref != req.Ref || len(back.Variables) != len(req.Variables) ||
-			len(req.Variables) > 0 && !maps.Equal(back.Variables, req.Variables) {
+			len(req.Variables) > 0 && !slices.Equal(back.Variables, req.Variables) {
 			t.Fatalf("canonical body %s reads back as %+v, want %+v", canonical, back, req)
 		}
 		if len(back.Inputs) != len(req.Inputs) || len(back.Payload) != len(req.Payload) {
@@ -133,8 +133,8 @@ func allValidUTF8(r *triggerapi.Request) bool {
 	if !utf8.ValidString(r.Token) || !utf8.ValidString(r.Ref) {
 		return false
 	}
-	for k, v := range r.Variables {
-		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+	for _, v := range r.Variables {
+		if !utf8.ValidString(v.Name) || !utf8.ValidString(v.Value) {
 			return false
 		}
 	}

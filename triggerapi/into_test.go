@@ -11,7 +11,7 @@ import (
 // AppendCanonicalBody writes CanonicalBody's bytes after dst's, in dst's
 // room when it has enough: the request path's buffer.
 func TestAppendCanonicalBody(t *testing.T) {
-	vars := map[string]string{"B": "2", "A": "<1>", "C": "é"}
+	vars := triggerapi.VariablesOf(map[string]string{"B": "2", "A": "<1>", "C": "é"})
 	inputs := map[string]json.RawMessage{"n": json.RawMessage(`3`)}
 	payload := map[string]json.RawMessage{"object_kind": json.RawMessage(`"push"`)}
 	want := triggerapi.CanonicalBody(benchToken, "main", vars, inputs, payload)
@@ -25,7 +25,7 @@ func TestAppendCanonicalBody(t *testing.T) {
 	if &got[0] != &room[0] {
 		t.Error("AppendCanonicalBody did not write into dst's room")
 	}
-	plain := map[string]string{"A": "1", "B": "2"}
+	plain := triggerapi.VariablesOf(map[string]string{"A": "1", "B": "2"})
 	if allocs := testing.AllocsPerRun(10, func() {
 		triggerapi.AppendCanonicalBody(room[:0], benchToken, "main", plain, nil, nil)
 	}); allocs != 0 {

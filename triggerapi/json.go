@@ -45,7 +45,7 @@ func (p *params) parseJSON(body []byte) *Error {
 	}
 	// An optional parameter sent as null is absent.
 	if variables >= 0 && !isJSONNull(j.raw(members[variables].value)) {
-		p.variables, p.badVars = j.stringMap(members[variables].value)
+		p.variables, p.badVars = j.variables(members[variables].value)
 	}
 	if inputs >= 0 && !isJSONNull(j.raw(members[inputs].value)) {
 		p.inputs, p.badIns = j.rawMap(members[inputs].value)
@@ -125,35 +125,41 @@ func (j *jsonBody) members(dst []jsonMember, span jsonSpan) ([]jsonMember, bool)
 	return members, true
 }
 
-// stringMap reads an object of strings; bad is true when it is not an
-// object or the value that counts for some name is not a string.
-func (j *jsonBody) stringMap(span jsonSpan) (values map[string]string, bad bool) {
+// variables reads an object of strings; bad is true when it is not an
+// object or the value that counts for some name (its last) is not a
+// string. The variables are in the order of the members.
+func (j *jsonBody) variables(span jsonSpan) (values Variables, bad bool) {
 	var buffer [16]jsonMember // most requests' variables: no allocation
 	members, ok := j.members(buffer[:0], span)
 	if !ok {
 		return nil, true
 	}
-	var notStrings map[string]bool // names whose last value is not a string
+	var lastIsString map[string]bool // made once a value is not a string
 	for _, m := range members {
 		name := j.key(m)
-		if s, ok := j.str(m.value); ok {
-			if values == nil {
-				values = make(map[string]string, len(members))
+		s, ok := j.str(m.value)
+		if !ok && lastIsString == nil {
+			lastIsString = make(map[string]bool)
+			for _, v := range values {
+				lastIsString[v.Name] = true
 			}
-			values[name] = s
-			delete(notStrings, name)
-			continue
 		}
-		if notStrings == nil {
-			notStrings = make(map[string]bool)
+		if lastIsString != nil {
+			lastIsString[name] = ok
 		}
-		notStrings[name] = true
-		delete(values, name)
+		if ok {
+			if values == nil {
+				values = make(Variables, 0, len(members))
+			}
+			values = append(values, Variable{name, s})
+		}
 	}
-	if len(values) == 0 {
-		values = nil
+	for _, isString := range lastIsString {
+		if !isString {
+			return nil, true
+		}
 	}
-	return values, len(notStrings) > 0
+	return values, false
 }
 
 // rawMap reads an object of any values; bad is true when it is not an object.

@@ -172,23 +172,23 @@ func TestParseQueryString(t *testing.T) {
 		{name: "token and ref", query: "token=T&ref=main",
 			want: &triggerapi.Request{Token: "T", Ref: "main"}},
 		{name: "variables", query: "token=T&ref=main&variables[A]=1&variables[B_2]=two",
-			want: &triggerapi.Request{Token: "T", Ref: "main", Variables: map[string]string{"A": "1", "B_2": "two"}}},
+			want: &triggerapi.Request{Token: "T", Ref: "main", Variables: triggerapi.VariablesOf(map[string]string{"A": "1", "B_2": "two"})}},
 		{name: "plus is a space", query: "token=a+b&ref=main&variables[A]=x+y+z",
-			want: &triggerapi.Request{Token: "a b", Ref: "main", Variables: map[string]string{"A": "x y z"}}},
+			want: &triggerapi.Request{Token: "a b", Ref: "main", Variables: triggerapi.VariablesOf(map[string]string{"A": "x y z"})}},
 		{name: "percent decoding", query: "token=a%2Bb%3D&ref=feature%2Fx&variables%5BK%5D=%C3%A9%26%25",
-			want: &triggerapi.Request{Token: "a+b=", Ref: "feature/x", Variables: map[string]string{"K": "é&%"}}},
+			want: &triggerapi.Request{Token: "a+b=", Ref: "feature/x", Variables: triggerapi.VariablesOf(map[string]string{"K": "é&%"})}},
 		{name: "encoded equals sign in value", query: "token=T&ref=main&variables[Q]=a%3Db=c",
-			want: &triggerapi.Request{Token: "T", Ref: "main", Variables: map[string]string{"Q": "a=b=c"}}},
+			want: &triggerapi.Request{Token: "T", Ref: "main", Variables: triggerapi.VariablesOf(map[string]string{"Q": "a=b=c"})}},
 		{name: "empty pairs", query: "&&token=T&&ref=main&",
 			want: &triggerapi.Request{Token: "T", Ref: "main"}},
 		{name: "last value wins", query: "token=a&ref=main&token=b&variables[A]=1&variables[A]=2",
-			want: &triggerapi.Request{Token: "b", Ref: "main", Variables: map[string]string{"A": "2"}}},
+			want: &triggerapi.Request{Token: "b", Ref: "main", Variables: triggerapi.VariablesOf(map[string]string{"A": "2"})}},
 		// Rack keeps a key without "=" as present (nil): the token is then
 		// looked up, empty, and not found.
 		{name: "key without value", query: "token&ref=main",
 			want: &triggerapi.Request{Token: "", Ref: "main"}},
 		{name: "empty variable value", query: "token=T&ref=main&variables[A]=",
-			want: &triggerapi.Request{Token: "T", Ref: "main", Variables: map[string]string{"A": ""}}},
+			want: &triggerapi.Request{Token: "T", Ref: "main", Variables: triggerapi.VariablesOf(map[string]string{"A": ""})}},
 		{name: "unrelated parameters ignored", query: "token=T&ref=main&private_token=x&job=build",
 			want: &triggerapi.Request{Token: "T", Ref: "main"}},
 		{name: "inputs", query: "token=T&ref=main&inputs[env]=prod&inputs[q]=%22x%22",
@@ -253,7 +253,7 @@ func TestParseFormShapes(t *testing.T) {
 func TestParseURLEncodedBody(t *testing.T) {
 	runParseCases(t, []parseCase{
 		{name: "body only", contentType: ctForm, body: "token=T&ref=main&variables[A]=1&variables[B]=a+b%2Fc",
-			want: &triggerapi.Request{Token: "T", Ref: "main", Variables: map[string]string{"A": "1", "B": "a b/c"}}},
+			want: &triggerapi.Request{Token: "T", Ref: "main", Variables: triggerapi.VariablesOf(map[string]string{"A": "1", "B": "a b/c"})}},
 		{name: "charset parameter", contentType: ctForm + "; charset=UTF-8", body: "token=T&ref=main",
 			want: &triggerapi.Request{Token: "T", Ref: "main"}},
 		{name: "upper case media type", contentType: "Application/X-WWW-Form-URLEncoded", body: "token=T&ref=main",
@@ -263,7 +263,7 @@ func TestParseURLEncodedBody(t *testing.T) {
 			want: &triggerapi.Request{Token: "T", Ref: "main"}},
 		{name: "body over query", contentType: ctForm, query: "token=Q&ref=q&variables[A]=q",
 			body: "token=B&ref=b&variables[A]=b",
-			want: &triggerapi.Request{Token: "B", Ref: "b", Variables: map[string]string{"A": "b"}}},
+			want: &triggerapi.Request{Token: "B", Ref: "b", Variables: triggerapi.VariablesOf(map[string]string{"A": "b"})}},
 		{name: "body completes query", contentType: ctForm, query: "token=Q", body: "ref=main",
 			want: &triggerapi.Request{Token: "Q", Ref: "main"}},
 		{name: "url ref over body and query", route: webhookRoute, contentType: ctForm,
@@ -314,7 +314,7 @@ func TestParseMultipart(t *testing.T) {
 	runParseCases(t, []parseCase{
 		{name: "fields", contentType: ct, body: full,
 			want: &triggerapi.Request{Token: "T", Ref: "main",
-				Variables: map[string]string{"A": "line1\nline2", "B": "é \"quoted\""},
+				Variables: triggerapi.VariablesOf(map[string]string{"A": "line1\nline2", "B": "é \"quoted\""}),
 				Inputs:    map[string]json.RawMessage{"x": raw(`"1"`)}}},
 		{name: "file variable", contentType: ctFileVar, body: fileVar, err: errVariablesShape},
 		{name: "file token", contentType: ctFileToken, body: fileToken, err: errTokenInvalid},
@@ -325,7 +325,7 @@ func TestParseMultipart(t *testing.T) {
 		{name: "variables array", contentType: ctArray, body: array, err: errVariablesShape},
 		{name: "body over query", contentType: ctOverride, body: override,
 			query: "token=Q&ref=main&variables[A]=q",
-			want:  &triggerapi.Request{Token: "B", Ref: "main", Variables: map[string]string{"A": "b"}}},
+			want:  &triggerapi.Request{Token: "B", Ref: "main", Variables: triggerapi.VariablesOf(map[string]string{"A": "b"})}},
 		{name: "url ref wins", route: webhookRoute, contentType: ctWebhook, body: webhookBody,
 			want: &triggerapi.Request{Token: "T", Ref: "feature/x"}},
 		{name: "no parts", contentType: ctEmpty, body: empty, query: "token=T&ref=main",
@@ -389,7 +389,7 @@ func TestParseJSON(t *testing.T) {
 		{name: "token ref variables", contentType: ctJSON,
 			body: `{"token":"T","ref":"main","variables":{"A":"1","B":"","C":"x\ny \"q\" \u00e9"}}`,
 			want: &triggerapi.Request{Token: "T", Ref: "main",
-				Variables: map[string]string{"A": "1", "B": "", "C": "x\ny \"q\" é"}}},
+				Variables: triggerapi.VariablesOf(map[string]string{"A": "1", "B": "", "C": "x\ny \"q\" é"})}},
 		{name: "charset parameter", contentType: ctJSON + "; charset=utf-8", body: `{` + tr + `}`,
 			want: &triggerapi.Request{Token: "T", Ref: "main"}},
 		{name: "json suffix media type", contentType: "application/vnd.api+json", body: `{` + tr + `}`,
@@ -434,7 +434,7 @@ func TestParseJSON(t *testing.T) {
 		// Body over query; URL ref over both.
 		{name: "body over query", contentType: ctJSON, query: "token=Q&ref=q&variables[A]=q",
 			body: `{"token":"B","variables":{"A":"b"}}`,
-			want: &triggerapi.Request{Token: "B", Ref: "q", Variables: map[string]string{"A": "b"}}},
+			want: &triggerapi.Request{Token: "B", Ref: "q", Variables: triggerapi.VariablesOf(map[string]string{"A": "b"})}},
 		{name: "url ref over body ref", route: webhookRoute, contentType: ctJSON, query: "token=T",
 			body: `{"ref":"refs/heads/other"}`,
 			want: &triggerapi.Request{Token: "T", Ref: "feature/x"}},
@@ -502,7 +502,7 @@ func TestParseWebhookPayload(t *testing.T) {
 	if got.Token != "T" || got.Ref != "release/1.x" {
 		t.Errorf("Parse() token, ref = %q, %q; want T, release/1.x", got.Token, got.Ref)
 	}
-	if !reflect.DeepEqual(got.Variables, map[string]string{"DEPLOY": "yes"}) {
+	if !reflect.DeepEqual(got.Variables, triggerapi.VariablesOf(map[string]string{"DEPLOY": "yes"})) {
 		t.Errorf("Variables = %v", got.Variables)
 	}
 	// Every other top-level field is kept byte for byte; token, ref,

@@ -13,8 +13,9 @@ type Request struct {
 	// Ref is the branch or tag, as the caller sent it (the URL's ref for
 	// the webhook route); not yet normalized.
 	Ref string
-	// Variables are the pipeline variables, by name.
-	Variables map[string]string
+	// Variables are the pipeline variables, sorted by name, each name once
+	// (the last value sent for it).
+	Variables Variables
 	// Inputs are pipeline inputs, as JSON values: strings, numbers, booleans
 	// or arrays of strings (form values become JSON strings).
 	Inputs map[string]json.RawMessage
@@ -90,11 +91,13 @@ type field struct {
 
 // params gathers parameters from several sources before validation.
 type params struct {
-	token, ref      field
-	variables       map[string]string
-	inputs          map[string]json.RawMessage
-	payload         map[string]json.RawMessage
-	badVars, badIns bool
+	token, ref field
+	variables  Variables // in the order sent, until request settles them
+	// expectedVariables is the room to make for them (expectVariables).
+	expectedVariables int
+	inputs            map[string]json.RawMessage
+	payload           map[string]json.RawMessage
+	badVars, badIns   bool
 	// caseVariant is the first, in byte order, of the caller's field names
 	// that differ only in case from token, ref, variables or inputs.
 	caseVariant string
@@ -129,7 +132,8 @@ func (p *params) request(req *Request) *Error {
 	if name, bad := badInput(p.inputs); bad {
 		return inputTypeError(name)
 	}
-	if first, second, found := caseCollision(p.variables); found {
+	p.variables = p.variables.settled()
+	if first, second, found := p.variables.caseCollision(); found {
 		return nameCaseError("variables", first, second)
 	}
 	if first, second, found := caseCollision(p.inputs); found {
@@ -214,9 +218,9 @@ func (p *params) set(key, value string, isFile bool) {
 			return
 		}
 		if p.variables == nil {
-			p.variables = make(map[string]string)
+			p.variables = make(Variables, 0, p.expectedVariables)
 		}
-		p.variables[entry] = value
+		p.variables = append(p.variables, Variable{entry, value})
 	case "inputs":
 		if shape != shapeEntry || isFile {
 			p.badIns = true

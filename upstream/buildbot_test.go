@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
 // Requests and answers checked against buildbot master/buildbot/data/
@@ -39,7 +41,7 @@ func TestBuildbotBuild(t *testing.T) {
 				User: "bot", Password: "{env.BUILDBOT_TEST_PASSWORD}", Facts: &Facts{Source: "source"}},
 			trigger: func() *Trigger {
 				tr := jobTrigger()
-				tr.Variables = map[string]string{"branch": "evil", "builderNames": "all", "A": "1"}
+				tr.Variables = triggerapi.VariablesOf(map[string]string{"branch": "evil", "builderNames": "all", "A": "1"})
 				return tr
 			}(),
 			want: &Request{

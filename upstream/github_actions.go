@@ -189,8 +189,8 @@ func (g *GitHubActions) Build(t *Trigger) (*Request, *triggerapi.Error) {
 	}
 	facts := factsOr(g.Facts, Facts{})
 	inputs := make(map[string]json.RawMessage, len(t.Variables)+len(t.Inputs)+facts.count(t)+1)
-	for name, value := range t.Variables {
-		inputs[name] = jsonString(value)
+	for _, v := range t.Variables {
+		inputs[v.Name] = jsonString(v.Value)
 	}
 	for name, value := range t.Inputs {
 		inputs[name] = value

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
 // Requests and answers checked against docs.github.com/en/rest/actions/
@@ -82,11 +84,11 @@ func TestGitHubActionsBuild(t *testing.T) {
 func TestGitHubActionsInputLimit(t *testing.T) {
 	t.Setenv("GITHUB_TEST_TOKEN", "t")
 	trigger := func(n int) *Trigger {
-		tr := &Trigger{Ref: "main", Source: "trigger", TriggerID: 1, TokenPrefix: "glptt-0", Variables: map[string]string{}}
+		vars := map[string]string{}
 		for i := range n {
-			tr.Variables[fmt.Sprintf("V%02d", i)] = "x"
+			vars[fmt.Sprintf("V%02d", i)] = "x"
 		}
-		return tr
+		return &Trigger{Ref: "main", Source: "trigger", TriggerID: 1, TokenPrefix: "glptt-0", Variables: triggerapi.VariablesOf(vars)}
 	}
 	plain := provisioned(t, &GitHubActions{Repository: "a/b", Workflow: "w.yml", Token: "{env.GITHUB_TEST_TOKEN}"})
 	withFacts := provisioned(t, &GitHubActions{Repository: "a/b", Workflow: "w.yml", Token: "{env.GITHUB_TEST_TOKEN}",

@@ -9,6 +9,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
 // callerToken is the caller's own token: it must reach no CI but GitLab.
@@ -19,7 +21,7 @@ func tokenTrigger() *Trigger {
 	return &Trigger{
 		Project:     "9",
 		Ref:         "feature/x",
-		Variables:   map[string]string{"DEPLOY": "yes", "ref": "ignored"},
+		Variables:   triggerapi.VariablesOf(map[string]string{"DEPLOY": "yes", "ref": "ignored"}),
 		Inputs:      map[string]json.RawMessage{"replicas": json.RawMessage(`3`)},
 		Source:      "trigger",
 		TriggerID:   42,
@@ -34,7 +36,7 @@ func jobTrigger() *Trigger {
 	return &Trigger{
 		Project:   "group/app",
 		Ref:       "main",
-		Variables: map[string]string{"A": "1"},
+		Variables: triggerapi.VariablesOf(map[string]string{"A": "1"}),
 		Payload:   map[string]json.RawMessage{"object_kind": json.RawMessage(`"push"`), "after": json.RawMessage(`{"id":1}`)},
 		Source:    "pipeline",
 		Job:       &Job{ProjectID: "12", ProjectPath: "group/lib", PipelineID: "345", JobID: "6789"},

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
 // Requests checked against Jenkins' "Remote access API" page
@@ -95,7 +97,7 @@ func TestJenkinsBuild(t *testing.T) {
 func TestJenkinsBuildNameClash(t *testing.T) {
 	m := provisioned(t, &Jenkins{Job: "deploy"})
 	trigger := tokenTrigger()
-	trigger.Variables["replicas"] = "2"
+	trigger.Variables = append(trigger.Variables, triggerapi.Variable{Name: "replicas", Value: "2"}) // sorted: after "ref"
 	req, err := m.Build(trigger)
 	if req != nil || err == nil || err.Status != http.StatusBadRequest ||
 		string(err.Body) != `{"message":"replicas is both a variable and an input: the CI server takes one parameter of each name"}` {

@@ -80,7 +80,7 @@ func (j *JSON) Validate() error {
 type jsonTrigger struct {
 	Project     string                     `json:"project"`
 	Ref         string                     `json:"ref"`
-	Variables   map[string]string          `json:"variables"`
+	Variables   triggerapi.Variables       `json:"variables"` // always an object
 	Inputs      map[string]json.RawMessage `json:"inputs,omitempty"`
 	Source      string                     `json:"source"`
 	TriggerID   *int64                     `json:"trigger_id"`
@@ -115,9 +115,6 @@ func (j *JSON) Build(t *Trigger) (*Request, *triggerapi.Error) {
 		Variables: t.Variables,
 		Inputs:    t.Inputs,
 		Source:    t.Source,
-	}
-	if doc.Variables == nil {
-		doc.Variables = map[string]string{}
 	}
 	if t.TriggerID != 0 {
 		id, prefix := t.TriggerID, t.TokenPrefix

@@ -19,7 +19,7 @@ import (
 func nameClash(t *Trigger) *triggerapi.Error {
 	var clashes []string
 	for name := range t.Inputs {
-		if _, ok := t.Variables[name]; ok {
+		if _, ok := t.Variables.Lookup(name); ok {
 			clashes = append(clashes, name)
 		}
 	}
@@ -39,8 +39,8 @@ func stringParameters(t *Trigger, extra int) (map[string]string, *triggerapi.Err
 		return nil, err
 	}
 	params := make(map[string]string, len(t.Variables)+len(t.Inputs)+extra)
-	for name, value := range t.Variables {
-		params[name] = value
+	for _, v := range t.Variables {
+		params[v.Name] = v.Value
 	}
 	for name, value := range t.Inputs {
 		params[name] = inputText(value)

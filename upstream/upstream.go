@@ -30,7 +30,7 @@ const Namespace = "http.trigger_gateway.upstreams"
 type Trigger struct {
 	Project     string                     // canonical project: a numeric ID or a folded path
 	Ref         string                     // normalized branch or tag name
-	Variables   map[string]string          // after the variable rules
+	Variables   triggerapi.Variables       // after the variable rules, sorted by name
 	Inputs      map[string]json.RawMessage // GitLab inputs, JSON values
 	Payload     map[string]json.RawMessage // other top-level fields of a JSON body (a webhook's event); nil if none
 	Source      string                     // "trigger", "pipeline" (job token) or "schedule"
