@@ -3,6 +3,8 @@ package triggerapi
 import (
 	"slices"
 	"strings"
+
+	"github.com/triggergate/caddy-trigger-gateway/internal/jsontext"
 )
 
 // Variable is one pipeline variable: a name and its value.
@@ -66,9 +68,9 @@ func (vs Variables) appendJSON(dst []byte) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, v.Name)
+		dst = jsontext.AppendString(dst, v.Name)
 		dst = append(dst, ':')
-		dst = appendJSONString(dst, v.Value)
+		dst = jsontext.AppendString(dst, v.Value)
 	}
 	return append(dst, '}')
 }
