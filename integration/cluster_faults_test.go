@@ -145,7 +145,9 @@ func TestClusterSurvivesRedisOutage(t *testing.T) {
 // fails so must not take the record for a new one and overwrite the
 // instance's total with the uses it held in memory: the instance lost the
 // uses it had flushed before the outage so, and TestClusterSurvivesRedisOutage
-// once counted 820 of 835 accepted uses.
+// once counted 820 of 835 accepted uses. An instance reads its own record
+// once, the first time it needs it after its start (it keeps it in memory
+// from then on), so the read that fails here is the restarted instance's.
 func TestUsageSurvivesAReadFailingAsRedisComesBack(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 0, "", nil)
@@ -177,7 +179,11 @@ func TestUsageSurvivesAReadFailingAsRedisComesBack(t *testing.T) {
 
 	use(10)
 	wantStored(10)
+	if err := g.stopViaCLI(g.proc); err != nil {
+		t.Fatalf("caddy stop: %v", err)
+	}
 	proxy.failNextGets(record, 1)
+	g.start()
 	use(5)
 	eventually(t, 10*time.Second, func() string {
 		if proxy.failsLeft(record) > 0 {
