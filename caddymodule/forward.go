@@ -148,7 +148,14 @@ func setDecisionHeaders(header http.Header, d *decision, values *headerValues) {
 	}
 	values.set(header, headerSource, d.source)
 	if d.triggerID != 0 {
-		values.set(header, headerID, strconv.FormatInt(d.triggerID, 10))
+		id := ""
+		if d.credential != nil {
+			id = d.credential.Trigger.IDText // formatted once, when cached
+		}
+		if id == "" {
+			id = strconv.FormatInt(d.triggerID, 10)
+		}
+		values.set(header, headerID, id)
 		values.set(header, headerTokenPrefix, d.tokenPrefix)
 	}
 	if id := d.identity; id != nil {

@@ -26,6 +26,10 @@ type Credential struct {
 type CachedTrigger struct {
 	// ID is the trigger's ID.
 	ID int64
+	// IDText is ID in decimal, formatted once when the token was cached:
+	// the request path sends it in a header, and formatting an ID of 100
+	// or more allocates.
+	IDText string
 	// Project is the project the token may trigger (Trigger.Project).
 	Project string
 	// Owner is who the trigger acts as; empty for a legacy trigger.

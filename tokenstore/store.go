@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -493,6 +494,7 @@ func (s *Store) cacheRecord(sum *[32]byte, data []byte, gen uint64) (*Credential
 	cred := &Credential{
 		Trigger: CachedTrigger{
 			ID:        t.ID,
+			IDText:    strconv.FormatInt(t.ID, 10),
 			Project:   s.names.intern(t.Project),
 			Owner:     s.names.intern(t.Owner),
 			Refs:      cloneStrings(t.Refs),
