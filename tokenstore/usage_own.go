@@ -45,7 +45,8 @@ type ownShard struct {
 	size int
 	// uncertain says the last write failed and may still have reached
 	// storage: the record must not be dropped, or the next flush would
-	// read back uses that are also pending again.
+	// read back uses that are also pending again. Like entries, it is
+	// read and written under the shard's lock only.
 	uncertain bool
 	// touched is ownRecords' clock when the record was last used.
 	touched uint64
@@ -120,8 +121,8 @@ func (s *Store) keepOwnShard(shard int64, own *ownShard) {
 		return
 	}
 	candidates := make([]int64, 0, len(r.shards))
-	for k, o := range r.shards {
-		if k != shard && !o.uncertain {
+	for k := range r.shards {
+		if k != shard {
 			candidates = append(candidates, k)
 		}
 	}
@@ -131,12 +132,15 @@ func (s *Store) keepOwnShard(shard int64, own *ownShard) {
 			return
 		}
 		// A lock that is this shard's (the caller holds it) or busy: try
-		// the next rather than wait with r.mu held.
+		// the next rather than wait with r.mu held. Whether a record is
+		// uncertain is read under its lock, which its flush holds.
 		lock := s.shardLock(k)
 		if lock == s.shardLock(shard) || !lock.TryLock() {
 			continue
 		}
-		delete(r.shards, k)
+		if !r.shards[k].uncertain {
+			delete(r.shards, k)
+		}
 		lock.Unlock()
 	}
 }

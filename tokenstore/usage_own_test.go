@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -196,5 +197,63 @@ func TestUncertainOwnRecordKept(t *testing.T) {
 	}
 	if n := len(s.own.shards); n > maxOwnShards {
 		t.Errorf("%d records kept, want at most %d", n, maxOwnShards)
+	}
+}
+
+// Flushes and reads of more shards than are kept, at once: the records
+// dropped and read back keep the totals exact (and -race finds no
+// unguarded access to a record another shard's eviction looks at).
+func TestOwnRecordsUnderConcurrentFlushesAndReads(t *testing.T) {
+	ctx := context.Background()
+	files := &certmagic.FileStorage{Path: t.TempDir()}
+	faulty := &faultyStorage{Storage: files, fail: map[string]string{}}
+	s := newTestStore(t, faulty, Config{})
+	const shards, rounds = maxOwnShards + 40, 3
+	id := func(shard int) int64 { return int64(shard)*usageShardSize + 1 }
+	var readers sync.WaitGroup
+	stop := make(chan struct{})
+	for range 2 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for shard := 0; ; shard = (shard + 7) % shards {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := s.usagesOf(ctx, []int64{id(shard)}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for round := range rounds {
+		// Every tenth shard's write fails in the first round: those
+		// records are uncertain while the others are dropped and read.
+		for shard := 0; shard < shards; shard += 10 {
+			if round == 0 {
+				faulty.failOn("store", usageShardKey("instance-a", int64(shard)))
+			}
+		}
+		for shard := range shards {
+			s.counter(id(shard)).record(time.Now())
+		}
+		err := s.Flush(ctx)
+		if round == 0 && err == nil {
+			t.Fatal("the first round's failing writes reported no error")
+		}
+		faulty.heal()
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	readers.Wait()
+	for shard := range shards {
+		if entry, _ := storedUsage(t, files, id(shard), "instance-a"); entry.UseCount != rounds {
+			t.Fatalf("shard %d: %d uses stored, want %d", shard, entry.UseCount, rounds)
+		}
 	}
 }
