@@ -50,7 +50,9 @@
 // writes one record per shard with new uses, not one per trigger. Each live store holds a distinct instance name
 // (see Config.InstanceID): two processes never write one record. So a
 // store keeps its own records in memory once read or written (up to 256
-// shards) and a flush writes them without reading them back.
+// shards) and a flush writes them without reading them back; it writes
+// them only while its name's lease holds (instance_lease.go), and forgets
+// them when it moves to another name or claims its own name again.
 //
 // Deliveries: the recent uses of each trigger (RecordDelivery) are
 // buffered in memory like usage and written by the same flush, each

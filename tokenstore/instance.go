@@ -134,6 +134,7 @@ func (s *Store) loadInstance(ctx context.Context, name string) (rec *instanceRec
 
 // writeInstance writes this store's record for name, dated now.
 func (s *Store) writeInstance(ctx context.Context, name, nonce string) error {
+	now := time.Now().UTC()
 	data, err := json.Marshal(instanceRecord{
 		Instance:  name,
 		Nonce:     nonce,
@@ -142,7 +143,7 @@ func (s *Store) writeInstance(ctx context.Context, name, nonce string) error {
 		PID:       s.process.pid,
 		Home:      s.home,
 		Run:       s.run,
-		Heartbeat: time.Now().UTC(),
+		Heartbeat: now,
 	})
 	if err == nil {
 		err = s.storage.Store(ctx, instanceKey(name), data)
@@ -150,6 +151,7 @@ func (s *Store) writeInstance(ctx context.Context, name, nonce string) error {
 	if err != nil {
 		return s.unavailable(ctx, "store", "storing instance record", err, zap.String("instance", name))
 	}
+	s.renewed(now)
 	return nil
 }
 
@@ -269,14 +271,15 @@ func (s *Store) logClaim(name string) {
 		zap.String("instance_id", s.base), zap.String("instance", name))
 }
 
-// switchInstance makes name this store's. When the name changes, every
-// counter forgets the last-used time and last pipeline it knew in storage,
-// and the store its records kept in memory: they were the old name's, and
-// the next flush writes into the new one's. Pending uses stay.
+// switchInstance makes name this store's. When the name changes, or the
+// same name is claimed again (another store held it meanwhile, and may
+// have written its records), every counter forgets the last-used time and
+// last pipeline it knew in storage, and the store its records kept in
+// memory: the next flush starts from storage. Pending uses stay.
 func (s *Store) switchInstance(name, nonce string) {
 	s.idMu.Lock()
 	defer s.idMu.Unlock()
-	if name != s.instance {
+	if name != s.instance || nonce != s.nonce {
 		s.countersMu.Lock()
 		counters := slices.Collect(maps.Values(s.counters))
 		s.countersMu.Unlock()

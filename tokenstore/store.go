@@ -155,8 +155,9 @@ type Store struct {
 	// idMu guards the instance name. Flushes and usage reads hold it for
 	// reading throughout, so a change of name never splits one.
 	idMu           sync.RWMutex
-	instance       string // the name usage is written under
-	nonce          string // proves the name's record is this store's
+	instance       string       // the name usage is written under
+	nonce          string       // proves the name's record is this store's
+	leaseFrom      atomic.Int64 // when this store's instance record was last written, unix nanos (instance_lease.go)
 	process        processFacts
 	home           string                 // Config.InstanceHome
 	renewID        func() (string, error) // Config.RenewInstanceID

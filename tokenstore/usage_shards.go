@@ -104,6 +104,9 @@ func (s *Store) Flush(ctx context.Context) error {
 
 // flushUsage is Flush's usage part.
 func (s *Store) flushUsage(ctx context.Context) error {
+	if err := s.ensureName(ctx); err != nil {
+		return err
+	}
 	s.idMu.RLock()
 	defer s.idMu.RUnlock()
 	instance := s.instance
