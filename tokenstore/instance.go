@@ -298,8 +298,10 @@ func (s *Store) switchInstance(name, nonce string) {
 // heartbeat renews this store's record; if another store took the name
 // over (this one could not renew it for instanceStaleAfter), it moves to a
 // free one, and if it uses a suffixed name it moves back to its own once
-// that is free. It holds the claims lock, so a claim never interleaves
-// with a renewal.
+// that is free, and no write of its records under the suffixed name is
+// uncertain (a failed write that may have landed holds uses that are
+// pending again: they must be written under the name that may hold them).
+// It holds the claims lock, so a claim never interleaves with a renewal.
 func (s *Store) heartbeat(ctx context.Context) {
 	name, nonce := s.currentInstance()
 	var lost, back bool
@@ -313,7 +315,7 @@ func (s *Store) heartbeat(ctx context.Context) {
 			lost = true
 			return nil
 		}
-		if err := s.writeInstance(ctx, name, nonce); err != nil || name == s.base {
+		if err := s.writeInstance(ctx, name, nonce); err != nil || name == s.base || s.own.uncertainCount.Load() > 0 {
 			return err
 		}
 		baseNonce, back, err = s.tryClaim(ctx, s.base)

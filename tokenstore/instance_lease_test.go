@@ -81,3 +81,48 @@ func TestUsageSurvivesANameTakenOver(t *testing.T) {
 		})
 	}
 }
+
+// A store writing under a suffixed name whose last write failed, though it
+// may have landed, keeps that name until the write is made again: moving
+// back to its own name then would write the uses pending again under it,
+// and count them twice if the failed write had landed.
+func TestSuffixedNameKeptWhileAWriteIsUncertain(t *testing.T) {
+	ctx := context.Background()
+	files := &certmagic.FileStorage{Path: t.TempDir()}
+	holder := newTestStore(t, files, Config{InstanceID: "node", heartbeatEvery: time.Hour})
+	landed := &landedStorage{Storage: files, prefix: usageDir("node-2")}
+	s := newTestStore(t, landed, Config{InstanceID: "node", heartbeatEvery: time.Hour})
+	if got := s.InstanceID(); got != "node-2" {
+		t.Fatalf("the second store writes as %q, want node-2", got)
+	}
+	for range 5 {
+		s.counter(1).record(time.Now())
+	}
+	landed.armed.Store(true)
+	if err := s.Flush(ctx); err == nil {
+		t.Fatal("the flush whose write was reported failed gave no error")
+	}
+	landed.armed.Store(false)
+	if err := holder.Close(); err != nil { // node is free
+		t.Fatal(err)
+	}
+
+	s.heartbeat(ctx)
+	if got := s.InstanceID(); got != "node-2" {
+		t.Errorf("with a write uncertain, the store moved to %q, want it to stay node-2", got)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.heartbeat(ctx)
+	if got := s.InstanceID(); got != "node" {
+		t.Errorf("once the write was made again, the store writes as %q, want node", got)
+	}
+	s.counter(1).record(time.Now())
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := s.usageOf(ctx, 1); err != nil || u.UseCount != 6 {
+		t.Errorf("%d uses counted (%v), want 6", u.UseCount, err)
+	}
+}

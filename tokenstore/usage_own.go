@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/triggergate/caddy-trigger-gateway/internal/jsontext"
@@ -82,6 +83,23 @@ type ownRecords struct {
 	mu     sync.Mutex
 	clock  uint64
 	shards map[int64]*ownShard
+	// uncertainCount is how many records are uncertain (setUncertain):
+	// the store keeps its name while any is (heartbeat).
+	uncertainCount atomic.Int32
+}
+
+// setUncertain marks the record as its last write left it. The caller
+// holds the record's shard lock.
+func (r *ownRecords) setUncertain(own *ownShard, uncertain bool) {
+	if own.uncertain == uncertain {
+		return
+	}
+	own.uncertain = uncertain
+	if uncertain {
+		r.uncertainCount.Add(1)
+	} else {
+		r.uncertainCount.Add(-1)
+	}
 }
 
 // get returns the shard's record, if kept. The caller holds the shard's lock.
@@ -96,11 +114,13 @@ func (r *ownRecords) get(shard int64) *ownShard {
 	return own
 }
 
-// clear forgets every record: they were another instance name's.
+// clear forgets every record: they were another instance name's. No
+// record is in use meanwhile (the caller holds idMu).
 func (r *ownRecords) clear() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	clear(r.shards)
+	r.uncertainCount.Store(0)
 }
 
 // keepOwnShard keeps own as this instance's record of the shard, whose

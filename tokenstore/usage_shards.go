@@ -223,10 +223,11 @@ func (s *Store) flushShard(ctx context.Context, instance string, shard int64, co
 		for _, t := range took {
 			t.u.pending.Add(t.pending) // nothing lost: the next flush retries
 		}
-		own.uncertain = true
+		s.own.setUncertain(own, true)
 		return s.unavailable(ctx, "store", "storing usage", err, zap.Int64("shard", shard))
 	}
-	own.entries, own.size, own.uncertain = entries, len(data), false
+	own.entries, own.size = entries, len(data)
+	s.own.setUncertain(own, false)
 	for _, t := range took {
 		t.u.flushedLast.Store(t.last)
 		t.u.flushedPipeline.Store(t.pipeline)
