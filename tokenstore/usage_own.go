@@ -24,8 +24,11 @@ import (
 // record.
 
 // maxOwnShards bounds the records kept: 256 shards of 1,024 triggers at
-// 32 bytes a trigger, 8 MiB at most. Past it the record used longest ago
-// is dropped, and read from storage again when its shard is next flushed.
+// 32 bytes a trigger, 8 MiB, plus each trigger's last pipeline (about 150
+// bytes with its URL, shared with its usage counter while that lives).
+// Past it the record used longest ago is dropped, and read from storage
+// again when its shard is next flushed; a record whose last write failed
+// is kept however many there are, as its uses are kept pending.
 const maxOwnShards = 256
 
 // ownEntry is one trigger's totals in this instance's record.
