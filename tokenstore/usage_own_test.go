@@ -3,6 +3,9 @@ package tokenstore
 import (
 	"context"
 	"encoding/json"
+	"math/rand/v2"
+	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -254,6 +257,58 @@ func TestOwnRecordsUnderConcurrentFlushesAndReads(t *testing.T) {
 	for shard := range shards {
 		if entry, _ := storedUsage(t, files, id(shard), "instance-a"); entry.UseCount != rounds {
 			t.Fatalf("shard %d: %d uses stored, want %d", shard, entry.UseCount, rounds)
+		}
+	}
+}
+
+// appendOwnShard against encoding/json, on random records: instance names
+// and URLs that need escapes, times in other zones and the zero time,
+// entries with and without a last use and a pipeline. Both decode to the
+// same JSON value (their key orders differ: numeric here, by string there).
+func TestOwnRecordEncodingMatchesEncodingJSON(t *testing.T) {
+	rand := rand.New(rand.NewPCG(17, 2026)) // the same records every run
+	strs := []string{"", "a", "https://x/y?a=1&b=2", "é\u2028<>", "bad\xffutf", "\x00\x7f", `"\`}
+	zones := []*time.Location{time.UTC, time.FixedZone("", 3600), time.FixedZone("", -(5*3600 + 30*60)), time.FixedZone("", 1172)}
+	for range 5000 {
+		inst := strs[rand.IntN(len(strs))]
+		shard := int64(rand.IntN(5))
+		var entries []ownEntry
+		rec := usageShardRecord{Instance: inst, Shard: shard, Triggers: map[string]usageEntry{}}
+		id := shard * usageShardSize
+		for k := rand.IntN(4); k > 0; k-- {
+			id += 1 + int64(rand.IntN(10))
+			e := ownEntry{id: id, count: rand.Int64N(1000)}
+			ue := usageEntry{UseCount: e.count}
+			if rand.IntN(2) == 0 {
+				e.last = rand.Int64N(4e18)
+				tm := time.Unix(0, e.last).UTC()
+				ue.LastUsed = &tm
+			}
+			if rand.IntN(2) == 0 {
+				p := &Pipeline{ID: rand.Int64N(1e12) - 5, WebURL: strs[rand.IntN(len(strs))],
+					TriggeredAt: time.Unix(rand.Int64N(2e9), rand.Int64N(1e9)).In(zones[rand.IntN(len(zones))])}
+				if rand.IntN(5) == 0 {
+					p.TriggeredAt = time.Time{}
+				}
+				e.pipeline, ue.LastPipeline = p, p
+			}
+			entries = append(entries, e)
+			rec.Triggers[strconv.FormatInt(e.id, 10)] = ue
+		}
+		got, err := appendOwnShard(nil, inst, shard, entries)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(rec)
+		var a, b any
+		if err := json.Unmarshal(got, &a); err != nil {
+			t.Fatalf("%s: %v", got, err)
+		}
+		if err := json.Unmarshal(want, &b); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("got %s\nwant %s", got, want)
 		}
 	}
 }
