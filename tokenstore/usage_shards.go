@@ -75,7 +75,7 @@ func (a *usageSum) add(count, last int64, pipeline *Pipeline) {
 func (a *usageSum) usage() Usage {
 	u := Usage{UseCount: a.count}
 	if a.last > 0 {
-		t := time.Unix(0, a.last).UTC()
+		t := unixNanoUTC(a.last)
 		u.LastUsed = &t
 	}
 	if a.pipeline != nil {
