@@ -90,8 +90,15 @@ func (*forwardedBody) Close() error { return nil }
 // rewind is the request's GetBody.
 func (b *forwardedBody) rewind() (io.ReadCloser, error) { return newForwardedBody(b.data), nil }
 
-// decisionHeaderCount is the most headers setDecisionHeaders sets.
-const decisionHeaderCount = 7
+// The headers setDecisionHeaders sets: at most decisionHeaderCount, of
+// which a trigger token's request sets tokenHeaderCount (the source, the
+// ID and the token prefix) and a job token's request the source and
+// identityHeaderCount.
+const (
+	decisionHeaderCount = 7
+	tokenHeaderCount    = 3
+	identityHeaderCount = 4
+)
 
 // headerValues hands out one-element value slices cut from one backing
 // array: the request path sets several headers with one allocation
@@ -100,6 +107,14 @@ const decisionHeaderCount = 7
 type headerValues struct{ backing []string }
 
 func newHeaderValues(n int) *headerValues { return &headerValues{backing: make([]string, 0, n)} }
+
+// reserve makes room for n more values in one allocation, if there is
+// less.
+func (v *headerValues) reserve(n int) {
+	if cap(v.backing)-len(v.backing) < n {
+		v.backing = make([]string, 0, n)
+	}
+}
 
 // set replaces the values of name, a canonical header name, with value.
 func (v *headerValues) set(header http.Header, name, value string) {
@@ -159,6 +174,7 @@ func setDecisionHeaders(header http.Header, d *decision, values *headerValues) {
 		values.set(header, headerTokenPrefix, d.tokenPrefix)
 	}
 	if id := d.identity; id != nil {
+		values.reserve(identityHeaderCount)
 		values.set(header, headerSourceProject, id.ProjectID)
 		values.set(header, headerSourceProjectPath, id.ProjectPath)
 		values.set(header, headerSourcePipeline, id.PipelineID)
