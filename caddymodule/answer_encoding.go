@@ -49,7 +49,7 @@ func decodeAnswerBody(encoding string, body []byte, limit int) (decoded []byte, 
 
 // contentCoding is the Content-Encoding an answer was passed on in, as one
 // of the few codings a CI sends: a byte, where a string would push
-// requestState past the 512 bytes it is allocated in.
+// requestState past the 448 bytes it is allocated in.
 type contentCoding uint8
 
 const (
