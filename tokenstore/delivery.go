@@ -389,7 +389,8 @@ func (s *Store) writeDeliveries(ctx context.Context, instance string, id int64, 
 	rec := deliveryRecord{Instance: instance, Trigger: id, Deliveries: newestDeliveries(append(merged, written...))}
 	// The record is kept: it must not hold the older deliveries cut off.
 	clear(rec.Deliveries[len(rec.Deliveries):cap(rec.Deliveries)])
-	data, err := json.Marshal(rec)
+	// The slice is the storage's once handed over, so it is not reused.
+	data, err := appendDeliveryRecord(make([]byte, 0, deliveryRecordSize(&rec)), &rec)
 	if err == nil {
 		err = s.storage.Store(ctx, deliveriesKey(id, instance), data)
 	}
