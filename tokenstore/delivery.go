@@ -187,13 +187,14 @@ func (s *Store) Deliveries(ctx context.Context, triggerID int64) ([]Delivery, er
 }
 
 // ownDeliveries is this instance's share of the trigger's deliveries: the
-// ones not written yet, then its record, read under the trigger's lock so
-// that no flush of it is half done.
+// ones not written yet, then its record (kept in memory, or read and kept
+// from then on), under the trigger's lock so that no flush of it is half
+// done.
 func (s *Store) ownDeliveries(ctx context.Context, instance string, triggerID int64) ([]Delivery, error) {
 	lock := s.deliveryLock(triggerID)
 	lock.Lock()
 	defer lock.Unlock()
-	rec, err := s.loadDeliveries(ctx, instance, triggerID)
+	written, err := s.ownRecordOf(ctx, instance, triggerID)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +208,30 @@ func (s *Store) ownDeliveries(ctx context.Context, instance string, triggerID in
 	for i := range unwritten {
 		unwritten[i] = unwritten[i].clone() // the caller's, not the queue's
 	}
-	return append(unwritten, rec.Deliveries...), nil
+	pending := len(unwritten)
+	for _, d := range written {
+		// A failed write that reached storage holds deliveries that are
+		// pending again; they are listed once.
+		if !slices.ContainsFunc(unwritten[:pending], d.same) {
+			unwritten = append(unwritten, d.clone()) // nor the kept record's
+		}
+	}
+	return unwritten, nil
+}
+
+// ownRecordOf is this instance's record of the trigger's deliveries, newest
+// first: the one kept in memory, or else the one in storage, kept from
+// then on. The caller holds the trigger's lock and does not modify it.
+func (s *Store) ownRecordOf(ctx context.Context, instance string, triggerID int64) ([]Delivery, error) {
+	if kept, ok := s.keptDeliveries.get(triggerID); ok {
+		return kept, nil
+	}
+	rec, err := s.loadDeliveries(ctx, instance, triggerID)
+	if err != nil {
+		return nil, err
+	}
+	s.keptDeliveries.keep(triggerID, rec.Deliveries)
+	return rec.Deliveries, nil
 }
 
 // clone copies what a Delivery shares through references.
@@ -268,16 +292,18 @@ func (s *Store) loadDeliveries(ctx context.Context, instance string, triggerID i
 }
 
 // deliveryLock is the lock of a trigger's record on this instance: held
-// by a flush across its read and write of the record, and by readers of
-// this instance's share. The request path never takes it.
+// by a flush across its read (or use of the record kept in memory), merge
+// and write of the record, and by readers of this instance's share. The
+// request path never takes it.
 func (s *Store) deliveryLock(triggerID int64) *sync.Mutex {
 	return &s.deliveryLocks[uint64(triggerID)%deliveryLockCount]
 }
 
 // flushDeliveries writes the deliveries recorded since the last flush:
-// for each trigger, one read and one write of this instance's record.
-// What cannot be written goes back to the pending deliveries, before the
-// ones recorded since, for the next flush.
+// for each trigger, one write of this instance's record, read first only
+// when not kept in memory (delivery_own.go). What cannot be written goes
+// back to the pending deliveries, before the ones recorded since, for the
+// next flush. Flush runs it only while the name's lease holds.
 func (s *Store) flushDeliveries(ctx context.Context) error {
 	s.deliveryFlushMu.Lock() // one flush at a time: each owns flushingDeliveries
 	defer s.deliveryFlushMu.Unlock()
@@ -343,28 +369,35 @@ func (s *Store) flushTriggerDeliveries(ctx context.Context, instance string, id 
 }
 
 // writeDeliveries adds fresh deliveries (oldest first) to this instance's
-// record of the trigger, keeping the newest MaxDeliveries.
+// record of the trigger, keeping the newest MaxDeliveries, and keeps the
+// record written in memory. After a failed write, the record kept is the
+// one before it.
 func (s *Store) writeDeliveries(ctx context.Context, instance string, id int64, fresh []Delivery) error {
-	rec, err := s.loadDeliveries(ctx, instance, id)
+	written, err := s.ownRecordOf(ctx, instance, id)
 	if err != nil {
 		return err
 	}
-	merged := make([]Delivery, 0, len(fresh)+len(rec.Deliveries))
+	merged := make([]Delivery, 0, len(fresh)+len(written))
 	for i := len(fresh) - 1; i >= 0; i-- {
-		// A write reported failed may have reached storage: its
-		// deliveries, back in the queue, are in the record already.
-		if !slices.ContainsFunc(rec.Deliveries, fresh[i].same) {
+		// A write reported failed may have reached storage, and the record
+		// been read from there since (it was not kept, or was dropped):
+		// its deliveries, back in the queue, are in the record already.
+		if !slices.ContainsFunc(written, fresh[i].same) {
 			merged = append(merged, fresh[i])
 		}
 	}
-	rec.Deliveries = newestDeliveries(append(merged, rec.Deliveries...))
-	data, err := json.Marshal(rec)
+	rec := deliveryRecord{Instance: instance, Trigger: id, Deliveries: newestDeliveries(append(merged, written...))}
+	// The record is kept: it must not hold the older deliveries cut off.
+	clear(rec.Deliveries[len(rec.Deliveries):cap(rec.Deliveries)])
+	// The slice is the storage's once handed over, so it is not reused.
+	data, err := appendDeliveryRecord(make([]byte, 0, deliveryRecordSize(&rec)), &rec)
 	if err == nil {
 		err = s.storage.Store(ctx, deliveriesKey(id, instance), data)
 	}
 	if err != nil {
 		return s.unavailable(ctx, "store", "storing deliveries", err, zap.Int64("trigger_id", id))
 	}
+	s.keptDeliveries.keep(id, rec.Deliveries)
 	return nil
 }
 

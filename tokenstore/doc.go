@@ -59,9 +59,13 @@
 // instance into its own record per trigger, deliveries/<id>/<instance>,
 // holding its newest MaxDeliveries; Deliveries merges every instance's
 // record with this instance's unwritten ones and keeps the newest
-// MaxDeliveries. At most 4096 wait for a flush; past that the oldest are
-// dropped and counted (DroppedDeliveries, DeliveryObserver). Close writes
-// them; a crash loses those of the last flush interval.
+// MaxDeliveries. Like its usage records, a store keeps its own deliveries
+// records in memory once read or written (up to about 8 MiB, the least
+// recently used dropped), so a flush writes a trigger's record without
+// reading it back, only while its name's lease holds, and forgets them
+// when its name changes. At most 4096 wait for a flush; past that the
+// oldest are dropped and counted (DroppedDeliveries, DeliveryObserver).
+// Close writes them; a crash loses those of the last flush interval.
 //
 // Revocations: the revoking store refuses the token at once. A revoked
 // trigger stays in storage for good, with when and by whom it was revoked

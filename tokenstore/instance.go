@@ -291,6 +291,7 @@ func (s *Store) switchInstance(name, nonce string) {
 			lock.Unlock()
 		}
 		s.own.clear()
+		s.keptDeliveries.clear()
 	}
 	s.instance, s.nonce = name, nonce
 }

@@ -173,6 +173,7 @@ type Store struct {
 	flushingDeliveries map[int64][]Delivery
 	deliveryLocks      [deliveryLockCount]sync.Mutex
 	deliveryFlushMu    sync.Mutex
+	keptDeliveries     ownDeliveryRecords // this instance's records, between flushes (delivery_own.go)
 	droppedDeliveries  atomic.Int64
 	reportedDrops      int64 // droppedDeliveries last reported; under deliveryFlushMu
 

@@ -97,16 +97,22 @@ func nanos(t *time.Time) int64 {
 // shard with new uses, and the deliveries recorded since the last flush,
 // one record per trigger used. A shard or trigger whose write fails keeps
 // what is pending for the next flush; the failures are reported to the
-// Observer and the log and summed up in the error.
+// Observer and the log and summed up in the error. Nothing is written
+// while the instance name's lease does not hold (instance_lease.go): the
+// records kept in memory (usage_own.go, delivery_own.go) may lack what
+// another store that took the name over wrote.
 func (s *Store) Flush(ctx context.Context) error {
+	if err := s.ensureName(ctx); err != nil {
+		s.deliveryFlushMu.Lock()
+		s.reportDroppedDeliveries() // the metric does not wait for storage
+		s.deliveryFlushMu.Unlock()
+		return err
+	}
 	return errors.Join(s.flushUsage(ctx), s.flushDeliveries(ctx))
 }
 
 // flushUsage is Flush's usage part.
 func (s *Store) flushUsage(ctx context.Context) error {
-	if err := s.ensureName(ctx); err != nil {
-		return err
-	}
 	s.idMu.RLock()
 	defer s.idMu.RUnlock()
 	instance := s.instance
