@@ -183,7 +183,26 @@ func (s *Store) Deliveries(ctx context.Context, triggerID int64) ([]Delivery, er
 	if err != nil {
 		return nil, err
 	}
-	return newestDeliveries(append(own, all...)), nil
+	return newestDeliveries(withoutRepeats(append(own, all...))), nil
+}
+
+// withoutRepeats lists each use once: a store whose write under a
+// suffixed name failed but reached storage writes the same deliveries
+// again under its own name once it moves back (heartbeat), so two
+// instances' records can hold one use.
+func withoutRepeats(list []Delivery) []Delivery {
+	slices.SortStableFunc(list, func(a, b Delivery) int { return b.Time.Compare(a.Time) })
+	out := list[:0]
+	for _, d := range list {
+		repeat := false
+		for i := len(out) - 1; i >= 0 && out[i].Time.Equal(d.Time) && !repeat; i-- {
+			repeat = out[i].same(d)
+		}
+		if !repeat {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // ownDeliveries is this instance's share of the trigger's deliveries: the

@@ -395,3 +395,33 @@ func TestRecordDeliveryDoesNotAllocate(t *testing.T) {
 		t.Fatalf("RecordDelivery allocates %.1f times", n)
 	}
 }
+
+// One use in two instances' records (a write under a suffixed name that
+// failed but landed, written again under the store's own name) is listed
+// once; two uses that differ in anything, even at the same time, twice.
+func TestDeliveriesInTwoRecordsListedOnce(t *testing.T) {
+	storage := newFaultyStorage(t)
+	s := newTestStore(t, storage, Config{InstanceID: "instance-a"})
+	ctx := context.Background()
+	at := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	twice := delivered(at, "accepted")
+	sameTime := delivered(at, "ref_not_allowed")
+	older := delivered(at.Add(-time.Second), "accepted")
+	s.RecordDelivery(7, twice)
+	s.RecordDelivery(7, sameTime)
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	suffixed := deliveryRecord{Instance: "instance-a-2", Trigger: 7, Deliveries: []Delivery{twice, older}}
+	data, err := json.Marshal(suffixed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := storage.Store(ctx, deliveriesKey(7, "instance-a-2"), data); err != nil {
+		t.Fatal(err)
+	}
+	got := outcomes(mustDeliveries(t, s, 7))
+	if want := []string{"ref_not_allowed", "accepted", "accepted"}; !slices.Equal(got, want) {
+		t.Fatalf("deliveries = %v, want %v", got, want)
+	}
+}
