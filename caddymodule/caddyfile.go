@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 
@@ -114,7 +115,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			size, err = sizeArg(d)
 			h.MaxVariableSize = int(size)
 		case "storage":
-			err = h.unmarshalStorage(d)
+			h.StorageRaw, err = storageArg(d)
 		case "cache_size":
 			h.CacheSize, err = intArg(d)
 		case "cache_ttl":
@@ -161,21 +162,22 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-func (h *Handler) unmarshalStorage(d *caddyfile.Dispenser) error {
+// storageArg reads a storage module and its settings, as Caddy's global
+// storage option does: storage <module> [<args...>] [{ ... }].
+func storageArg(d *caddyfile.Dispenser) (json.RawMessage, error) {
 	if !d.NextArg() {
-		return d.ArgErr()
+		return nil, d.ArgErr()
 	}
 	name := d.Val()
 	unm, err := caddyfile.UnmarshalModule(d, "caddy.storage."+name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	storage, ok := unm.(caddy.StorageConverter)
 	if !ok {
-		return d.Errf("module caddy.storage.%s is not a caddy.StorageConverter", name)
+		return nil, d.Errf("module caddy.storage.%s is not a caddy.StorageConverter", name)
 	}
-	h.StorageRaw = caddyconfig.JSONModuleObject(storage, "module", name, nil)
-	return nil
+	return caddyconfig.JSONModuleObject(storage, "module", name, nil), nil
 }
 
 func (h *Handler) unmarshalProject(d *caddyfile.Dispenser) error {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -141,30 +142,42 @@ func (g *gateway) listProject(ctx context.Context, project string, revoked bool)
 // (a severalStoragesError, which a page facing others than operators
 // keeps to its log).
 func findGateway(r *http.Request) (*gateway, error) {
-	var found []*gateway
-	gateways.Range(func(_, value any) bool {
-		found = append(found, value.(*gateway))
-		return true
-	})
+	found := runningGateways()
 	if len(found) == 0 {
-		return nil, caddy.APIError{
-			HTTPStatus: http.StatusServiceUnavailable,
-			Err:        fmt.Errorf("no trigger_gateway handler is configured"),
-		}
+		return nil, caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errNoGateway}
 	}
 	if len(found) == 1 {
 		return found[0], nil
 	}
 	want := r.URL.Query().Get("storage")
-	keys := make([]string, 0, len(found))
 	for _, g := range found {
 		if g.key == want {
 			return g, nil
 		}
-		keys = append(keys, g.key)
+	}
+	return nil, caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: severalStoragesError{keys: gatewayKeys(found)}}
+}
+
+var errNoGateway = errors.New("no trigger_gateway handler is configured")
+
+// runningGateways lists the gateway of every storage in use.
+func runningGateways() []*gateway {
+	var found []*gateway
+	gateways.Range(func(_, value any) bool {
+		found = append(found, value.(*gateway))
+		return true
+	})
+	return found
+}
+
+// gatewayKeys lists the gateways' storage keys, sorted.
+func gatewayKeys(list []*gateway) []string {
+	keys := make([]string, len(list))
+	for i, g := range list {
+		keys[i] = g.key
 	}
 	sort.Strings(keys)
-	return nil, caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: severalStoragesError{keys: keys}}
+	return keys
 }
 
 // severalStoragesError is findGateway's refusal of a request that names

@@ -376,10 +376,16 @@ func (h *Handler) applyDefaults() {
 
 // storage is the configured storage module, or Caddy's own.
 func (h *Handler) storage(ctx caddy.Context) (certmagic.Storage, error) {
-	if h.StorageRaw == nil {
+	return loadStorage(ctx, h, h.StorageRaw)
+}
+
+// loadStorage loads raw, the StorageRaw field of owner (a struct
+// pointer), or returns Caddy's own storage when it is nil.
+func loadStorage(ctx caddy.Context, owner any, raw json.RawMessage) (certmagic.Storage, error) {
+	if raw == nil {
 		return ctx.Storage(), nil
 	}
-	mod, err := ctx.LoadModule(h, "StorageRaw")
+	mod, err := ctx.LoadModule(owner, "StorageRaw")
 	if err != nil {
 		return nil, fmt.Errorf("loading storage module: %v", err)
 	}

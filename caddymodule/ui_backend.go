@@ -21,43 +21,86 @@ const (
 )
 
 // pageBackend is the token store as the Triggers page uses it, on either
-// mount: the gateway found as the admin API finds it (findGateway), its
-// listings, the store's own validation of a new trigger, and the admin
-// API's error statuses. Errors are *triggerui.Error values.
+// mount: the gateway it serves, its listings, the store's own validation
+// of a new trigger, and the admin API's error statuses. Errors are
+// *triggerui.Error values.
 type pageBackend struct {
 	log *zap.Logger
-	// hideStorages is set on a site's mount, whose viewers are not
-	// operators: a request naming none of several storages is refused
-	// without their keys, which are logged once (per configuration, as
-	// the handler is provisioned) for the operator. Nil on the admin
-	// endpoint's mount, which lists them as the admin API does.
-	hideStorages *sync.Once
+	// site is set on a site's mount; nil on the admin endpoint's, which
+	// finds the gateway as the admin API does (findGateway, ?storage=
+	// included) for the operators who reach it.
+	site *sitePage
 }
 
-// gateway returns the gateway a request of the page is about
-// (findGateway), or the page's error.
+// sitePage is what a site's mount of the page serves: the gateway of one
+// storage, never one its viewers name. They are not operators: with
+// ?storage=, a maintainer of one site's page could manage the triggers
+// another site keeps in another storage; and a storage's key can name a
+// Redis host or a path, so the page never tells it.
+type sitePage struct {
+	// storage is the key of the storage the page is bound to (its
+	// storage setting); "" when unbound, and then the page serves the
+	// storage in use if there is only one.
+	storage string
+	// warned: the operator was told in the log, once per configuration,
+	// why the page cannot serve.
+	warned sync.Once
+}
+
+// gateway returns the gateway a request of the page is about, or the
+// page's error.
 func (b pageBackend) gateway(r *http.Request) (*gateway, error) {
+	if b.site != nil {
+		return b.site.gateway(b.log)
+	}
 	g, err := findGateway(r)
-	if err == nil {
-		return g, nil
+	if err != nil {
+		return nil, pageError(err)
 	}
-	// caddy.APIError does not unwrap: its Err is looked at itself.
-	apiErr, _ := errors.AsType[caddy.APIError](err)
-	if several, ok := errors.AsType[severalStoragesError](apiErr.Err); ok && b.hideStorages != nil {
-		b.hideStorages.Do(func() {
-			b.log.Warn("several trigger_gateway storages are in use; the Triggers page on this site cannot tell which one it serves",
-				zap.Strings("storages", several.keys),
-				zap.String("fix", "link to the page with ?storage=<one of storages>, or serve it from the admin endpoint"))
-		})
-		return nil, pageError(caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: errPageStorageNotChosen})
-	}
-	return nil, pageError(err)
+	return g, nil
 }
 
-// errPageStorageNotChosen is what a site's page viewer reads instead of a
-// severalStoragesError.
-var errPageStorageNotChosen = errors.New("several trigger_gateway storages are in use and this page's address does not choose one; " +
-	"the site's operator finds them in Caddy's log")
+// gateway is the gateway of the page's storage, or, unbound, of the only
+// storage in use. It does not read the request: nothing a viewer sends
+// chooses the storage.
+func (p *sitePage) gateway(log *zap.Logger) (*gateway, error) {
+	running := runningGateways()
+	if p.storage != "" {
+		for _, g := range running {
+			if g.key == p.storage {
+				return g, nil
+			}
+		}
+		p.warned.Do(func() {
+			log.Warn("no trigger_gateway uses the storage the Triggers page on this site is bound to",
+				zap.String("storage", p.storage), zap.Strings("storages", gatewayKeys(running)))
+		})
+		return nil, errPageStorageNotServed
+	}
+	switch len(running) {
+	case 1:
+		return running[0], nil
+	case 0:
+		return nil, pageError(caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errNoGateway})
+	}
+	p.warned.Do(func() {
+		log.Warn("several trigger_gateway storages are in use; the Triggers page on this site serves none of them until it is bound to one",
+			zap.Strings("storages", gatewayKeys(running)),
+			zap.String("fix", "give trigger_gateway_ui the storage of the trigger_gateway it serves: storage <module> ..."))
+	})
+	return nil, errPageStorageNotChosen
+}
+
+// The site page's answers when its configuration leaves it no gateway to
+// serve: they say so without naming a storage.
+var (
+	errPageStorageNotChosen = &triggerui.Error{Status: http.StatusServiceUnavailable,
+		Message: "503 Service Unavailable - several trigger_gateway storages are in use and this page is bound to none of them; " +
+			"the site's operator finds them in Caddy's log"}
+	errPageStorageNotServed = &triggerui.Error{Status: http.StatusServiceUnavailable,
+		Message: "503 Service Unavailable - no trigger_gateway uses the storage this page is bound to; " +
+			"the site's operator finds it in Caddy's log"}
+)
 
 // List lists a project's triggers (an alias works), as the admin API does.
 func (b pageBackend) List(r *http.Request, project string, revoked bool) ([]triggerui.Trigger, error) {

@@ -26,6 +26,7 @@ func parseUICaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, erro
 //		maintainers <user...>
 //		allow_anonymous
 //		gateway_url <url>
+//		storage <module> [<args...>] [{ ... }]
 //	}
 func (h *UIHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
@@ -53,6 +54,15 @@ func (h *UIHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.ArgErr()
 			}
+		case "storage":
+			if h.StorageRaw != nil {
+				return d.Err("storage is given twice")
+			}
+			raw, err := storageArg(d)
+			if err != nil {
+				return err
+			}
+			h.StorageRaw = raw
 		default:
 			return d.Errf("unrecognized trigger_gateway_ui subdirective %q", d.Val())
 		}

@@ -21,6 +21,13 @@ func TestUnmarshalUICaddyfile(t *testing.T) {
 			allow_anonymous
 			gateway_url https://ci.example.com
 		}`, `{"maintainers":["alice","bob","carol"],"allow_anonymous":true,"gateway_url":"https://ci.example.com"}`, ""},
+		{"a storage", "trigger_gateway_ui {\n storage file_system /var/lib/triggers\n}",
+			`{"storage":{"module":"file_system","root":"/var/lib/triggers"}}`, ""},
+		{"a storage with its block", "trigger_gateway_ui {\n storage file_system {\n root /var/lib/triggers\n }\n}",
+			`{"storage":{"module":"file_system","root":"/var/lib/triggers"}}`, ""},
+		{"two storages", "trigger_gateway_ui {\n storage file_system /a\n storage file_system /b\n}", "", "storage is given twice"},
+		{"a storage without its module", "trigger_gateway_ui {\n storage\n}", "", "wrong argument count"},
+		{"an unknown storage module", "trigger_gateway_ui {\n storage floppy\n}", "", "floppy"},
 		{"an argument", `trigger_gateway_ui 9`, "", "wrong argument count"},
 		{"maintainers without users", "trigger_gateway_ui {\n maintainers\n}", "", "wrong argument count"},
 		{"allow_anonymous with an argument", "trigger_gateway_ui {\n allow_anonymous yes\n}", "", "wrong argument count"},

@@ -1,11 +1,11 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"unicode"
 
 	"github.com/caddyserver/caddy/v2"
@@ -40,6 +40,14 @@ type UIHandler struct {
 	// own origin.
 	GatewayURL string `json:"gateway_url,omitempty"`
 
+	// StorageRaw binds the page to the trigger_gateway that keeps its
+	// triggers in this storage, as that handler's own storage setting
+	// names it (Caddy's configured storage if it has none). Default: the
+	// page serves the only storage in use, and none while several are.
+	// Never a storage its viewers name: ?storage= chooses only on the
+	// admin endpoint's page.
+	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=caddy.storage inline_key=module"`
+
 	maintainers map[string]bool
 	page        *triggerui.Page
 }
@@ -59,8 +67,16 @@ func (h *UIHandler) Provision(ctx caddy.Context) error {
 	for _, user := range h.Maintainers {
 		h.maintainers[user] = true
 	}
+	site := new(sitePage)
+	if h.StorageRaw != nil {
+		storage, err := loadStorage(ctx, h, h.StorageRaw)
+		if err != nil {
+			return err
+		}
+		site.storage = storageIdentity(storage)
+	}
 	h.page = &triggerui.Page{
-		Backend:    pageBackend{log: log, hideStorages: new(sync.Once)},
+		Backend:    pageBackend{log: log, site: site},
 		Mount:      "site",
 		GatewayURL: strings.TrimRight(h.GatewayURL, "/"),
 		Logger:     log,

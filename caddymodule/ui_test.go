@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -99,6 +98,13 @@ func (c *uiClient) session(base, user string) uiSession {
 func siteUIClient(t *testing.T, h *UIHandler, logs *zap.Logger) *uiClient {
 	t.Helper()
 	g, _ := testGateway(t, map[string]string{"group/app": "9"})
+	return siteUIClientOf(t, h, logs, g)
+}
+
+// siteUIClientOf provisions h and drives it; its requests name g with
+// ?storage= unless noStorage is set.
+func siteUIClientOf(t *testing.T, h *UIHandler, logs *zap.Logger, g *gateway) *uiClient {
+	t.Helper()
 	if err := h.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +118,9 @@ func siteUIClient(t *testing.T, h *UIHandler, logs *zap.Logger) *uiClient {
 	if err := h.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
-	h.page.Backend = pageBackend{log: logs, hideStorages: new(sync.Once)}
+	backend := h.page.Backend.(pageBackend) // its binding, as provisioned
+	backend.log = logs
+	h.page.Backend = backend
 	h.page.Logger = logs
 	return &uiClient{t: t, g: g, serve: func(w http.ResponseWriter, r *http.Request, user string) {
 		repl := caddy.NewReplacer()
@@ -345,36 +353,46 @@ func TestPageErrorHidesStorageErrors(t *testing.T) {
 	}
 }
 
-// With several storages in use and none chosen, the site's page refuses
-// without naming them, for a storage key can name a Redis host or a path
-// and the page may face anonymous viewers: the keys go to the log, once,
-// for the operator. The admin endpoint's page, which only operators reach,
-// lists them as the admin API does.
+// With several storages in use, a site's page that is not bound to one
+// serves none, whatever storage a request names: its viewers are not
+// operators, and ?storage= would let a maintainer of this site's page
+// manage another site's triggers. It refuses without naming a storage,
+// for a key can name a Redis host or a path and the page may face
+// anonymous viewers: the keys go to the log, once, for the operator. The
+// admin endpoint's page, which only operators reach, lists them as the
+// admin API does.
 func TestSitePageHidesStorageKeysWhenSeveralStoragesAreInUse(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	c := siteUIClient(t, &UIHandler{Maintainers: []string{"alice"}, AllowAnonymous: true}, zap.New(core))
 	const secondKey = "redis:cache.internal.example:6379/3"
-	testGatewayWithKey(t, secondKey, nil)
+	second, _ := testGatewayWithKey(t, secondKey, nil)
 	keys := []string{c.g.key, secondKey, "cache.internal.example", "test:"}
-	c.noStorage = true
 
 	for _, tc := range []struct {
 		name, method, rel, user string
+		naming                  *gateway // the storage the request names with ?storage=, if any
 	}{
-		{"list, anonymous", http.MethodGet, "/triggers/api/triggers", ""},
-		{"list revoked", http.MethodGet, "/triggers/api/triggers?revoked=true", "bob"},
-		{"add", http.MethodPost, "/triggers/api/triggers", "alice"},
-		{"revoke", http.MethodDelete, "/triggers/api/triggers/1", "alice"},
-		{"deliveries", http.MethodGet, "/triggers/api/triggers/1/deliveries", "bob"},
+		{"list, anonymous", http.MethodGet, "/triggers/api/triggers", "", nil},
+		{"list revoked", http.MethodGet, "/triggers/api/triggers?revoked=true", "bob", nil},
+		{"add", http.MethodPost, "/triggers/api/triggers", "alice", nil},
+		{"revoke", http.MethodDelete, "/triggers/api/triggers/1", "alice", nil},
+		{"deliveries", http.MethodGet, "/triggers/api/triggers/1/deliveries", "bob", nil},
+		{"list, naming a storage", http.MethodGet, "/triggers/api/triggers", "bob", c.g},
+		{"add, naming the other storage", http.MethodPost, "/triggers/api/triggers", "alice", second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			client := *c
+			client.noStorage = tc.naming == nil
+			if tc.naming != nil {
+				client.g = tc.naming
+			}
 			var w *httptest.ResponseRecorder
 			if tc.method == http.MethodGet {
-				w = c.do(tc.method, tc.rel, tc.user, "", nil)
+				w = client.do(tc.method, tc.rel, tc.user, "", nil)
 			} else {
-				w = c.change(tc.method, tc.rel, tc.user, `{"project":"9","description":"d"}`)
+				w = client.change(tc.method, tc.rel, tc.user, `{"project":"9","description":"d"}`)
 			}
-			if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "several trigger_gateway storages are in use") {
+			if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "several trigger_gateway storages are in use") {
 				t.Errorf("%d %s", w.Code, w.Body)
 			}
 			answer := w.Body.String() + " " + mustJSON(t, w.Header())
@@ -385,7 +403,12 @@ func TestSitePageHidesStorageKeysWhenSeveralStoragesAreInUse(t *testing.T) {
 			}
 		})
 	}
-	warnings := logs.FilterMessage("several trigger_gateway storages are in use; the Triggers page on this site cannot tell which one it serves").All()
+	for _, g := range []*gateway{c.g, second} {
+		if list, err := g.store.List(context.Background(), "9"); err != nil || len(list) != 0 {
+			t.Errorf("storage %s holds %d triggers (%v), want none", g.key, len(list), err)
+		}
+	}
+	warnings := logs.FilterMessage("several trigger_gateway storages are in use; the Triggers page on this site serves none of them until it is bound to one").All()
 	if len(warnings) != 1 || warnings[0].Level != zap.WarnLevel {
 		t.Fatalf("want one warning naming the storages, got %v", logs.All())
 	}
@@ -403,5 +426,57 @@ func TestSitePageHidesStorageKeysWhenSeveralStoragesAreInUse(t *testing.T) {
 	if w := ac.do(http.MethodGet, "/trigger_gateway/ui/api/triggers", "", "", nil); w.Code != http.StatusBadRequest ||
 		!strings.Contains(w.Body.String(), secondKey) || !strings.Contains(w.Body.String(), c.g.key) {
 		t.Errorf("admin page: %d %s", w.Code, w.Body)
+	}
+}
+
+// A site's page bound to a storage serves the trigger_gateway that keeps
+// its triggers there, as that handler's own storage setting names it,
+// whatever other storages are in use and whatever storage a request
+// names. Bound to a storage no trigger_gateway uses, it serves none and
+// tells the operator once.
+func TestSitePageBoundToItsStorage(t *testing.T) {
+	ctx := context.Background()
+	first := provisionHandler(t, &Handler{}, "")
+	secondDir := t.TempDir()
+	second := provisionHandler(t, &Handler{}, secondDir)
+	if _, _, err := first.gateway.store.Create(ctx, tokenstore.CreateRequest{Project: "9", Description: "on the first"}); err != nil {
+		t.Fatal(err)
+	}
+	bound := func(dir string) *UIHandler {
+		return &UIHandler{Maintainers: []string{"alice"},
+			StorageRaw: json.RawMessage(`{"module":"file_system","root":` + mustJSON(t, dir) + `}`)}
+	}
+
+	c := siteUIClientOf(t, bound(secondDir), zap.NewNop(), first.gateway) // every request names the first
+	if w := c.change(http.MethodPost, "/triggers/api/triggers", "alice", `{"project":"9","description":"on the second"}`); w.Code != http.StatusCreated {
+		t.Fatalf("add: %d %s", w.Code, w.Body)
+	}
+	w := c.do(http.MethodGet, "/triggers/api/triggers", "bob", "", nil)
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "on the second") || strings.Contains(w.Body.String(), "on the first") {
+		t.Errorf("list: %d %s", w.Code, w.Body)
+	}
+	for _, tc := range []struct {
+		h    *Handler
+		want string
+	}{{first, "on the first"}, {second, "on the second"}} {
+		list, err := tc.h.gateway.store.List(ctx, "9")
+		if err != nil || len(list) != 1 || list[0].Trigger.Description != tc.want {
+			t.Errorf("storage %s: %+v, %v; want only %q", tc.h.gateway.key, list, err, tc.want)
+		}
+	}
+
+	core, logs := observer.New(zap.InfoLevel)
+	unused := bound(t.TempDir())
+	c = siteUIClientOf(t, unused, zap.New(core), second.gateway)
+	for range 2 {
+		w := c.do(http.MethodGet, "/triggers/api/triggers", "bob", "", nil)
+		if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "no trigger_gateway uses the storage this page is bound to") ||
+			strings.Contains(w.Body.String(), "FileStorage") {
+			t.Errorf("bound to an unused storage: %d %s", w.Code, w.Body)
+		}
+	}
+	warnings := logs.FilterMessage("no trigger_gateway uses the storage the Triggers page on this site is bound to").All()
+	if len(warnings) != 1 || warnings[0].ContextMap()["storage"] != unused.page.Backend.(pageBackend).site.storage {
+		t.Errorf("want one warning naming the page's storage, got %v", logs.All())
 	}
 }
