@@ -2,7 +2,6 @@ package tokenstore
 
 import (
 	"context"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -18,11 +17,7 @@ import (
 func BenchmarkFlushManyDeliveries(b *testing.B) {
 	for _, triggers := range []int{1024, 4096} {
 		b.Run(strconv.Itoa(triggers)+"_triggers", func(b *testing.B) {
-			dir := b.TempDir()
-			if shm, err := os.MkdirTemp("/dev/shm", "tokenstore-bench-"); err == nil {
-				dir = shm
-				b.Cleanup(func() { os.RemoveAll(shm) })
-			}
+			dir := benchDir(b)
 			ctx := context.Background()
 			s := newTestStore(b, &certmagic.FileStorage{Path: dir}, Config{})
 			id := int64(100)

@@ -135,11 +135,7 @@ func BenchmarkAuthenticateMiss(b *testing.B) {
 // is the store's work, not the disk's.
 func BenchmarkFlushManyShards(b *testing.B) {
 	const triggers = 100_000
-	dir := b.TempDir()
-	if shm, err := os.MkdirTemp("/dev/shm", "tokenstore-bench-"); err == nil {
-		dir = shm
-		b.Cleanup(func() { os.RemoveAll(shm) })
-	}
+	dir := benchDir(b)
 	ctx := context.Background()
 	s := newTestStore(b, &certmagic.FileStorage{Path: dir}, Config{})
 	counters := make([]*usageCounter, triggers)
@@ -166,4 +162,16 @@ func BenchmarkFlushManyShards(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchDir is a folder for a benchmark's file storage: in tmpfs where
+// there is one, so that the figures are the store's work, not the disk's.
+func benchDir(b *testing.B) string {
+	b.Helper()
+	shm, err := os.MkdirTemp("/dev/shm", "tokenstore-bench-")
+	if err != nil {
+		return b.TempDir()
+	}
+	b.Cleanup(func() { os.RemoveAll(shm) })
+	return shm
 }

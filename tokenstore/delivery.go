@@ -330,6 +330,7 @@ func (s *Store) flushDeliveries(ctx context.Context) error {
 	defer s.idMu.RUnlock()
 	instance := s.instance
 
+	s.keptDeliveries.beginRound()
 	s.deliveriesMu.Lock()
 	taken := s.pendingDeliveries.drain()
 	batch := make(map[int64][]Delivery)

@@ -28,10 +28,11 @@ import (
 // deliverySize estimates it: about 5 KiB for a trigger whose record is
 // full (20 deliveries with a ref, two variable names and a pipeline URL),
 // so some 1,600 such triggers, or 24,000 used once each. Past it the
-// records used longest ago are dropped, and read from storage again when
-// their trigger is next flushed or read. The largest record possible (20
-// deliveries of 100 variable names of 255 bytes) is about 600 KiB; the one
-// just written is kept even if it alone is over the bound.
+// records used longest ago are dropped, or the newest when the flush under
+// way used every other (see keep), and read from storage again when their
+// trigger is next flushed or read. The largest record possible (20
+// deliveries of 100 variable names of 255 bytes) is about 600 KiB; one
+// alone over the bound is kept while the others are older than the flush.
 const maxOwnDeliveryBytes = 8 << 20
 
 // ownDeliveryOverhead is what keeping a record costs beyond its
@@ -59,7 +60,8 @@ type ownDelivery struct {
 	// modified: a flush keeps a new slice once written, and readers copy
 	// what they hand out.
 	deliveries []Delivery
-	size       int // estimated: the slice, each deliverySize, ownDeliveryOverhead
+	size       int    // estimated: the slice, each deliverySize, ownDeliveryOverhead
+	round      uint64 // ownDeliveryRecords.round when last used
 	// newer and older link the records from the one used last to the one
 	// used longest ago.
 	newer, older *ownDelivery
@@ -75,6 +77,16 @@ type ownDeliveryRecords struct {
 	newest, oldest *ownDelivery
 	size           int // of the records kept
 	limit          int // 0: maxOwnDeliveryBytes
+	// round counts the flushes (beginRound); 0 before the first.
+	round uint64
+}
+
+// beginRound marks the start of a flush: the records used from now on are
+// this flush's (see keep).
+func (r *ownDeliveryRecords) beginRound() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.round++
 }
 
 // get returns the trigger's record, if kept, and makes it the one used
@@ -89,13 +101,19 @@ func (r *ownDeliveryRecords) get(trigger int64) ([]Delivery, bool) {
 	}
 	r.unlink(rec)
 	r.pushNewest(rec)
+	rec.round = r.round
 	return rec.deliveries, true
 }
 
 // keep makes deliveries (newest first, as storage now holds them, never
 // modified afterwards) the trigger's record, used last, and drops the
-// records used longest ago while they are over the bound. The caller holds
-// the trigger's deliveryLock.
+// records used longest ago while they are over the bound; but not one the
+// current flush used: then it drops the record it was given instead. A
+// flush visits the triggers in ID order, the same each time, so with more
+// records than the bound holds, dropping the least recently used would
+// drop every record before the next flush reaches it and keep none; this
+// way the records kept first stay, and each flush finds them. The caller
+// holds the trigger's deliveryLock.
 func (r *ownDeliveryRecords) keep(trigger int64, deliveries []Delivery) {
 	size := ownDeliveryOverhead + cap(deliveries)*int(unsafe.Sizeof(Delivery{}))
 	for i := range deliveries {
@@ -114,14 +132,21 @@ func (r *ownDeliveryRecords) keep(trigger int64, deliveries []Delivery) {
 		r.unlink(rec)
 		r.size -= rec.size
 	}
-	rec.deliveries, rec.size = deliveries, size
+	rec.deliveries, rec.size, rec.round = deliveries, size, r.round
 	r.size += size
 	r.pushNewest(rec)
 	for r.size > cmp.Or(r.limit, maxOwnDeliveryBytes) && r.oldest != rec {
-		old := r.oldest
-		r.unlink(old)
-		r.size -= old.size
-		delete(r.byTrigger, old.trigger)
+		drop := r.oldest
+		if r.round > 0 && drop.round == r.round {
+			// The oldest, and so every record, was used in this flush.
+			drop = rec
+		}
+		r.unlink(drop)
+		r.size -= drop.size
+		delete(r.byTrigger, drop.trigger)
+		if drop == rec {
+			return
+		}
 	}
 }
 

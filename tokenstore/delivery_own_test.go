@@ -85,8 +85,12 @@ func TestOwnDeliveryRecordsBounded(t *testing.T) {
 		wantReads func(reads int64) bool
 	}{
 		{"all kept", 0, func(reads int64) bool { return reads == 0 }},
-		{"a few kept", 6 * ownDeliveryOverhead * rounds, func(reads int64) bool { return reads > 0 }},
-		{"each alone over the bound", 1, func(reads int64) bool { return reads == (rounds-1)*triggers }},
+		// The same few each flush: dropping the least recently used, in
+		// the flush's ID order, would read all of them again.
+		{"a few kept", 6 * ownDeliveryOverhead * rounds, func(reads int64) bool { return reads > 0 && reads < (rounds-1)*triggers }},
+		// Each alone over the bound: one kept at a time, the first of the
+		// first flush, which every flush then finds.
+		{"each alone over the bound", 1, func(reads int64) bool { return reads == (rounds-1)*(triggers-1) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -361,6 +365,7 @@ func TestOwnDeliveryRecordsUnderConcurrentFlushesAndReads(t *testing.T) {
 // The records used longest ago are dropped first, down to the bound.
 func TestOwnDeliveryRecordsDropLeastRecentlyUsed(t *testing.T) {
 	type step struct {
+		round     bool  // a flush begins first
 		keep, get int64 // one of them
 		wantKept  []int64
 	}
@@ -380,6 +385,19 @@ func TestOwnDeliveryRecordsDropLeastRecentlyUsed(t *testing.T) {
 			{get: 9, wantKept: []int64{3, 4, 5}},
 			{keep: 6, wantKept: []int64{3, 5, 6}},
 		}},
+		// Within a flush, a record is not dropped for another: the new one
+		// goes, so that the next flush, in the same order, finds the first.
+		{"a flush drops none it used", 3 * ownDeliveryOverhead, []step{
+			{round: true, keep: 1, wantKept: []int64{1}},
+			{keep: 2, wantKept: []int64{1, 2}},
+			{keep: 3, wantKept: []int64{1, 2, 3}},
+			{keep: 4, wantKept: []int64{1, 2, 3}},
+			{round: true, keep: 1, wantKept: []int64{1, 2, 3}},
+			{keep: 5, wantKept: []int64{1, 3, 5}},
+			{keep: 6, wantKept: []int64{1, 5, 6}},
+			{keep: 7, wantKept: []int64{1, 5, 6}},
+			{get: 7, wantKept: []int64{1, 5, 6}},
+		}},
 		{"one over the bound alone", 1, []step{
 			{keep: 1, wantKept: []int64{1}},
 			{keep: 2, wantKept: []int64{2}},
@@ -391,6 +409,9 @@ func TestOwnDeliveryRecordsDropLeastRecentlyUsed(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := ownDeliveryRecords{limit: tt.limit}
 			for i, st := range tt.steps {
+				if st.round {
+					r.beginRound()
+				}
 				if st.keep != 0 {
 					r.keep(st.keep, nil)
 				} else if _, ok := r.get(st.get); ok != slices.Contains(tt.steps[max(i-1, 0)].wantKept, st.get) {

@@ -79,11 +79,7 @@ func TestEndsObject(t *testing.T) {
 // each costs microseconds, which bounds the cold path from below
 // (BENCHMARKS.md, target 3).
 func BenchmarkReadFile(b *testing.B) {
-	dir := b.TempDir()
-	if shm, err := os.MkdirTemp("/dev/shm", "tokenstore-bench-"); err == nil { // as a page cache holds it
-		dir = shm
-		b.Cleanup(func() { os.RemoveAll(shm) })
-	}
+	dir := benchDir(b)
 	names := make([]string, 1000)
 	record := []byte(`{"id":1,"token_hash":"` + strings.Repeat("ab", 32) + `","project":"9","description":"bench"}`)
 	for i := range names {
