@@ -213,9 +213,10 @@ func (b pageBackend) Deliveries(r *http.Request, id int64) ([]triggerui.Delivery
 	return out, nil
 }
 
-// PathPrefix is the trigger API's prefix of the gateway's latest handler.
+// PathPrefix is the trigger API's prefix of the latest handler of the
+// gateway the page serves.
 func (b pageBackend) PathPrefix(r *http.Request) string {
-	g, err := findGateway(r)
+	g, err := b.gateway(r)
 	if err != nil {
 		return triggerapi.DefaultPathPrefix
 	}

@@ -436,9 +436,9 @@ func TestSitePageHidesStorageKeysWhenSeveralStoragesAreInUse(t *testing.T) {
 // tells the operator once.
 func TestSitePageBoundToItsStorage(t *testing.T) {
 	ctx := context.Background()
-	first := provisionHandler(t, &Handler{}, "")
+	first := provisionHandler(t, &Handler{PathPrefix: "/first/api/v4"}, "")
 	secondDir := t.TempDir()
-	second := provisionHandler(t, &Handler{}, secondDir)
+	second := provisionHandler(t, &Handler{PathPrefix: "/second/api/v4"}, secondDir)
 	if _, _, err := first.gateway.store.Create(ctx, tokenstore.CreateRequest{Project: "9", Description: "on the first"}); err != nil {
 		t.Fatal(err)
 	}
@@ -448,6 +448,9 @@ func TestSitePageBoundToItsStorage(t *testing.T) {
 	}
 
 	c := siteUIClientOf(t, bound(secondDir), zap.NewNop(), first.gateway) // every request names the first
+	if session := c.do(http.MethodGet, "/triggers/api/session", "alice", "", nil); !strings.Contains(session.Body.String(), `"/second/api/v4"`) {
+		t.Errorf("the session's path prefix is not the second gateway's: %s", session.Body)
+	}
 	if w := c.change(http.MethodPost, "/triggers/api/triggers", "alice", `{"project":"9","description":"on the second"}`); w.Code != http.StatusCreated {
 		t.Fatalf("add: %d %s", w.Code, w.Body)
 	}
