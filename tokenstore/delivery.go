@@ -366,9 +366,12 @@ func (s *Store) flushTriggerDeliveries(ctx context.Context, instance string, id 
 	lock.Lock()
 	defer lock.Unlock()
 	err := ctx.Err()
-	if err != nil {
+	switch {
+	case err != nil:
 		err = fmt.Errorf("%w: flushing deliveries: %w", ErrUnavailable, err)
-	} else {
+	case !s.holdsName(time.Now()): // checked by Flush, and again for each write
+		err = errLeaseLapsed
+	default:
 		err = s.writeDeliveries(ctx, instance, id, fresh)
 	}
 	s.deliveriesMu.Lock()
@@ -406,9 +409,14 @@ func (s *Store) writeDeliveries(ctx context.Context, instance string, id int64, 
 			merged = append(merged, fresh[i])
 		}
 	}
-	rec := deliveryRecord{Instance: instance, Trigger: id, Deliveries: newestDeliveries(append(merged, written...))}
-	// The record is kept: it must not hold the older deliveries cut off.
-	clear(rec.Deliveries[len(rec.Deliveries):cap(rec.Deliveries)])
+	// Only the newest MaxDeliveries of the fresh ones can be among the
+	// record's, and those are kept: each with memory of its own.
+	merged = newestDeliveries(merged)
+	for i := range merged {
+		merged[i] = detached(merged[i])
+	}
+	// The record is kept: in a slice of its own size, not the merge's.
+	rec := deliveryRecord{Instance: instance, Trigger: id, Deliveries: slices.Clone(newestDeliveries(append(merged, written...)))}
 	// The slice is the storage's once handed over, so it is not reused.
 	data, err := appendDeliveryRecord(make([]byte, 0, deliveryRecordSize(&rec)), &rec)
 	if err == nil {

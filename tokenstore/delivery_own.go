@@ -2,6 +2,7 @@ package tokenstore
 
 import (
 	"cmp"
+	"strings"
 	"sync"
 	"unsafe"
 )
@@ -189,4 +190,48 @@ func (r *ownDeliveryRecords) pushNewest(rec *ownDelivery) {
 	if r.oldest == nil {
 		r.oldest = rec
 	}
+}
+
+// detached is d with texts of its own, in one allocation, and a names
+// slice and pipeline ID of its own. A delivery as recorded may share its
+// ref and names with a copy of the caller's whole body, which holds the
+// trigger token and the variables' values (caddymodule's maxSharedBody
+// allows it until the write), and its web_url with the CI's answer: a
+// kept record must keep none of them alive.
+func detached(d Delivery) Delivery {
+	texts := []*string{&d.Source, &d.Ref, &d.Outcome, &d.WebURL}
+	size := 0
+	for _, t := range texts {
+		size += len(*t)
+	}
+	for _, name := range d.Variables {
+		size += len(name)
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for _, t := range texts {
+		b.WriteString(*t)
+	}
+	for _, name := range d.Variables {
+		b.WriteString(name)
+	}
+	all := b.String()
+	cut := func(n int) string {
+		s := all[:n]
+		all = all[n:]
+		return s
+	}
+	for _, t := range texts {
+		*t = cut(len(*t))
+	}
+	names := make([]string, len(d.Variables))
+	for i, name := range d.Variables {
+		names[i] = cut(len(name))
+	}
+	d.Variables = names
+	if d.PipelineID != nil {
+		id := *d.PipelineID
+		d.PipelineID = &id
+	}
+	return d
 }

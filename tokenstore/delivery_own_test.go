@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/caddyserver/certmagic"
 )
@@ -437,5 +439,50 @@ func TestOwnDeliveryRecordsDropLeastRecentlyUsed(t *testing.T) {
 				t.Fatal("clear left records")
 			}
 		})
+	}
+}
+
+// A kept record holds memory of its own, sized to it: a delivery as
+// recorded may cut its ref and names from a copy of the caller's body
+// (the token, the variables' values) and its web_url from the CI's
+// answer, and a burst of uses must not leave the kept slice as long as
+// the burst.
+func TestKeptDeliveryRecordOwnsItsMemory(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t, &certmagic.FileStorage{Path: t.TempDir()}, Config{})
+	body := `{"token":"glptt-0123456789abcdef0123456789abcdef01234567","ref":"main","variables":{"DEPLOY":"secret value"}}`
+	answer := `{"id":7,"web_url":"https://ci.example/p/7","status":"created"}`
+	inside := func(s, whole string) bool {
+		if len(s) == 0 {
+			return false
+		}
+		p, start := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(whole)))
+		return p >= start && p < start+uintptr(len(whole))
+	}
+	at := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	const burst = 500
+	for i := range burst {
+		id := int64(7)
+		s.RecordDelivery(1, Delivery{Time: at.Add(time.Duration(i) * time.Millisecond), Source: "trigger",
+			Ref: body[strings.Index(body, "main"):][:4], Variables: []string{body[strings.Index(body, "DEPLOY"):][:6]},
+			Outcome: "accepted", Status: 201, PipelineID: &id, WebURL: answer[strings.Index(answer, "https"):][:22]})
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	kept, ok := s.keptDeliveries.get(1)
+	if !ok || len(kept) != MaxDeliveries {
+		t.Fatalf("kept %d deliveries (%v), want %d", len(kept), ok, MaxDeliveries)
+	}
+	if cap(kept) >= 2*MaxDeliveries {
+		t.Errorf("the kept slice has room for %d deliveries, for %d", cap(kept), len(kept))
+	}
+	for i, d := range kept {
+		if d.Ref != "main" || d.WebURL != "https://ci.example/p/7" || !slices.Equal(d.Variables, []string{"DEPLOY"}) {
+			t.Fatalf("delivery %d: %+v", i, d)
+		}
+		if inside(d.Ref, body) || inside(d.Variables[0], body) || inside(d.WebURL, answer) {
+			t.Fatalf("delivery %d still points into the request's body or the CI's answer", i)
+		}
 	}
 }
