@@ -36,6 +36,12 @@ func (s *Store) holdsName(now time.Time) bool {
 	return now.UnixNano()-s.leaseFrom.Load() < int64(s.staleAfter-s.leaseMargin())
 }
 
+// errLeaseLapsed refuses a write that a flush reached after the name's
+// lease stopped holding (the process paused, or the flush ran long): the
+// name may be another store's by the time it lands. What it would have
+// written stays pending.
+var errLeaseLapsed = fmt.Errorf("%w: the instance name's lease lapsed during the flush", ErrUnavailable)
+
 // ensureName renews the lease when it has run out before usage is written:
 // the heartbeat renews the name, or, if another store took it meanwhile,
 // moves this one to a free name (forgetting its records of the old one).

@@ -150,6 +150,9 @@ func (s *Store) flushUsage(ctx context.Context) error {
 // flushShard adds the counters' pending uses to this instance's record of
 // the shard. It writes nothing when nothing changed.
 func (s *Store) flushShard(ctx context.Context, instance string, shard int64, counters []*usageCounter) error {
+	if !s.holdsName(time.Now()) { // checked by Flush, and again for each write
+		return errLeaseLapsed
+	}
 	own, lock, err := s.lockOwnShard(ctx, instance, shard)
 	if err != nil {
 		return err
