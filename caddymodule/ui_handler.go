@@ -69,11 +69,17 @@ func (h *UIHandler) Provision(ctx caddy.Context) error {
 	}
 	site := new(sitePage)
 	if h.StorageRaw != nil {
-		storage, err := loadStorage(ctx, h, h.StorageRaw)
+		// Loaded only for its identity, then released: a storage module
+		// may hold connections (caddy.storage.redis pings its server).
+		loading, release := caddy.NewContext(ctx)
+		storage, err := loadStorage(loading, h, h.StorageRaw)
+		if err == nil {
+			site.storage = storageIdentity(storage)
+		}
+		release()
 		if err != nil {
 			return err
 		}
-		site.storage = storageIdentity(storage)
 	}
 	h.page = &triggerui.Page{
 		Backend:    pageBackend{log: log, site: site},
