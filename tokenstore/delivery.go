@@ -191,7 +191,7 @@ func (s *Store) Deliveries(ctx context.Context, triggerID int64) ([]Delivery, er
 // again under its own name once it moves back (heartbeat), so two
 // instances' records can hold one use.
 func withoutRepeats(list []Delivery) []Delivery {
-	slices.SortStableFunc(list, func(a, b Delivery) int { return b.Time.Compare(a.Time) })
+	slices.SortStableFunc(list, newestFirst)
 	out := list[:0]
 	for _, d := range list {
 		repeat := false
@@ -263,10 +263,14 @@ func (d Delivery) clone() Delivery {
 	return d
 }
 
+// newestFirst orders deliveries newest first; a stable sort keeps the
+// earlier in the list first among equal times.
+func newestFirst(a, b Delivery) int { return b.Time.Compare(a.Time) }
+
 // newestDeliveries sorts deliveries newest first (the earlier in the list
 // first among equal times) and keeps MaxDeliveries.
 func newestDeliveries(list []Delivery) []Delivery {
-	slices.SortStableFunc(list, func(a, b Delivery) int { return b.Time.Compare(a.Time) })
+	slices.SortStableFunc(list, newestFirst)
 	if len(list) > MaxDeliveries {
 		list = list[:MaxDeliveries]
 	}
