@@ -30,6 +30,20 @@ const (
 	MaxOwner       = 255
 )
 
+// checkProjectKey refuses, wrapping ErrInvalid, a project whose name
+// cannot be one storage key segment: no trigger can have it.
+func checkProjectKey(project string) error {
+	segments := strings.Split(project, "/")
+	switch {
+	case slices.Contains(segments, "."), slices.Contains(segments, ".."):
+		// Storage keys are paths: "." and ".." would leave projects/.
+		return fmt.Errorf("%w: project must not have . or .. as a path segment", ErrInvalid)
+	case len(url.PathEscape(FoldProject(project))) > maxKeySegment:
+		return fmt.Errorf("%w: project is too long", ErrInvalid)
+	}
+	return nil
+}
+
 // CreateRequest describes a trigger to create.
 type CreateRequest struct {
 	// Project is the project the token may trigger; required.
@@ -55,11 +69,11 @@ func (req *CreateRequest) validate(now time.Time) error {
 		return fmt.Errorf("%w: project is required", ErrInvalid)
 	case strings.ContainsFunc(req.Project, unicode.IsControl):
 		return fmt.Errorf("%w: project must not contain control characters", ErrInvalid)
-	case slices.Contains(strings.Split(req.Project, "/"), "."), slices.Contains(strings.Split(req.Project, "/"), ".."):
-		// Storage keys are paths: "." and ".." would leave projects/.
-		return fmt.Errorf("%w: project must not have . or .. as a path segment", ErrInvalid)
-	case len(url.PathEscape(req.Project)) > maxKeySegment:
-		return fmt.Errorf("%w: project is too long", ErrInvalid)
+	}
+	if err := checkProjectKey(req.Project); err != nil {
+		return err
+	}
+	switch {
 	case strings.TrimSpace(req.Description) == "":
 		return fmt.Errorf("%w: description is required", ErrInvalid)
 	case len(req.Description) > MaxDescription:
@@ -317,6 +331,11 @@ func (s *Store) ListRevoked(ctx context.Context, project string) ([]TriggerUsage
 // list lists the triggers of project that are revoked, or not.
 func (s *Store) list(ctx context.Context, project string, revoked bool) ([]TriggerUsage, error) {
 	dirs := []string{triggersDir}
+	if project != "" && checkProjectKey(project) != nil {
+		// No trigger has it, and its key would fail or leave projects/: a
+		// caller's long project path is no storage failure.
+		return []TriggerUsage{}, nil
+	}
 	if project != "" {
 		dirs = append([]string{projectDir(project)}, s.variantDirs(ctx, project)...)
 	}

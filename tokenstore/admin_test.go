@@ -533,6 +533,29 @@ func TestListByProject(t *testing.T) {
 	}
 }
 
+// A project no trigger can have, because its name cannot be a storage key
+// segment (too long once escaped, or a "." or ".." segment), lists no
+// triggers without asking the storage: a file system refuses the name
+// (ENAMETOOLONG), which made a caller's long project path a storage
+// failure (503, an error line, storage_errors_total), and ".." listed the
+// store's own directory.
+func TestListOfAProjectNoTriggerCanHave(t *testing.T) {
+	obs := &countingObserver{}
+	s := newTestStore(t, &certmagic.FileStorage{Path: t.TempDir()}, Config{Observer: obs})
+	mustCreate(t, s, CreateRequest{Project: "9", Description: "d"})
+	for _, project := range []string{strings.Repeat("g/", 100) + "p", strings.Repeat("x", maxKeySegment+1), "..", ".", "group/../9"} {
+		for _, revoked := range []bool{false, true} {
+			list, err := s.list(context.Background(), project, revoked)
+			if err != nil || len(list) != 0 {
+				t.Errorf("list(%.20q…, revoked %v) = %d triggers, %v; want none and no error", project, revoked, len(list), err)
+			}
+		}
+	}
+	if n := obs.storageErrors("list"); n != 0 {
+		t.Errorf("%d storage list errors reported, want 0", n)
+	}
+}
+
 func TestListReportsStorageFailure(t *testing.T) {
 	storage := newFaultyStorage(t)
 	obs := &countingObserver{}
