@@ -34,8 +34,7 @@ const (
 const headerReplayed = "Idempotent-Replayed"
 
 var (
-	errIdempotencyKeyTooLong = triggerapi.ValidationError("invalid_idempotency_key", "Idempotency-Key is too long")
-	errRepeatInProgress      = triggerapi.MessageError(http.StatusConflict, "repeat_in_progress",
+	errRepeatInProgress = triggerapi.MessageError(http.StatusConflict, "repeat_in_progress",
 		"409 Conflict - a request with this idempotency key is still in progress")
 	// errKeyReused answers a key reused for a different request, as the
 	// IETF Idempotency-Key draft does (422).
@@ -121,23 +120,36 @@ func (h *Handler) checkRepeat(r *http.Request, d *decision) *triggerapi.Error {
 	return refusal
 }
 
+// repeatSources are where a request names itself as a repeat, in the order
+// they are read, each with the refusal of a value too long, which names
+// the header the caller sent.
+var repeatSources = [...]struct {
+	header, name string
+	tooLong      *triggerapi.Error
+}{
+	{headerIdempotencyKey, idempotency.SourceHeader, keyTooLong("Idempotency-Key")},
+	{headerGitlabEventID, idempotency.SourceGitLab, keyTooLong("X-Gitlab-Event-UUID")},
+	{headerGithubDelivery, idempotency.SourceGitHub, keyTooLong("X-GitHub-Delivery")},
+}
+
+func keyTooLong(header string) *triggerapi.Error {
+	return triggerapi.ValidationError("invalid_idempotency_key",
+		fmt.Sprintf("%s is too long (at most %d bytes)", header, maxIdempotencyKey))
+}
+
 // repeatRequest identifies a request that may be a repeat, by the caller's
 // Idempotency-Key or a webhook's delivery ID: the key, scoped to the
 // authenticated principal, and the fingerprint of what the request asks
 // for. The zero Request means the request carries neither. It runs after
 // authentication.
 func repeatRequest(r *http.Request, d *decision) (idempotency.Request, *triggerapi.Error) {
-	for _, source := range [...]struct{ header, name string }{
-		{headerIdempotencyKey, idempotency.SourceHeader},
-		{headerGitlabEventID, idempotency.SourceGitLab},
-		{headerGithubDelivery, idempotency.SourceGitHub},
-	} {
+	for _, source := range &repeatSources {
 		value := headerValue(r.Header, source.header)
 		if value == "" {
 			continue
 		}
 		if len(value) > maxIdempotencyKey {
-			return idempotency.Request{}, errIdempotencyKeyTooLong
+			return idempotency.Request{}, source.tooLong
 		}
 		return idempotency.Request{
 			Key:         idempotency.Key(repeatPrincipal(d), source.name, value),

@@ -299,6 +299,7 @@ func TestServeHTTPIdempotencyKeyScope(t *testing.T) {
 		wantStatus   int
 		wantReplayed bool
 		wantOutcome  string
+		wantBody     string // when set, the answer's body
 	}
 	key := idemKey
 	tests := []struct {
@@ -374,8 +375,12 @@ func TestServeHTTPIdempotencyKeyScope(t *testing.T) {
 		}, 1},
 		{"a key of 256 bytes", func(string) []step {
 			return []step{
-				{target: p9, headers: []string{"Idempotency-Key", strings.Repeat("k", 256)}, wantStatus: 400, wantOutcome: "invalid_idempotency_key"},
-				{target: p9, headers: []string{"X-Gitlab-Event-UUID", strings.Repeat("u", 256)}, wantStatus: 400, wantOutcome: "invalid_idempotency_key"},
+				{target: p9, headers: []string{"Idempotency-Key", strings.Repeat("k", 256)}, wantStatus: 400, wantOutcome: "invalid_idempotency_key",
+					wantBody: `{"error":"Idempotency-Key is too long (at most 255 bytes)"}`},
+				{target: p9, headers: []string{"X-Gitlab-Event-UUID", strings.Repeat("u", 256)}, wantStatus: 400, wantOutcome: "invalid_idempotency_key",
+					wantBody: `{"error":"X-Gitlab-Event-UUID is too long (at most 255 bytes)"}`},
+				{target: p9, headers: []string{"X-GitHub-Delivery", strings.Repeat("d", 256)}, wantStatus: 400, wantOutcome: "invalid_idempotency_key",
+					wantBody: `{"error":"X-GitHub-Delivery is too long (at most 255 bytes)"}`},
 			}
 		}, 0},
 	}
@@ -384,7 +389,8 @@ func TestServeHTTPIdempotencyKeyScope(t *testing.T) {
 			next := &scriptedNext{}
 			for i, s := range tt.steps(key()) {
 				got := idemSend(t, h, next, s.target, s.body, s.headers...)
-				if got.status != s.wantStatus || (got.replayed == "true") != s.wantReplayed || got.outcome != s.wantOutcome {
+				if got.status != s.wantStatus || (got.replayed == "true") != s.wantReplayed || got.outcome != s.wantOutcome ||
+					(s.wantBody != "" && got.body != s.wantBody) {
 					t.Errorf("step %d: %+v, want %d, replayed %v, outcome %s", i+1, got, s.wantStatus, s.wantReplayed, s.wantOutcome)
 				}
 			}
