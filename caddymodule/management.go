@@ -22,7 +22,7 @@ import (
 // as they manage GitLab's:
 //
 //	GET    {path_prefix}/projects/:id/triggers               200, the project's triggers
-//	GET    {path_prefix}/projects/:id/triggers/:trigger_id   200, or 404 Trigger Not Found
+//	GET    {path_prefix}/projects/:id/triggers/:trigger_id   200, or 404 Not found
 //	POST   {path_prefix}/projects/:id/triggers               201, with the token (this once only)
 //	PUT    {path_prefix}/projects/:id/triggers/:trigger_id   200, the description changed
 //	DELETE {path_prefix}/projects/:id/triggers/:trigger_id   204, revoked for good

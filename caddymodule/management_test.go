@@ -356,7 +356,7 @@ func TestManagementLifecycle(t *testing.T) {
 	}
 	for _, method := range []string{"GET", "PUT", "DELETE"} {
 		w = manage(t, h, auth(mgmtRequest{method: method, target: itemPath}))
-		if w.Code != 404 || w.Body.String() != `{"message":"404 Trigger Not Found"}` {
+		if w.Code != 404 || w.Body.String() != `{"message":"404 Not found"}` {
 			t.Errorf("%s after delete: %d %s", method, w.Code, w.Body)
 		}
 	}
@@ -406,10 +406,10 @@ func TestManagementRefusals(t *testing.T) {
 		{name: "trigger ID not an integer", method: "GET", target: list + "/abc", status: 400, want: `{"error":"trigger_id is invalid"}`},
 		{name: "trigger ID zero", method: "DELETE", target: list + "/0", status: 400, want: `{"error":"trigger_id is invalid"}`},
 		{name: "a trigger token as trigger ID is not echoed", method: "GET", target: list + "/" + otherToken, status: 400, want: `{"error":"trigger_id is invalid"}`},
-		{name: "unknown trigger", method: "GET", target: list + "/999", status: 404, want: `{"message":"404 Trigger Not Found"}`},
-		{name: "another project's trigger: show", method: "GET", target: otherItem, status: 404, want: `{"message":"404 Trigger Not Found"}`},
-		{name: "another project's trigger: update", method: "PUT", target: otherItem, contentType: formCT, body: "description=hijacked", status: 404, want: `{"message":"404 Trigger Not Found"}`},
-		{name: "another project's trigger: revoke", method: "DELETE", target: otherItem, status: 404, want: `{"message":"404 Trigger Not Found"}`},
+		{name: "unknown trigger", method: "GET", target: list + "/999", status: 404, want: `{"message":"404 Not found"}`},
+		{name: "another project's trigger: show", method: "GET", target: otherItem, status: 404, want: `{"message":"404 Not found"}`},
+		{name: "another project's trigger: update", method: "PUT", target: otherItem, contentType: formCT, body: "description=hijacked", status: 404, want: `{"message":"404 Not found"}`},
+		{name: "another project's trigger: revoke", method: "DELETE", target: otherItem, status: 404, want: `{"message":"404 Not found"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
