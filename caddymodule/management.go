@@ -239,12 +239,16 @@ func (h *Handler) manage(r *http.Request, route triggerapi.ManagementRoute, d *m
 // manageList answers one page of the project's triggers, ordered by ID,
 // with GitLab's pagination headers.
 func (h *Handler) manageList(w http.ResponseWriter, r *http.Request, d *managementDecision) any {
+	query := r.URL.Query()
+	if d.refusal = triggerapi.CheckPage(query); d.refusal != nil {
+		return nil
+	}
 	list, err := h.gateway.listProject(r.Context(), d.project, false) // GitLab lists no revoked trigger here
 	if err != nil {
 		d.refusal = h.managementStoreError(d, err)
 		return nil
 	}
-	page := triggerapi.ParsePage(r.URL.Query(), len(list))
+	page := triggerapi.ParsePage(query, len(list))
 	page.SetHeaders(w.Header(), requestURL(r))
 	start, end := page.Bounds()
 	out := make([]triggerapi.Trigger, 0, end-start)

@@ -308,7 +308,7 @@ func TestManagementLifecycle(t *testing.T) {
 		t.Errorf("list: last_used is null after a use")
 	}
 
-	for _, page := range []string{"?page=1&per_page=20", "?page=x"} {
+	for _, page := range []string{"?page=1&per_page=20", "?page=0"} {
 		w = manage(t, h, auth(mgmtRequest{method: "GET", target: "/api/v4/projects/9/triggers" + page}))
 		if got := decodeTriggerJSON[[]gitlabTrigger](t, w); len(got) != 1 {
 			t.Errorf("list %s: %s, want the trigger", page, w.Body)
