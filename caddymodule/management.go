@@ -22,7 +22,7 @@ import (
 // as they manage GitLab's:
 //
 //	GET    {path_prefix}/projects/:id/triggers               200, the project's triggers
-//	GET    {path_prefix}/projects/:id/triggers/:trigger_id   200, or 404 Trigger Not Found
+//	GET    {path_prefix}/projects/:id/triggers/:trigger_id   200, or 404 Not found
 //	POST   {path_prefix}/projects/:id/triggers               201, with the token (this once only)
 //	PUT    {path_prefix}/projects/:id/triggers/:trigger_id   200, the description changed
 //	DELETE {path_prefix}/projects/:id/triggers/:trigger_id   204, revoked for good
@@ -239,12 +239,16 @@ func (h *Handler) manage(r *http.Request, route triggerapi.ManagementRoute, d *m
 // manageList answers one page of the project's triggers, ordered by ID,
 // with GitLab's pagination headers.
 func (h *Handler) manageList(w http.ResponseWriter, r *http.Request, d *managementDecision) any {
+	query := r.URL.Query()
+	if d.refusal = triggerapi.CheckPage(query); d.refusal != nil {
+		return nil
+	}
 	list, err := h.gateway.listProject(r.Context(), d.project, false) // GitLab lists no revoked trigger here
 	if err != nil {
 		d.refusal = h.managementStoreError(d, err)
 		return nil
 	}
-	page := triggerapi.ParsePage(r.URL.Query(), len(list))
+	page := triggerapi.ParsePage(query, len(list))
 	page.SetHeaders(w.Header(), requestURL(r))
 	start, end := page.Bounds()
 	out := make([]triggerapi.Trigger, 0, end-start)

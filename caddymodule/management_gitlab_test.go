@@ -39,8 +39,8 @@ func TestManagementListPagination(t *testing.T) {
 		{"last page, short", "?per_page=20&page=3", 40, 5, "3", "20", "/2", "3"},
 		{"past the last", "?per_page=20&page=4", 45, 0, "4", "20", "/", "3"},
 		{"at most 100", "?per_page=1000", 0, 45, "1", "100", "/", "1"},
-		{"per_page 0 falls back to 20", "?per_page=0", 0, 20, "1", "20", "2/", "3"},
-		{"bad page falls back to 1", "?page=x&per_page=7", 0, 7, "1", "7", "2/", "7"},
+		{"negative per_page is the default, as Kaminari's", "?per_page=-1", 0, 20, "1", "20", "2/", "3"},
+		{"empty page is page 1", "?page=&per_page=7", 0, 7, "1", "7", "2/", "7"},
 		{"negative page is page 1", "?page=-3&per_page=7", 0, 7, "1", "7", "2/", "7"},
 	}
 	for _, tt := range tests {
@@ -82,6 +82,12 @@ func TestManagementListPagination(t *testing.T) {
 	w = manage(t, h, mgmtRequest{method: "HEAD", target: list, auth: "private", token: mgmtAll})
 	if w.Code != 200 || w.Header().Get("X-Total") != "45" {
 		t.Errorf("HEAD: %d, X-Total %q", w.Code, w.Header().Get("X-Total"))
+	}
+	// A value GitLab's validation refuses is refused as GitLab does, without
+	// pagination headers (the values themselves: triggerapi.CheckPage).
+	w = manage(t, h, mgmtRequest{method: "GET", target: list + "?page=x&per_page=0", auth: "private", token: mgmtAll})
+	if w.Code != 400 || w.Body.String() != `{"error":"page is invalid, per_page has a value not allowed"}` || w.Header().Get("X-Total") != "" {
+		t.Errorf("bad pagination: %d %s with headers %v", w.Code, w.Body, w.Header())
 	}
 	// A refusal has no pagination headers.
 	w = manage(t, h, mgmtRequest{method: "GET", target: "/api/v4/projects/10/triggers", auth: "private", token: mgmtTeamA})

@@ -308,7 +308,7 @@ func TestManagementLifecycle(t *testing.T) {
 		t.Errorf("list: last_used is null after a use")
 	}
 
-	for _, page := range []string{"?page=1&per_page=20", "?page=x"} {
+	for _, page := range []string{"?page=1&per_page=20", "?page=0"} {
 		w = manage(t, h, auth(mgmtRequest{method: "GET", target: "/api/v4/projects/9/triggers" + page}))
 		if got := decodeTriggerJSON[[]gitlabTrigger](t, w); len(got) != 1 {
 			t.Errorf("list %s: %s, want the trigger", page, w.Body)
@@ -356,7 +356,7 @@ func TestManagementLifecycle(t *testing.T) {
 	}
 	for _, method := range []string{"GET", "PUT", "DELETE"} {
 		w = manage(t, h, auth(mgmtRequest{method: method, target: itemPath}))
-		if w.Code != 404 || w.Body.String() != `{"message":"404 Trigger Not Found"}` {
+		if w.Code != 404 || w.Body.String() != `{"message":"404 Not found"}` {
 			t.Errorf("%s after delete: %d %s", method, w.Code, w.Body)
 		}
 	}
@@ -406,10 +406,10 @@ func TestManagementRefusals(t *testing.T) {
 		{name: "trigger ID not an integer", method: "GET", target: list + "/abc", status: 400, want: `{"error":"trigger_id is invalid"}`},
 		{name: "trigger ID zero", method: "DELETE", target: list + "/0", status: 400, want: `{"error":"trigger_id is invalid"}`},
 		{name: "a trigger token as trigger ID is not echoed", method: "GET", target: list + "/" + otherToken, status: 400, want: `{"error":"trigger_id is invalid"}`},
-		{name: "unknown trigger", method: "GET", target: list + "/999", status: 404, want: `{"message":"404 Trigger Not Found"}`},
-		{name: "another project's trigger: show", method: "GET", target: otherItem, status: 404, want: `{"message":"404 Trigger Not Found"}`},
-		{name: "another project's trigger: update", method: "PUT", target: otherItem, contentType: formCT, body: "description=hijacked", status: 404, want: `{"message":"404 Trigger Not Found"}`},
-		{name: "another project's trigger: revoke", method: "DELETE", target: otherItem, status: 404, want: `{"message":"404 Trigger Not Found"}`},
+		{name: "unknown trigger", method: "GET", target: list + "/999", status: 404, want: `{"message":"404 Not found"}`},
+		{name: "another project's trigger: show", method: "GET", target: otherItem, status: 404, want: `{"message":"404 Not found"}`},
+		{name: "another project's trigger: update", method: "PUT", target: otherItem, contentType: formCT, body: "description=hijacked", status: 404, want: `{"message":"404 Not found"}`},
+		{name: "another project's trigger: revoke", method: "DELETE", target: otherItem, status: 404, want: `{"message":"404 Not found"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -154,11 +154,13 @@ project 9 {
 	resp = g.post(t, "/api/v4/projects/9/trigger/pipeline", multipartForm("token", created.Token, "ref", "main"))
 	assertJSONAnswer(t, resp, http.StatusNotFound, `{"message":"404 Not Found"}`)
 	assertNothingForwarded(t, g.up)
+	// GitLab's answer for a trigger it does not have: triggers.find raises
+	// RecordNotFound, which lib/api/api.rb answers {"message":"404 Not found"}.
 	resp = g.manage(t, "GET", item, "PRIVATE-TOKEN", admin, reqBody{})
-	assertJSONAnswer(t, resp, http.StatusNotFound, `{"message":"404 Trigger Not Found"}`)
+	assertJSONAnswer(t, resp, http.StatusNotFound, `{"message":"404 Not found"}`)
 	// Terraform reads a 404 as "gone" and drops the resource from its state.
 	resp = g.manage(t, "DELETE", item, "PRIVATE-TOKEN", admin, reqBody{})
-	assertJSONAnswer(t, resp, http.StatusNotFound, `{"message":"404 Trigger Not Found"}`)
+	assertJSONAnswer(t, resp, http.StatusNotFound, `{"message":"404 Not found"}`)
 
 	t.Run("wrong or missing token", func(t *testing.T) {
 		for _, tc := range []struct{ auth, token string }{
@@ -198,6 +200,26 @@ project 9 {
 		assertJSONAnswer(t, resp, http.StatusBadRequest, `{"error":"description is missing"}`)
 		resp = g.manage(t, "GET", collection+"/not-a-number", "PRIVATE-TOKEN", admin, reqBody{})
 		assertJSONAnswer(t, resp, http.StatusBadRequest, `{"error":"trigger_id is invalid"}`)
+
+		// Pagination parameters GitLab's validation refuses (lib/api/concerns/pagination_params.rb:
+		// page and per_page are Integers, per_page except_values [0]) are refused the same way,
+		// never served as another page; those it coerces are served.
+		for _, tc := range []struct{ query, want string }{
+			{"page=two", `{"error":"page is invalid"}`},
+			{"per_page=ten", `{"error":"per_page is invalid"}`},
+			{"per_page=2.5", `{"error":"per_page is invalid"}`},
+			{"per_page=0", `{"error":"per_page has a value not allowed"}`},
+			{"page=two&per_page=0", `{"error":"page is invalid, per_page has a value not allowed"}`},
+			{"page=1&page=x", `{"error":"page is invalid"}`},
+		} {
+			resp := g.manage(t, "GET", collection+"?"+tc.query, "PRIVATE-TOKEN", admin, reqBody{})
+			assertJSONAnswer(t, resp, http.StatusBadRequest, tc.want)
+		}
+		for _, query := range []string{"page=0", "page=-1", "per_page=-5", "per_page=", "page=+1", "per_page=500"} {
+			if resp := g.manage(t, "GET", collection+"?"+query, "PRIVATE-TOKEN", admin, reqBody{}); resp.Status != http.StatusOK {
+				t.Errorf("list?%s: %s, want 200 as GitLab serves it", query, resp)
+			}
+		}
 	})
 
 	t.Run("one log line per decision, by name", func(t *testing.T) {

@@ -155,7 +155,6 @@ type ManagementParams struct {
 var (
 	ErrUnauthorized       = statusError(http.StatusUnauthorized, "unauthorized")
 	ErrProjectNotFound    = MessageError(http.StatusNotFound, "project_not_found", "404 Project Not Found")
-	ErrTriggerNotFound    = MessageError(http.StatusNotFound, "trigger_not_found", "404 Trigger Not Found")
 	ErrTriggerIDInvalid   = ValidationError("invalid_trigger_id", "trigger_id is invalid")
 	ErrDescriptionMissing = ValidationError("missing_description", "description is missing")
 	ErrDescriptionEmpty   = ValidationError("missing_description", "description is empty")
@@ -163,6 +162,12 @@ var (
 	ErrExpiresAtInvalid   = ValidationError("invalid_expires_at", "expires_at is invalid")
 	ErrInternal           = statusError(http.StatusInternalServerError, "internal_error")
 )
+
+// ErrTriggerNotFound is GitLab's answer for a trigger ID the project does
+// not have: triggers.rb looks it up with triggers.find, whose
+// RecordNotFound lib/api/api.rb answers {"message":"404 Not found"}
+// (lower-case "found"; the not_found!('Trigger') after it never runs).
+var ErrTriggerNotFound = MessageError(http.StatusNotFound, "trigger_not_found", "404 Not found")
 
 // ParseManagementParams reads description and expires_at from the query
 // string and the body, in any form GitLab accepts: a form

@@ -160,7 +160,7 @@ func TestManagementErrorShapes(t *testing.T) {
 	}{
 		{triggerapi.ErrUnauthorized, 401, `{"message":"401 Unauthorized"}`},
 		{triggerapi.ErrProjectNotFound, 404, `{"message":"404 Project Not Found"}`},
-		{triggerapi.ErrTriggerNotFound, 404, `{"message":"404 Trigger Not Found"}`},
+		{triggerapi.ErrTriggerNotFound, 404, `{"message":"404 Not found"}`},
 		{triggerapi.ErrDescriptionMissing, 400, `{"error":"description is missing"}`},
 		{triggerapi.ErrDescriptionEmpty, 400, `{"error":"description is empty"}`},
 		{triggerapi.ErrInternal, 500, `{"message":"500 Internal Server Error"}`},

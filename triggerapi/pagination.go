@@ -32,11 +32,67 @@ type Page struct {
 	Total int
 }
 
-// ParsePage reads page and per_page as GitLab's pagination takes them,
-// except that a value GitLab's parameter validation refuses (not an
-// integer, or per_page=0) falls back to the default instead of a 400:
-// page below 1 is page 1, per_page below 1 is DefaultPerPage, above
-// MaxPerPage is MaxPerPage. Rack reads the last of repeated parameters.
+// The refusals of GitLab's pagination parameters, as Grape words them
+// (lib/api/concerns/pagination_params.rb: page and per_page are Integers,
+// per_page has except_values [0]).
+const (
+	msgPageInvalid     = "page is invalid"
+	msgPerPageInvalid  = "per_page is invalid"
+	msgPerPageNotAllow = "per_page has a value not allowed"
+)
+
+// CheckPage refuses the page and per_page values GitLab's parameter
+// validation refuses, with its 400 {"error": ...}: a value that is not an
+// integer, or per_page=0. Those it takes (an empty value, a page below 1, a
+// negative per_page, a number too large for an int) pass, and ParsePage
+// reads them as Kaminari does.
+func CheckPage(query url.Values) *Error {
+	var messages []string
+	if _, ok := lastParam(query, "page"); !ok {
+		messages = append(messages, msgPageInvalid)
+	}
+	switch n, ok := lastParam(query, "per_page"); {
+	case !ok:
+		messages = append(messages, msgPerPageInvalid)
+	case n == "0":
+		messages = append(messages, msgPerPageNotAllow)
+	}
+	if len(messages) == 0 {
+		return nil
+	}
+	return ValidationError("invalid_pagination", messages...)
+}
+
+// lastParam is the last value of a repeated parameter (as Rack reads it),
+// without surrounding spaces and canonical when it is zero ("0"), and
+// whether it is absent, empty or an integer as Grape coerces one: an
+// optional sign and decimal digits, of any length.
+func lastParam(query url.Values, name string) (string, bool) {
+	values := query[name]
+	if len(values) == 0 {
+		return "", true
+	}
+	v := strings.TrimSpace(values[len(values)-1])
+	digits := strings.TrimLeft(v, "+-")
+	if len(v)-len(digits) > 1 {
+		return v, false
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return v, false
+		}
+	}
+	if digits != "" && strings.Trim(digits, "0") == "" {
+		return "0", true
+	}
+	return v, digits != "" || v == ""
+}
+
+// ParsePage reads page and per_page as GitLab's pagination takes them
+// once CheckPage passed them (a value CheckPage refuses falls back to the
+// default here): page below 1 is page 1, per_page below 1 is
+// DefaultPerPage, above MaxPerPage is MaxPerPage. Rack reads the last of
+// repeated parameters.
 func ParsePage(query url.Values, total int) Page {
 	p := Page{Number: 1, PerPage: DefaultPerPage, Total: max(total, 0)}
 	if n, ok := lastInt(query, "page"); ok && n > 1 {

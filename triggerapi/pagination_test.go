@@ -50,6 +50,46 @@ func TestParsePage(t *testing.T) {
 	}
 }
 
+func TestCheckPage(t *testing.T) {
+	tests := []struct {
+		name, query string
+		want        string // the 400's body; "" when GitLab takes the values
+	}{
+		{"absent", "", ""},
+		{"given", "page=3&per_page=7", ""},
+		{"empty values count as absent", "page=&per_page=", ""},
+		{"page 0 and negative: Kaminari's page 1", "page=0&per_page=-5", ""},
+		{"signs and spaces, as Ruby's Integer takes them", "page=%2B2&per_page=%2010%20", ""},
+		{"beyond an int: a page past the last", "page=99999999999999999999&per_page=99999999999999999999", ""},
+		{"page not a number", "page=two", `{"error":"page is invalid"}`},
+		{"page a fraction", "page=1.5", `{"error":"page is invalid"}`},
+		{"page a bare sign", "page=-", `{"error":"page is invalid"}`},
+		{"page two signs", "page=--1", `{"error":"page is invalid"}`},
+		{"per_page not a number", "per_page=ten", `{"error":"per_page is invalid"}`},
+		{"per_page 0", "per_page=0", `{"error":"per_page has a value not allowed"}`},
+		{"per_page 0 spelled otherwise", "per_page=-00", `{"error":"per_page has a value not allowed"}`},
+		{"both, in Grape's order", "per_page=0&page=x", `{"error":"page is invalid, per_page has a value not allowed"}`},
+		{"repeated: the last is checked", "page=x&page=2&per_page=5&per_page=0", `{"error":"per_page has a value not allowed"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			query, err := url.ParseQuery(tt.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			refusal := triggerapi.CheckPage(query)
+			switch {
+			case tt.want == "" && refusal != nil:
+				t.Fatalf("CheckPage(%q) = %s, want no refusal", tt.query, refusal.Body)
+			case tt.want != "" && refusal == nil:
+				t.Fatalf("CheckPage(%q) refuses nothing, want %s", tt.query, tt.want)
+			case tt.want != "" && (refusal.Status != http.StatusBadRequest || string(refusal.Body) != tt.want):
+				t.Fatalf("CheckPage(%q) = %d %s, want 400 %s", tt.query, refusal.Status, refusal.Body, tt.want)
+			}
+		})
+	}
+}
+
 func TestPageArithmetic(t *testing.T) {
 	tests := []struct {
 		name                   string
