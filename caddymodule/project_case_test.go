@@ -15,7 +15,7 @@ import (
 
 // Project paths are case-insensitive, as GitLab's are: an alias or a
 // configured project's ID in any case names that project; any other path
-// is folded; numeric IDs are unchanged.
+// is folded; a numeric ID loses its leading zeros.
 func TestCanonicalProjectFoldsCase(t *testing.T) {
 	h := provisionHandler(t, &Handler{Projects: map[string]*Project{
 		"9":         {Aliases: []string{"group/project"}},
@@ -32,6 +32,9 @@ func TestCanonicalProjectFoldsCase(t *testing.T) {
 		"Other/Path":    "other/path",
 		"other/path":    "other/path",
 		"12":            "12",
+		"009":           "9", // GitLab reads an all-digit name as an ID
+		"012":           "12",
+		"Team/Tool/009": "team/tool/009",
 	} {
 		if got := h.canonicalProject(in); got != want {
 			t.Errorf("canonicalProject(%q) = %q, want %q", in, got, want)
@@ -42,6 +45,43 @@ func TestCanonicalProjectFoldsCase(t *testing.T) {
 	}
 	if n := allocstest.Fewest(3, 100, func() { _ = h.canonicalProject("group/project") }); n != 0 {
 		t.Errorf("canonicalProject of a lower-case name allocates %.0f times", n)
+	}
+}
+
+// A request naming project 009 is project 9, as GitLab reads it: it gets
+// project 9's rules (here its refs), not the gateway-wide ones of a
+// project nobody configured, and is forwarded as project 9; a trigger
+// created for 009 is project 9's.
+func TestServeHTTPProjectIDLeadingZeros(t *testing.T) {
+	h := provisionHandler(t, &Handler{Projects: map[string]*Project{"9": {Refs: []string{"main"}}}}, "")
+	_, token9 := createToken(t, h, "9", "alice")
+	_, tokenZeros := createToken(t, h, h.canonicalProject("009"), "bob")
+	tests := []struct {
+		name, project, token, ref string
+		wantStatus                int
+		wantRaw                   string
+	}{
+		{"project 9's token on 009", "009", token9, "main", 201, "/api/v4/projects/9/trigger/pipeline"},
+		{"project 9's refs on 009", "009", token9, "evil", 400, ""},
+		{"a token created for 009 on 9", "9", tokenZeros, "main", 201, "/api/v4/projects/9/trigger/pipeline"},
+		{"a token created for 009 under 9's refs", "009", tokenZeros, "evil", 400, ""},
+		{"another spelling of 9 under 9's refs", "0009", tokenZeros, "evil", 400, ""},
+		{"project 90 is another project", "90", token9, "main", 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/api/v4/projects/"+tt.project+"/trigger/pipeline",
+				strings.NewReader(form(map[string]string{"token": tt.token, "ref": tt.ref})))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			next := new(recorder)
+			w, _, err := serve(h, r, next)
+			if err != nil || w.Code != tt.wantStatus {
+				t.Fatalf("got %d %v: %s", w.Code, err, w.Body)
+			}
+			if tt.wantStatus == 201 && next.raw != tt.wantRaw {
+				t.Errorf("forwarded to %s, want %s", next.raw, tt.wantRaw)
+			}
+		})
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 // project aliased group/project and Team/App under team/app, never as
 // second projects; requests naming GROUP%2FPROJECT trigger project 9 and
 // TEAM%2FAPP team/app; listings by any spelling find them, the
-// management API's /projects/:id/triggers too. Numeric IDs are unchanged.
+// management API's /projects/:id/triggers too.
 func TestProjectPathsCaseInsensitive(t *testing.T) {
 	t.Parallel()
 	mgmt := "mgmt-" + randomHex(20)
@@ -91,4 +91,35 @@ project 9 {
 			t.Errorf("created through /projects/TEAM%%2FApp/triggers on project %q: %s", shown.Project, resp)
 		}
 	})
+}
+
+// A numeric ID with leading zeros is the ID, as GitLab reads it, against
+// the real binary: `add --project 009` creates a trigger of project 9, and
+// a request naming project 009 gets project 9's rules (its refs) and is
+// forwarded as project 9, rather than passing as an unconfigured project
+// under the gateway-wide rules only.
+func TestProjectIDLeadingZeros(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t, config{Gateway: `project 9 {
+	refs main
+}`})
+	tr := g.addTrigger(t, addOpts{Project: "009", Description: "zeros", Owner: "alice"})
+	if tr.Project != "9" {
+		t.Errorf("--project 009 created on project %q, want 9", tr.Project)
+	}
+	for _, path := range []string{"009", "9", "0009"} {
+		t.Run("project "+path, func(t *testing.T) {
+			resp := g.post(t, "/api/v4/projects/"+path+"/trigger/pipeline", urlencoded("token", tr.Token, "ref", "main"))
+			assertForwarded(t, resp, g.up.take(), forwarded{Project: "9", Token: tr.Token, Ref: "main",
+				Variables: map[string]string{}, Trigger: tr})
+			resp = g.post(t, "/api/v4/projects/"+path+"/trigger/pipeline", urlencoded("token", tr.Token, "ref", "evil"))
+			if resp.Status != 400 {
+				t.Errorf("ref evil on project %s: %s, want 400 (project 9 allows main only)", path, resp)
+			}
+			assertNothingForwarded(t, g.up)
+		})
+	}
+	if got := g.listTriggers(t, "9"); len(got) != 1 || got[0].ID != tr.ID {
+		t.Errorf("trigger list --project 9: %v, want trigger %d", got, tr.ID)
+	}
 }

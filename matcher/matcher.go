@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/triggergate/caddy-trigger-gateway/internal/projectname"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
@@ -63,10 +64,10 @@ type MatchTrigger struct {
 	Kinds []string `json:"kinds,omitempty"`
 
 	// Projects, when not empty, limit the match to these projects, compared
-	// with the project as the URL names it after unescaping, in any case
-	// (project paths are case-insensitive): a numeric ID ("9") or a full
-	// path ("group/project"). A project reached by both spellings is listed
-	// under both. Empty matches every project.
+	// with the project as the URL names it after unescaping as GitLab
+	// compares them: a full path ("group/project") in any case, a numeric
+	// ID ("9") with any leading zeros ("009"). A project reached by both
+	// its ID and its path is listed under both. Empty matches every project.
 	Projects []string `json:"projects,omitempty"`
 
 	// PathPrefix is where the API is served, as it appears in the request's
@@ -136,7 +137,7 @@ func (m MatchTrigger) MatchWithError(r *http.Request) (bool, error) {
 	if len(m.Kinds) > 0 && !slices.Contains(m.Kinds, route.Kind.String()) {
 		return false, nil
 	}
-	if len(m.Projects) > 0 && !slices.ContainsFunc(m.Projects, func(p string) bool { return equalFoldASCII(p, route.Project) }) {
+	if len(m.Projects) > 0 && !slices.ContainsFunc(m.Projects, func(p string) bool { return projectname.Equal(p, route.Project) }) {
 		return false, nil
 	}
 	return true, nil
@@ -181,25 +182,3 @@ var (
 	_ caddyfile.Unmarshaler             = (*MatchTrigger)(nil)
 	_ caddyhttp.CELLibraryProducer      = (*MatchTrigger)(nil)
 )
-
-// equalFoldASCII is strings.EqualFold for ASCII letters only, as the
-// gateway folds project paths (tokenstore.FoldProject): a Unicode fold
-// would let "group/\u017fecret" (a long s) match the project "group/secret".
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}

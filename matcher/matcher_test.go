@@ -148,6 +148,13 @@ func TestMatchFilters(t *testing.T) {
 			misses:  []string{pipelineGP, webhookGP},
 		},
 		{
+			name: "a numeric ID with leading zeros is the same project, as GitLab reads it",
+			m:    MatchTrigger{Projects: []string{"9"}},
+			matches: []string{"/api/v4/projects/009/trigger/pipeline", "/api/v4/projects/0009/ref/main/trigger/pipeline",
+				"/api/v4/projects/09/triggers"},
+			misses: []string{"/api/v4/projects/90/trigger/pipeline", "/api/v4/projects/-9/trigger/pipeline"},
+		},
+		{
 			name:    "full path project is compared unescaped",
 			m:       MatchTrigger{Projects: []string{"group/project"}},
 			matches: []string{pipelineGP, webhookGP},

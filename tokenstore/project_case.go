@@ -5,32 +5,21 @@ import (
 	"net/url"
 	"path"
 	"sync"
+
+	"github.com/triggergate/caddy-trigger-gateway/internal/projectname"
 )
 
 // FoldProject is the form of a project name that storage keys and
-// comparisons use: project paths are case-insensitive, as GitLab's are
-// ("Group/Project" is "group/project"); numeric IDs are unchanged. Only
-// ASCII letters fold: GitLab's paths are ASCII, and Unicode folding would
-// make "group/\u017fecret" (a long s) the project "group/secret". It
+// comparisons use (projectname.Fold): project paths are case-insensitive,
+// as GitLab's are ("Group/Project" is "group/project"), and a numeric ID
+// is read without leading zeros ("009" is "9"), as GitLab reads it. It
 // allocates only when the name has upper-case letters.
-func FoldProject(project string) string {
-	for i := 0; i < len(project); i++ {
-		if c := project[i]; 'A' <= c && c <= 'Z' {
-			folded := []byte(project)
-			for j := i; j < len(folded); j++ {
-				if c := folded[j]; 'A' <= c && c <= 'Z' {
-					folded[j] = c + 'a' - 'A'
-				}
-			}
-			return string(folded)
-		}
-	}
-	return project
-}
+func FoldProject(project string) string { return projectname.Fold(project) }
 
 // caseVariants finds the project directories that stores before project
-// keys were folded wrote under a name with upper-case letters: their
-// markers belong to the folded project's listing. They are found with one
+// keys were folded wrote under a name with upper-case letters (or, before
+// numeric IDs lost their leading zeros, under "009"): their markers belong
+// to the folded project's listing. They are found with one
 // listing of the projects directory, the first time a project's triggers
 // are listed, and kept for the store's life: no store writes such a
 // directory any more (an instance of an older version still running beside

@@ -19,6 +19,9 @@ func TestFoldProject(t *testing.T) {
 		"group/my_app-2":    "group/my_app-2",
 		"group/\u017fecret": "group/\u017fecret", // a long s is no s
 		"\u212a8s/App":      "\u212a8s/app",      // nor a Kelvin sign a k
+		"009":               "9",                 // GitLab reads an all-digit name as an ID
+		"000":               "0",
+		"090/a":             "090/a",
 	} {
 		if got := FoldProject(in); got != want {
 			t.Errorf("FoldProject(%q) = %q, want %q", in, got, want)
@@ -95,4 +98,37 @@ func TestProjectCaseFolded(t *testing.T) {
 // project keys were folded wrote it: under its project as recorded.
 func recordedProjectKey(project string, id int64) string {
 	return projectsDir + "/" + url.PathEscape(project) + "/" + strconv.FormatInt(id, 10)
+}
+
+// A numeric ID with leading zeros is the ID, as GitLab reads it: a
+// trigger created for "009" is listed as project 9's, and one that a store
+// before this rule recorded under projects/009 is found by a new store.
+func TestProjectIDLeadingZerosFolded(t *testing.T) {
+	ctx := context.Background()
+	storage := &certmagic.FileStorage{Path: t.TempDir()}
+	s := newTestStore(t, storage, Config{})
+	nine, _ := mustCreate(t, s, CreateRequest{Project: "9", Description: "nine"})
+	zeros, _ := mustCreate(t, s, CreateRequest{Project: "009", Description: "zeros"})
+	ninety, _ := mustCreate(t, s, CreateRequest{Project: "90", Description: "ninety"})
+	if !storage.Exists(ctx, projectKey("9", zeros.ID)) {
+		t.Fatal("the trigger of 009 has no marker under project 9")
+	}
+	legacy, _ := mustCreate(t, s, CreateRequest{Project: "0009", Description: "legacy"})
+	if err := storage.Delete(ctx, projectKey("0009", legacy.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if err := storage.Store(ctx, recordedProjectKey("0009", legacy.ID), []byte(strconv.FormatInt(legacy.ID, 10))); err != nil {
+		t.Fatal(err)
+	}
+
+	fresh := newTestStore(t, storage, Config{InstanceID: "instance-b"})
+	want := []int64{nine.ID, zeros.ID, legacy.ID}
+	for _, spelling := range []string{"9", "09", "0009"} {
+		if got := listIDs(t, fresh, spelling); !slices.Equal(got, want) {
+			t.Errorf("List(%q) = %v, want %v", spelling, got, want)
+		}
+	}
+	if got := listIDs(t, fresh, "90"); !slices.Equal(got, []int64{ninety.ID}) {
+		t.Errorf("List(90) = %v, want [%d]", got, ninety.ID)
+	}
 }
