@@ -40,6 +40,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		management_token     <name> <token> [<project...>]
 //		max_variables        <count>
 //		max_variable_size    <size>
+//		upstream             <module> { ... }
 //		storage              <module> { ... }
 //		cache_size           <count>
 //		cache_ttl            <duration>
@@ -72,6 +73,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		project <id> {
 //			alias                <path...>
 //			upstream_token       <token>
+//			upstream             <module> { ... }
 //			job_token_allow      <project id or path glob...>
 //			artifacts_credential <header> <value>
 //			variables { ... }
@@ -98,7 +100,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "upstream_token":
 			err = secretArg(d, &h.UpstreamToken)
 		case "upstream":
-			h.UpstreamRaw, err = unmarshalUpstream(d)
+			err = onlyOnce(d, h.UpstreamRaw)
+			if err == nil {
+				h.UpstreamRaw, err = unmarshalUpstream(d)
+			}
 		case "management_token":
 			err = h.unmarshalManagementToken(d)
 		case "max_body":
@@ -115,7 +120,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			size, err = sizeArg(d)
 			h.MaxVariableSize = int(size)
 		case "storage":
-			h.StorageRaw, err = storageArg(d)
+			err = onlyOnce(d, h.StorageRaw)
+			if err == nil {
+				h.StorageRaw, err = storageArg(d)
+			}
 		case "cache_size":
 			h.CacheSize, err = intArg(d)
 		case "cache_ttl":
@@ -206,6 +214,9 @@ func (h *Handler) unmarshalProject(d *caddyfile.Dispenser) error {
 				return err
 			}
 		case "upstream":
+			if err := onlyOnce(d, project.UpstreamRaw); err != nil {
+				return err
+			}
 			var err error
 			if project.UpstreamRaw, err = unmarshalUpstream(d); err != nil {
 				return err
@@ -289,6 +300,9 @@ func (h *Handler) unmarshalJobTokens(d *caddyfile.Dispenser) error {
 func unmarshalClaims(d *caddyfile.Dispenser, jt *JobTokens) error {
 	if d.NextArg() {
 		return d.ArgErr()
+	}
+	if jt.Claims != nil {
+		return d.Err("claims is given twice")
 	}
 	claims := new(JobTokenClaims)
 	jt.Claims = claims
@@ -396,6 +410,16 @@ func unmarshalVariables(d *caddyfile.Dispenser, rules *policy.VariableRules) (*p
 		}
 	}
 	return rules, nil
+}
+
+// onlyOnce refuses a module subdirective (storage, upstream) given again
+// in the same block: the second would silently replace the first, as
+// reverse_proxy refuses a second transport.
+func onlyOnce(d *caddyfile.Dispenser, configured json.RawMessage) error {
+	if configured != nil {
+		return d.Errf("%s is given twice", d.Val())
+	}
+	return nil
 }
 
 // globArgs appends one or more arguments to a list.

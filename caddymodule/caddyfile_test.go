@@ -80,6 +80,10 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "failed_auth_limit zero", input: "trigger_gateway {\n\tfailed_auth_limit 0\n}", wantErr: "neither off nor a positive count"},
 		{name: "failed_auth_limit bad window", input: "trigger_gateway {\n\tfailed_auth_limit 5 soon\n}", wantErr: "is not a duration"},
 		{name: "unknown storage module", input: "trigger_gateway {\n\tstorage nowhere\n}", wantErr: "caddy.storage.nowhere"},
+		// A second block of a module or of claims would silently replace
+		// the first, as the Triggers page's storage does not.
+		{name: "storage twice", input: "trigger_gateway {\n\tstorage file_system /a\n\tstorage file_system /b\n}", wantErr: "storage is given twice"},
+		{name: "claims twice", input: "trigger_gateway {\n\tjob_token {\n\t\tclaims {\n\t\t\tuser login\n\t\t}\n\t\tclaims {\n\t\t\tref r\n\t\t}\n\t}\n}", wantErr: "claims is given twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { checkUnmarshal(t, tt.input, tt.want, tt.wantErr) })
