@@ -123,6 +123,11 @@ func TestValidate(t *testing.T) {
 		{"alias twice", Handler{PathPrefix: "/api", Projects: map[string]*Project{
 			"9": {Aliases: []string{"g/p"}}, "10": {Aliases: []string{"g/p"}}}}, "names both project"},
 		{"negative read_body_timeout", Handler{PathPrefix: "/api", ReadBodyTimeout: -1}, "read_body_timeout must not be negative"},
+		// JSON configs skip the Caddyfile's checks: a negative limit would
+		// refuse a client after its first failure, a negative window turn
+		// the limit off.
+		{"negative failed_auth_limit", Handler{PathPrefix: "/api", FailedAuthLimit: -5}, "failed_auth_limit must not be negative"},
+		{"negative failed_auth_window", Handler{PathPrefix: "/api", FailedAuthWindow: -1}, "failed_auth_window must not be negative"},
 		{"valid", Handler{PathPrefix: "/api", LegacyTriggers: "deny", Projects: map[string]*Project{
 			"9": {Aliases: []string{"g/p"}}}}, ""},
 		// Project paths are case-insensitive.

@@ -486,6 +486,12 @@ func (h *Handler) Validate() error {
 	if h.ReadBodyTimeout < 0 {
 		return fmt.Errorf("read_body_timeout must not be negative")
 	}
+	if h.FailedAuthLimit < 0 {
+		return fmt.Errorf("failed_auth_limit must not be negative")
+	}
+	if h.FailedAuthWindow < 0 {
+		return fmt.Errorf("failed_auth_window must not be negative")
+	}
 	if err := h.validateManagement(); err != nil {
 		return err
 	}
