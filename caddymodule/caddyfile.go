@@ -109,7 +109,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "max_body":
 			h.MaxBody, err = sizeArg(d)
 		case "read_body_timeout":
-			h.ReadBodyTimeout, err = durationArg(d)
+			h.ReadBodyTimeout, err = signedDurationArg(d)
 			if err == nil && h.ReadBodyTimeout <= 0 {
 				err = d.Errf("read_body_timeout must be a positive duration")
 			}
@@ -133,7 +133,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "usage_flush_interval":
 			h.UsageFlushInterval, err = durationArg(d)
 		case "change_poll_interval":
-			h.ChangePollInterval, err = durationArg(d)
+			// A negative one turns the change feed off.
+			h.ChangePollInterval, err = signedDurationArg(d)
 		case "storage_timeout":
 			h.StorageTimeout, err = durationArg(d)
 		case "idempotency_window":
@@ -502,7 +503,20 @@ func sizeArg(d *caddyfile.Dispenser) (int64, error) {
 	return int64(size), nil
 }
 
+// durationArg reads a duration, 0 or more: no setting but
+// change_poll_interval (signedDurationArg) has a meaning for a negative
+// one. The error names the subdirective, read before its argument.
 func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	subdirective := d.Val()
+	dur, err := signedDurationArg(d)
+	if err == nil && dur < 0 {
+		err = d.Errf("%s: %q must not be negative", subdirective, d.Val())
+	}
+	return dur, err
+}
+
+// signedDurationArg reads a duration, negative ones included.
+func signedDurationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
 	var s string
 	if err := oneArg(d, &s); err != nil {
 		return 0, err

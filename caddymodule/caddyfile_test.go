@@ -53,6 +53,16 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "bad legacy value", input: "trigger_gateway {\n\tlegacy_triggers maybe\n}", wantErr: "legacy_triggers must be allow or deny"},
 		{name: "bad size", input: "trigger_gateway {\n\tmax_body lots\n}", wantErr: "is not a size"},
 		{name: "bad duration", input: "trigger_gateway {\n\tcache_ttl soon\n}", wantErr: "is not a duration"},
+		// Refused where the Caddyfile says so, with its line, rather than
+		// by the token store or the key set when the config loads.
+		{name: "negative cache_ttl", input: "trigger_gateway {\n\tcache_ttl -1s\n}", wantErr: `cache_ttl: "-1s" must not be negative, at Testfile:2`},
+		{name: "negative storage_timeout", input: "trigger_gateway {\n\tstorage_timeout -1s\n}", wantErr: `storage_timeout: "-1s" must not be negative`},
+		{name: "negative job_token leeway", input: "trigger_gateway {\n\tjob_token {\n\t\tleeway -1s\n\t}\n}", wantErr: `leeway: "-1s" must not be negative`},
+		{
+			name:  "negative change_poll_interval turns the change feed off",
+			input: "trigger_gateway {\n\tchange_poll_interval -1s\n}",
+			want:  `{"change_poll_interval":-1000000000}`,
+		},
 		{name: "read_body_timeout not a duration", input: "trigger_gateway {\n\tread_body_timeout soon\n}", wantErr: "is not a duration"},
 		{name: "read_body_timeout zero", input: "trigger_gateway {\n\tread_body_timeout 0s\n}", wantErr: "read_body_timeout must be a positive duration"},
 		{name: "read_body_timeout negative", input: "trigger_gateway {\n\tread_body_timeout -1s\n}", wantErr: "read_body_timeout must be a positive duration"},
