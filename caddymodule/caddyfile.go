@@ -129,7 +129,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "cache_ttl":
 			h.CacheTTL, err = durationArg(d)
 		case "negative_cache_ttl":
-			h.NegativeCacheTTL, err = durationArg(d)
+			// A negative one turns negative caching off.
+			h.NegativeCacheTTL, err = signedDurationArg(d)
 		case "usage_flush_interval":
 			h.UsageFlushInterval, err = durationArg(d)
 		case "change_poll_interval":
@@ -503,8 +504,8 @@ func sizeArg(d *caddyfile.Dispenser) (int64, error) {
 	return int64(size), nil
 }
 
-// durationArg reads a duration, 0 or more: no setting but
-// change_poll_interval (signedDurationArg) has a meaning for a negative
+// durationArg reads a duration, 0 or more: only negative_cache_ttl and
+// change_poll_interval (signedDurationArg) have a meaning for a negative
 // one. The error names the subdirective, read before its argument.
 func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
 	subdirective := d.Val()

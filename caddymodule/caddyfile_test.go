@@ -59,6 +59,11 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "negative storage_timeout", input: "trigger_gateway {\n\tstorage_timeout -1s\n}", wantErr: `storage_timeout: "-1s" must not be negative`},
 		{name: "negative job_token leeway", input: "trigger_gateway {\n\tjob_token {\n\t\tleeway -1s\n\t}\n}", wantErr: `leeway: "-1s" must not be negative`},
 		{
+			name:  "negative negative_cache_ttl turns negative caching off",
+			input: "trigger_gateway {\n\tnegative_cache_ttl -1s\n}",
+			want:  `{"negative_cache_ttl":-1000000000}`,
+		},
+		{
 			name:  "negative change_poll_interval turns the change feed off",
 			input: "trigger_gateway {\n\tchange_poll_interval -1s\n}",
 			want:  `{"change_poll_interval":-1000000000}`,
