@@ -192,7 +192,7 @@ func storageArg(d *caddyfile.Dispenser) (json.RawMessage, error) {
 
 func (h *Handler) unmarshalProject(d *caddyfile.Dispenser) error {
 	var id string
-	if err := oneArgInline(d, &id); err != nil {
+	if err := oneArg(d, &id); err != nil { // its block, if any, follows
 		return err
 	}
 	if h.Projects == nil {
@@ -457,23 +457,16 @@ func secretArg(d *caddyfile.Dispenser, dst **string) error {
 	return nil
 }
 
-// oneArg reads exactly one argument on the subdirective's line.
+// oneArg reads exactly one argument on the subdirective's line, leaving
+// a block after it alone.
 func oneArg(d *caddyfile.Dispenser, dst *string) error {
-	if err := oneArgInline(d, dst); err != nil {
-		return err
-	}
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	return nil
-}
-
-// oneArgInline reads the next argument, leaving a block after it alone.
-func oneArgInline(d *caddyfile.Dispenser, dst *string) error {
 	if !d.NextArg() {
 		return d.ArgErr()
 	}
 	*dst = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
 	return nil
 }
 

@@ -80,6 +80,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "missing argument", input: "trigger_gateway {\n\tpath_prefix\n}", wantErr: "wrong argument count"},
 		{name: "extra argument", input: "trigger_gateway {\n\tpath_prefix /a /b\n}", wantErr: "wrong argument count"},
 		{name: "inline argument", input: "trigger_gateway /api", wantErr: "wrong argument count"},
+		{name: "project with two IDs", input: "trigger_gateway {\n\tproject 9 12 {\n\t}\n}", wantErr: "wrong argument count or unexpected line ending after '12', at Testfile:2"},
 		{name: "duplicate project", input: "trigger_gateway {\n\tproject 9\n\tproject 9\n}", wantErr: "project 9 is configured twice"},
 		{name: "unknown project subdirective", input: "trigger_gateway {\n\tproject 9 {\n\t\tcolour blue\n\t}\n}", wantErr: "unrecognized project subdirective 'colour'"},
 		{
