@@ -40,6 +40,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		management_token     <name> <token> [<project...>]
 //		max_variables        <count>
 //		max_variable_size    <size>
+//		upstream             <module> { ... }
 //		storage              <module> { ... }
 //		cache_size           <count>
 //		cache_ttl            <duration>
@@ -72,6 +73,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		project <id> {
 //			alias                <path...>
 //			upstream_token       <token>
+//			upstream             <module> { ... }
 //			job_token_allow      <project id or path glob...>
 //			artifacts_credential <header> <value>
 //			variables { ... }
@@ -98,13 +100,16 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "upstream_token":
 			err = secretArg(d, &h.UpstreamToken)
 		case "upstream":
-			h.UpstreamRaw, err = unmarshalUpstream(d)
+			err = onlyOnce(d, h.UpstreamRaw)
+			if err == nil {
+				h.UpstreamRaw, err = unmarshalUpstream(d)
+			}
 		case "management_token":
 			err = h.unmarshalManagementToken(d)
 		case "max_body":
 			h.MaxBody, err = sizeArg(d)
 		case "read_body_timeout":
-			h.ReadBodyTimeout, err = durationArg(d)
+			h.ReadBodyTimeout, err = signedDurationArg(d)
 			if err == nil && h.ReadBodyTimeout <= 0 {
 				err = d.Errf("read_body_timeout must be a positive duration")
 			}
@@ -115,17 +120,22 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			size, err = sizeArg(d)
 			h.MaxVariableSize = int(size)
 		case "storage":
-			h.StorageRaw, err = storageArg(d)
+			err = onlyOnce(d, h.StorageRaw)
+			if err == nil {
+				h.StorageRaw, err = storageArg(d)
+			}
 		case "cache_size":
 			h.CacheSize, err = intArg(d)
 		case "cache_ttl":
 			h.CacheTTL, err = durationArg(d)
 		case "negative_cache_ttl":
-			h.NegativeCacheTTL, err = durationArg(d)
+			// A negative one turns negative caching off.
+			h.NegativeCacheTTL, err = signedDurationArg(d)
 		case "usage_flush_interval":
 			h.UsageFlushInterval, err = durationArg(d)
 		case "change_poll_interval":
-			h.ChangePollInterval, err = durationArg(d)
+			// A negative one turns the change feed off.
+			h.ChangePollInterval, err = signedDurationArg(d)
 		case "storage_timeout":
 			h.StorageTimeout, err = durationArg(d)
 		case "idempotency_window":
@@ -182,7 +192,7 @@ func storageArg(d *caddyfile.Dispenser) (json.RawMessage, error) {
 
 func (h *Handler) unmarshalProject(d *caddyfile.Dispenser) error {
 	var id string
-	if err := oneArgInline(d, &id); err != nil {
+	if err := oneArg(d, &id); err != nil { // its block, if any, follows
 		return err
 	}
 	if h.Projects == nil {
@@ -206,6 +216,9 @@ func (h *Handler) unmarshalProject(d *caddyfile.Dispenser) error {
 				return err
 			}
 		case "upstream":
+			if err := onlyOnce(d, project.UpstreamRaw); err != nil {
+				return err
+			}
 			var err error
 			if project.UpstreamRaw, err = unmarshalUpstream(d); err != nil {
 				return err
@@ -289,6 +302,9 @@ func (h *Handler) unmarshalJobTokens(d *caddyfile.Dispenser) error {
 func unmarshalClaims(d *caddyfile.Dispenser, jt *JobTokens) error {
 	if d.NextArg() {
 		return d.ArgErr()
+	}
+	if jt.Claims != nil {
+		return d.Err("claims is given twice")
 	}
 	claims := new(JobTokenClaims)
 	jt.Claims = claims
@@ -398,6 +414,16 @@ func unmarshalVariables(d *caddyfile.Dispenser, rules *policy.VariableRules) (*p
 	return rules, nil
 }
 
+// onlyOnce refuses a module subdirective (storage, upstream) given again
+// in the same block: the second would silently replace the first, as
+// reverse_proxy refuses a second transport.
+func onlyOnce(d *caddyfile.Dispenser, configured json.RawMessage) error {
+	if configured != nil {
+		return d.Errf("%s is given twice", d.Val())
+	}
+	return nil
+}
+
 // globArgs appends one or more arguments to a list.
 func globArgs(d *caddyfile.Dispenser, list *[]string) error {
 	args := d.RemainingArgs()
@@ -431,23 +457,16 @@ func secretArg(d *caddyfile.Dispenser, dst **string) error {
 	return nil
 }
 
-// oneArg reads exactly one argument on the subdirective's line.
+// oneArg reads exactly one argument on the subdirective's line, leaving
+// a block after it alone.
 func oneArg(d *caddyfile.Dispenser, dst *string) error {
-	if err := oneArgInline(d, dst); err != nil {
-		return err
-	}
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	return nil
-}
-
-// oneArgInline reads the next argument, leaving a block after it alone.
-func oneArgInline(d *caddyfile.Dispenser, dst *string) error {
 	if !d.NextArg() {
 		return d.ArgErr()
 	}
 	*dst = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
 	return nil
 }
 
@@ -478,7 +497,20 @@ func sizeArg(d *caddyfile.Dispenser) (int64, error) {
 	return int64(size), nil
 }
 
+// durationArg reads a duration, 0 or more: only negative_cache_ttl and
+// change_poll_interval (signedDurationArg) have a meaning for a negative
+// one. The error names the subdirective, read before its argument.
 func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	subdirective := d.Val()
+	dur, err := signedDurationArg(d)
+	if err == nil && dur < 0 {
+		err = d.Errf("%s: %q must not be negative", subdirective, d.Val())
+	}
+	return dur, err
+}
+
+// signedDurationArg reads a duration, negative ones included.
+func signedDurationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
 	var s string
 	if err := oneArg(d, &s); err != nil {
 		return 0, err

@@ -53,6 +53,21 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "bad legacy value", input: "trigger_gateway {\n\tlegacy_triggers maybe\n}", wantErr: "legacy_triggers must be allow or deny"},
 		{name: "bad size", input: "trigger_gateway {\n\tmax_body lots\n}", wantErr: "is not a size"},
 		{name: "bad duration", input: "trigger_gateway {\n\tcache_ttl soon\n}", wantErr: "is not a duration"},
+		// Refused where the Caddyfile says so, with its line, rather than
+		// by the token store or the key set when the config loads.
+		{name: "negative cache_ttl", input: "trigger_gateway {\n\tcache_ttl -1s\n}", wantErr: `cache_ttl: "-1s" must not be negative, at Testfile:2`},
+		{name: "negative storage_timeout", input: "trigger_gateway {\n\tstorage_timeout -1s\n}", wantErr: `storage_timeout: "-1s" must not be negative`},
+		{name: "negative job_token leeway", input: "trigger_gateway {\n\tjob_token {\n\t\tleeway -1s\n\t}\n}", wantErr: `leeway: "-1s" must not be negative`},
+		{
+			name:  "negative negative_cache_ttl turns negative caching off",
+			input: "trigger_gateway {\n\tnegative_cache_ttl -1s\n}",
+			want:  `{"negative_cache_ttl":-1000000000}`,
+		},
+		{
+			name:  "negative change_poll_interval turns the change feed off",
+			input: "trigger_gateway {\n\tchange_poll_interval -1s\n}",
+			want:  `{"change_poll_interval":-1000000000}`,
+		},
 		{name: "read_body_timeout not a duration", input: "trigger_gateway {\n\tread_body_timeout soon\n}", wantErr: "is not a duration"},
 		{name: "read_body_timeout zero", input: "trigger_gateway {\n\tread_body_timeout 0s\n}", wantErr: "read_body_timeout must be a positive duration"},
 		{name: "read_body_timeout negative", input: "trigger_gateway {\n\tread_body_timeout -1s\n}", wantErr: "read_body_timeout must be a positive duration"},
@@ -65,6 +80,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "missing argument", input: "trigger_gateway {\n\tpath_prefix\n}", wantErr: "wrong argument count"},
 		{name: "extra argument", input: "trigger_gateway {\n\tpath_prefix /a /b\n}", wantErr: "wrong argument count"},
 		{name: "inline argument", input: "trigger_gateway /api", wantErr: "wrong argument count"},
+		{name: "project with two IDs", input: "trigger_gateway {\n\tproject 9 12 {\n\t}\n}", wantErr: "wrong argument count or unexpected line ending after '12', at Testfile:2"},
 		{name: "duplicate project", input: "trigger_gateway {\n\tproject 9\n\tproject 9\n}", wantErr: "project 9 is configured twice"},
 		{name: "unknown project subdirective", input: "trigger_gateway {\n\tproject 9 {\n\t\tcolour blue\n\t}\n}", wantErr: "unrecognized project subdirective 'colour'"},
 		{
@@ -80,6 +96,10 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "failed_auth_limit zero", input: "trigger_gateway {\n\tfailed_auth_limit 0\n}", wantErr: "neither off nor a positive count"},
 		{name: "failed_auth_limit bad window", input: "trigger_gateway {\n\tfailed_auth_limit 5 soon\n}", wantErr: "is not a duration"},
 		{name: "unknown storage module", input: "trigger_gateway {\n\tstorage nowhere\n}", wantErr: "caddy.storage.nowhere"},
+		// A second block of a module or of claims would silently replace
+		// the first, as the Triggers page's storage does not.
+		{name: "storage twice", input: "trigger_gateway {\n\tstorage file_system /a\n\tstorage file_system /b\n}", wantErr: "storage is given twice"},
+		{name: "claims twice", input: "trigger_gateway {\n\tjob_token {\n\t\tclaims {\n\t\t\tuser login\n\t\t}\n\t\tclaims {\n\t\t\tref r\n\t\t}\n\t}\n}", wantErr: "claims is given twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { checkUnmarshal(t, tt.input, tt.want, tt.wantErr) })
@@ -119,6 +139,11 @@ func TestValidate(t *testing.T) {
 		{"alias twice", Handler{PathPrefix: "/api", Projects: map[string]*Project{
 			"9": {Aliases: []string{"g/p"}}, "10": {Aliases: []string{"g/p"}}}}, "names both project"},
 		{"negative read_body_timeout", Handler{PathPrefix: "/api", ReadBodyTimeout: -1}, "read_body_timeout must not be negative"},
+		// JSON configs skip the Caddyfile's checks: a negative limit would
+		// refuse a client after its first failure, a negative window turn
+		// the limit off.
+		{"negative failed_auth_limit", Handler{PathPrefix: "/api", FailedAuthLimit: -5}, "failed_auth_limit must not be negative"},
+		{"negative failed_auth_window", Handler{PathPrefix: "/api", FailedAuthWindow: -1}, "failed_auth_window must not be negative"},
 		{"valid", Handler{PathPrefix: "/api", LegacyTriggers: "deny", Projects: map[string]*Project{
 			"9": {Aliases: []string{"g/p"}}}}, ""},
 		// Project paths are case-insensitive.

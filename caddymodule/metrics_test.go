@@ -1,6 +1,9 @@
 package caddymodule
 
 import (
+	"os"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,3 +56,57 @@ func histogramCount(t *testing.T, o prometheus.Observer) uint64 {
 	}
 	return m.GetHistogram().GetSampleCount()
 }
+
+// Every metric the gateway registers, and each of its labels, is in the
+// metrics table of docs/logs-and-metrics.md, its name in backquotes at the
+// start of a row.
+func TestMetricsDocumented(t *testing.T) {
+	data, err := os.ReadFile("../docs/logs-and-metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if m := metricRow.FindStringSubmatch(line); m != nil {
+			rows[m[1]] = line
+		}
+	}
+	registry := prometheus.NewRegistry()
+	if err := registerMetrics(registry); err != nil {
+		t.Fatal(err)
+	}
+	descs := make(chan *prometheus.Desc)
+	go func() {
+		for _, c := range []prometheus.Collector{
+			gatewayMetrics.requests, gatewayMetrics.duration, gatewayMetrics.cache, gatewayMetrics.storageError,
+			gatewayMetrics.storageTime, gatewayMetrics.jobTokens, gatewayMetrics.jwksRefresh, gatewayMetrics.repeats,
+			gatewayMetrics.upstreamFailures, gatewayMetrics.failedAuthLimited, gatewayMetrics.deliveriesDropped,
+			gatewayMetrics.ciAnswers,
+		} {
+			c.Describe(descs)
+		}
+		close(descs)
+	}()
+	for desc := range descs {
+		m := descFields.FindStringSubmatch(desc.String())
+		if m == nil {
+			t.Fatalf("cannot read %s", desc)
+		}
+		name, labels := m[1], m[2]
+		row, ok := rows[name]
+		if !ok {
+			t.Errorf("docs/logs-and-metrics.md has no row for %s", name)
+			continue
+		}
+		for _, label := range strings.FieldsFunc(labels, func(r rune) bool { return r == ',' || r == '{' || r == '}' }) {
+			if !strings.Contains(row, "`"+label+"`") {
+				t.Errorf("docs/logs-and-metrics.md: the row of %s does not name its label %s", name, label)
+			}
+		}
+	}
+}
+
+var (
+	metricRow  = regexp.MustCompile("^\\| `(caddy_trigger_gateway_[a-z_]+)`")
+	descFields = regexp.MustCompile(`fqName: "([a-z_]+)".*variableLabels: (\{[a-z_,]*\})`)
+)

@@ -140,8 +140,9 @@ type Handler struct {
 	CacheTTL caddy.Duration `json:"cache_ttl,omitempty"`
 
 	// NegativeCacheTTL is how long an unknown token is refused without
-	// reading storage again. Default: 10s. Tokens created through this
-	// instance are usable at once regardless.
+	// reading storage again; a negative value turns this off, every
+	// unknown token reading storage. Default: 10s. Tokens created through
+	// this instance are usable at once regardless.
 	NegativeCacheTTL caddy.Duration `json:"negative_cache_ttl,omitempty"`
 
 	// UsageFlushInterval is how often usage (last used time, use count) is
@@ -153,8 +154,9 @@ type Handler struct {
 	// triggers revoked (or created) through other Caddy instances sharing
 	// it. A revocation made on any instance is refused here at most this
 	// long, plus one storage round trip, after it was acknowledged,
-	// whatever cache_ttl is. Default: 500ms, so that a revocation reaches
-	// every instance within a second.
+	// whatever cache_ttl is. A negative value turns the change feed off
+	// (for a storage no other instance uses). Default: 500ms, so that a
+	// revocation reaches every instance within a second.
 	ChangePollInterval caddy.Duration `json:"change_poll_interval,omitempty"`
 
 	// StorageTimeout bounds every storage operation of the token store. A
@@ -485,6 +487,12 @@ func (h *Handler) Validate() error {
 	}
 	if h.ReadBodyTimeout < 0 {
 		return fmt.Errorf("read_body_timeout must not be negative")
+	}
+	if h.FailedAuthLimit < 0 {
+		return fmt.Errorf("failed_auth_limit must not be negative")
+	}
+	if h.FailedAuthWindow < 0 {
+		return fmt.Errorf("failed_auth_window must not be negative")
 	}
 	if err := h.validateManagement(); err != nil {
 		return err

@@ -246,6 +246,8 @@ func TestUnmarshalUpstream(t *testing.T) {
 		},
 		{name: "no module name", input: "trigger_gateway {\n upstream\n}", wantErr: "wrong argument count"},
 		{name: "unknown module", input: "trigger_gateway {\n upstream teamcity\n}", wantErr: "teamcity"},
+		{name: "twice", input: "trigger_gateway {\n upstream json\n upstream jenkins {\n job deploy\n }\n}", wantErr: "upstream is given twice"},
+		{name: "twice in a project", input: "trigger_gateway {\n project 9 {\n upstream json\n upstream json\n }\n}", wantErr: "upstream is given twice"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

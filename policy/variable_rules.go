@@ -19,37 +19,42 @@ type VariableRules struct {
 	// Allow are the name globs callers may set. Empty means any name that
 	// is neither protected nor denied. When several levels set Allow, the
 	// most specific one (the project's) replaces the others: a project can
-	// widen a global list with Allow: ["*"].
+	// widen a global list with Allow: ["*"]. Default: none, any name.
 	Allow []string `json:"allow,omitempty"`
 	// Deny are name globs callers may not set. The lists of all levels add
-	// up.
+	// up. Default: none.
 	Deny []string `json:"deny,omitempty"`
 	// Protected are name globs callers may never set, in addition to
 	// DefaultProtected (CI_*, GITLAB_*) and to the lists of other levels.
-	// The gateway itself may still Set or Default them.
+	// The gateway itself may still Set or Default them. Default: none
+	// beyond DefaultProtected.
 	Protected []string `json:"protected,omitempty"`
 	// Set maps a forwarded name to the value the gateway always forwards
 	// for it, replacing the caller's value if there is one. Set wins over
-	// Default for the same name, whatever the levels.
+	// Default for the same name, whatever the levels. Default: none.
 	Set map[string]string `json:"set,omitempty"`
 	// Default maps a forwarded name to the value the gateway forwards when
-	// the request (after Rename) has no variable of that name.
+	// the request (after Rename) has no variable of that name. Default:
+	// none.
 	Default map[string]string `json:"default,omitempty"`
 	// Rename maps a name the caller sends to the name forwarded instead.
 	// Renaming is a single pass (A->B and B->C forward A's value as B and
 	// B's as C). A target may not be protected or denied, and two names
-	// may not be renamed to the same target.
+	// may not be renamed to the same target. Default: none.
 	Rename map[string]string `json:"rename,omitempty"`
 	// Pattern maps a name the caller sends to a regular expression (Go's
 	// RE2 syntax) its value must match as a whole, not just in part. It
 	// applies to the caller's values only, under the caller's name.
+	// Default: none, any value.
 	Pattern map[string]string `json:"pattern,omitempty"`
 	// MaxCount is the most variables a caller may send in one request.
-	// 0 leaves it to a less specific level, or DefaultMaxVariables.
+	// 0 leaves it to a less specific level, or DefaultMaxVariables
+	// (100; the handler's max_variables). Default: 0.
 	MaxCount int `json:"max_count,omitempty"`
 	// MaxValueBytes is the longest value, in bytes, a caller may send for
 	// a variable. 0 leaves it to a less specific level, or
-	// DefaultMaxVariableBytes.
+	// DefaultMaxVariableBytes (10 KiB; the handler's max_variable_size).
+	// Default: 0.
 	MaxValueBytes int `json:"max_value_bytes,omitempty"`
 }
 

@@ -94,7 +94,7 @@ type Config struct {
 	FlushInterval time.Duration
 	// ChangePollInterval is how often the store reads the change feed in
 	// which every instance announces the triggers it revokes or creates
-	// (default 1s); a negative value disables reading it. A revocation made
+	// (default 500ms); a negative value disables reading it. A revocation made
 	// on another instance is refused here at most this interval plus one
 	// storage round trip after it was acknowledged, whatever CacheTTL is.
 	ChangePollInterval time.Duration
