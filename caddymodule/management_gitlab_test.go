@@ -262,7 +262,7 @@ func TestManagementProject(t *testing.T) {
 		{"known by its path only: the path is its id", "/api/v4/projects/group%2Fpathonly", mgmtAll,
 			project{"group/pathonly", str("pathonly"), str("pathonly"), str("group/pathonly")}},
 		{"any project for an unlimited token", "/api/v4/projects/77", mgmtAll, project{float64(77), nil, nil, nil}},
-		{"not a canonical number: its name is its id", "/api/v4/projects/077", mgmtAll, project{"077", str("077"), str("077"), str("077")}},
+		{"leading zeros: the ID, as GitLab reads it", "/api/v4/projects/077", mgmtAll, project{float64(77), nil, nil, nil}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -111,8 +111,9 @@ type Project struct {
 func NewProject(project string, aliases []string) Project {
 	var out Project
 	fullPath := ""
-	// Numeric only in its canonical spelling: "009" is not project 9 to the
-	// store, and the client would take the id for the project's name.
+	// Numeric only in its canonical spelling, which a canonical project
+	// has ("009" is folded to "9" before it gets here): any other name is
+	// a path, whose id is the name.
 	if id, err := strconv.ParseInt(project, 10, 64); err == nil && id > 0 && strconv.FormatInt(id, 10) == project {
 		out.ID = id
 		for _, alias := range aliases {
