@@ -28,17 +28,27 @@ func bearerAuthorization(setting, configured string) (string, error) {
 }
 
 // basicAuthorization is HTTP Basic user:password for the configured
-// password, or "" when none is configured (checkBasic has checked that
-// user and password go together).
-func basicAuthorization(setting, user, configured string) (string, error) {
-	if configured == "" {
+// password, or "" when none is configured. module is e.g. "upstream
+// jenkins", passwordName the password's setting, e.g. "api_token". The
+// user may come from a placeholder too ({env.JENKINS_USER}), resolved the
+// same way; Validate's checkBasic runs after Provision, so a user left out
+// is its to refuse, and what the user resolved to is checked here.
+func basicAuthorization(module, passwordName, user, configured string) (string, error) {
+	if configured == "" || user == "" {
 		return "", nil
 	}
-	password, err := secret.Resolve(nil, setting, configured)
+	name, err := secret.Resolve(nil, module+": user", user)
 	if err != nil {
 		return "", err
 	}
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password)), nil
+	if err := checkBasicUser(module, name); err != nil {
+		return "", err
+	}
+	password, err := secret.Resolve(nil, module+": "+passwordName, configured)
+	if err != nil {
+		return "", err
+	}
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(name+":"+password)), nil
 }
 
 // checkBasic refuses half an HTTP Basic credential, and a user name that
@@ -48,6 +58,12 @@ func checkBasic(module, passwordName, user, password string) error {
 	if (user == "") != (password == "") {
 		return errors.New(module + ": user and " + passwordName + " go together")
 	}
+	return checkBasicUser(module, user)
+}
+
+// checkBasicUser refuses a user name that Basic cannot carry: a ':' would
+// end it early.
+func checkBasicUser(module, user string) error {
 	if strings.Contains(user, ":") || hasControl(user) {
 		return errors.New(module + ": user must not hold ':' or a control character")
 	}

@@ -55,8 +55,8 @@ type Buildbot struct {
 
 	// User and Password authenticate the request with HTTP Basic, for a
 	// master whose www auth is UserPasswordAuth or htpasswd. Password is
-	// from {env.X} or {file./path}; a placeholder that resolves to
-	// nothing stops the config from loading. Default: none.
+	// from {env.X} or {file./path}, and User may be; a placeholder that
+	// resolves to nothing stops the config from loading. Default: none.
 	User     string `json:"user,omitempty"`
 	Password string `json:"password,omitempty"`
 
@@ -124,7 +124,7 @@ func (b *Buildbot) Provision(caddy.Context) error {
 		b.Reason = DefaultBuildbotReason
 	}
 	var err error
-	if b.authorization, err = basicAuthorization("upstream buildbot: password", b.User, b.Password); err != nil {
+	if b.authorization, err = basicAuthorization("upstream buildbot", "password", b.User, b.Password); err != nil {
 		return err
 	}
 	b.webURL, _ = checkWebURLBase("web_url", b.WebURL) // Validate says why not

@@ -154,6 +154,8 @@ func TestBuildbotSettings(t *testing.T) {
 		{"web_url not http", Buildbot{Scheduler: "f", Builders: []string{"b"}, WebURL: "ftp://b.example"}, "web_url must be"},
 		{"password without user", Buildbot{Scheduler: "f", Builders: []string{"b"}, Password: "literal"}, "go together"},
 		{"user with a colon", Buildbot{Scheduler: "f", Builders: []string{"b"}, User: "a:b", Password: "literal"}, "must not hold ':'"},
+		{"empty user", Buildbot{Scheduler: "f", Builders: []string{"b"}, User: "{env.BUILDBOT_TEST_EMPTY}", Password: "literal"},
+			"upstream buildbot: user: {env.BUILDBOT_TEST_EMPTY} resolved to an empty value"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -49,7 +49,9 @@ type Jenkins struct {
 	// (HTTP Basic user:api_token; with an API token, Jenkins 2.96 and
 	// later need no CSRF crumb). Default: none, the request is sent
 	// without credentials (a Jenkins that lets anonymous users build, or
-	// credentials added by the proxy). Set with api_token.
+	// credentials added by the proxy). Set with api_token. It may come
+	// from {env.X} or {file./path} too; one that resolves to nothing stops
+	// the config from loading.
 	User string `json:"user,omitempty"`
 
 	// APIToken is User's API token, from {env.X} or {file./path}; a
@@ -108,7 +110,7 @@ func (j *Jenkins) Provision(caddy.Context) error {
 		j.RefParameter = "ref"
 	}
 	var err error
-	if j.authorization, err = basicAuthorization("upstream jenkins: api_token", j.User, j.APIToken); err != nil {
+	if j.authorization, err = basicAuthorization("upstream jenkins", "api_token", j.User, j.APIToken); err != nil {
 		return err
 	}
 	folders, err := checkSegments("upstream jenkins: job", j.Job)

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"encoding/base64"
 	"net/http"
 	"reflect"
 	"strings"
@@ -186,6 +187,7 @@ func TestJenkinsCaddyfile(t *testing.T) {
 func TestJenkinsSettings(t *testing.T) {
 	t.Setenv("JENKINS_TEST_EMPTY", "")
 	t.Setenv("JENKINS_TEST_SET", "s3cr3t-token-value")
+	t.Setenv("JENKINS_TEST_COLON", "ci:bot")
 	tests := []struct {
 		name   string
 		module Jenkins
@@ -198,6 +200,10 @@ func TestJenkinsSettings(t *testing.T) {
 		{"empty folder", Jenkins{Job: "a//b"}, "is required"},
 		{"token without user", Jenkins{Job: "a", APIToken: "{env.JENKINS_TEST_SET}"}, "user and api_token go together"},
 		{"user without token", Jenkins{Job: "a", User: "u"}, "user and api_token go together"},
+		{"empty user", Jenkins{Job: "a", User: "{env.JENKINS_TEST_EMPTY}", APIToken: "{env.JENKINS_TEST_SET}"},
+			"upstream jenkins: user: {env.JENKINS_TEST_EMPTY} resolved to an empty value"},
+		{"user resolving to a colon", Jenkins{Job: "a", User: "{env.JENKINS_TEST_COLON}", APIToken: "{env.JENKINS_TEST_SET}"},
+			"user must not hold ':'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -212,5 +218,23 @@ func TestJenkinsSettings(t *testing.T) {
 				t.Errorf("the error shows the secret: %v", err)
 			}
 		})
+	}
+}
+
+// The user, like the API token, may come from a placeholder: the request
+// carries what it resolves to, not the placeholder's text.
+func TestJenkinsUserFromPlaceholder(t *testing.T) {
+	t.Setenv("JENKINS_TEST_USER", "ci-bot")
+	t.Setenv("JENKINS_TEST_TOKEN", "s3cr3t-token-value")
+	j := Jenkins{Job: "deploy", User: "{env.JENKINS_TEST_USER}", APIToken: "{env.JENKINS_TEST_TOKEN}"}
+	if err := j.Provision(caddyContext()); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("ci-bot:s3cr3t-token-value"))
+	if j.authorization != want {
+		t.Errorf("Authorization %q, want %q", j.authorization, want)
 	}
 }
