@@ -599,3 +599,30 @@ func TestUpstreamGitHubInputLimit(t *testing.T) {
 	}
 	assertNothingForwarded(t, g.up)
 }
+
+// GitLab inputs of every type (string, number, boolean, array) reach
+// GitHub and Gitea as string inputs, the only values their dispatch API
+// takes: a number or boolean sent as such is refused with 422.
+func TestUpstreamGitHubTypedInputs(t *testing.T) {
+	t.Parallel()
+	for _, c := range ciCases[1:3] { // github, gitea
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			cred := c.name + "-credential-" + randomHex(12)
+			ci := c.newCI(t, cred)
+			g := newCIGateway(t, c, ci, cred, c.name+"-wrong-"+randomHex(12))
+			tr := g.addTrigger(t, addOpts{Project: "9", Description: "typed inputs", Owner: "alice"})
+			resp := g.post(t, "/api/v4/projects/9/trigger/pipeline", rawJSON(`{"token":"`+tr.Token+
+				`","ref":"main","inputs":{"env":"prod","replicas":3,"ratio":0.5,"dry_run":false,"regions":["eu","us"]}}`))
+			id, webURL := c.started(ci, 0)
+			assertPipelineObject(t, resp, 9, "main", id, webURL)
+			got := ci.take()
+			if len(got) != 1 {
+				t.Fatalf("the CI got %d requests, want 1", len(got))
+			}
+			want := map[string]string{"env": "prod", "replicas": "3", "ratio": "0.5", "dry_run": "false", "regions": `["eu","us"]`}
+			prefix := map[string]string{"github": "", "gitea": "/api/v1"}[c.name]
+			checkGitHubRequest(t, got[0], prefix, sentTrigger{tr, "main", want}, cred)
+		})
+	}
+}
