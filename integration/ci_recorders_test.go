@@ -286,6 +286,13 @@ func (r *ciRecorder) serveGitHub(w http.ResponseWriter, req *http.Request, body 
 		r.answerError(w, http.StatusNotFound, "")
 		return
 	}
+	// https://docs.github.com/en/rest/using-the-rest-api/getting-started-with-the-rest-api#user-agent:
+	// "Requests with no User-Agent header will be rejected" (403).
+	if r.kind == ciGitHub && req.Header.Get("User-Agent") == "" {
+		r.answerError(w, http.StatusForbidden, "Request forbidden by administrative rules. "+
+			"Please make sure your request has a User-Agent header")
+		return
+	}
 	var in struct {
 		Ref              *string                    `json:"ref"`
 		Inputs           map[string]json.RawMessage `json:"inputs"`

@@ -626,3 +626,30 @@ func TestUpstreamGitHubTypedInputs(t *testing.T) {
 		})
 	}
 }
+
+// GitHub refuses a request without User-Agent: a caller that sends none
+// (a bare HTTP client, a webhook sender) still starts the workflow, the
+// gateway naming itself; a caller's own User-Agent goes on as it is.
+func TestUpstreamGitHubUserAgent(t *testing.T) {
+	t.Parallel()
+	c := ciCases[1]
+	cred := "github-credential-" + randomHex(12)
+	ci := c.newCI(t, cred)
+	g := newCIGateway(t, c, ci, cred, "github-wrong-"+randomHex(12))
+	tr := g.addTrigger(t, addOpts{Project: "9", Description: "user agent", Owner: "alice"})
+	for i, tt := range []struct{ sent, want string }{
+		{"", "caddy-trigger-gateway"},
+		{"curl/8.5.0", "curl/8.5.0"},
+	} {
+		resp := g.post(t, "/api/v4/projects/9/trigger/pipeline", urlencoded("token", tr.Token, "ref", "main"), "User-Agent", tt.sent)
+		id, webURL := c.started(ci, int64(i))
+		assertPipelineObject(t, resp, 9, "main", id, webURL)
+		got := ci.take()
+		if len(got) != 1 {
+			t.Fatalf("User-Agent %q: the CI got %d requests, want 1", tt.sent, len(got))
+		}
+		if ua := got[0].Header.Get("User-Agent"); ua != tt.want {
+			t.Errorf("caller's User-Agent %q: GitHub got %q, want %q", tt.sent, ua, tt.want)
+		}
+	}
+}
