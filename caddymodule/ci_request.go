@@ -47,7 +47,8 @@ func (h *Handler) buildRequest(d *decision, req *triggerapi.Request, variables t
 
 // rewriteForCI turns r, in place, into the request the project's upstream
 // module built: its method, URL, body and headers. Of the caller's headers
-// only those in ciCallerHeaders go with it: a CI may trust headers a proxy
+// only those in ciCallerHeaders go with it (ciUserAgent stands in for a
+// User-Agent the caller did not send): a CI may trust headers a proxy
 // in front of it sets (Buildbot's Remote-User, Jenkins' X-Forwarded-User),
 // conditional and range headers would change the answer the module reads,
 // and the caller's credentials are only ever GitLab's, as the canonical
@@ -72,6 +73,9 @@ func (h *Handler) rewriteForCI(r *http.Request, d *decision) {
 	for name, values := range ci.Header {
 		header[name] = values
 	}
+	if len(header["User-Agent"]) == 0 || header["User-Agent"][0] == "" {
+		header["User-Agent"] = ciUserAgent
+	}
 	header[headerContentLength] = []string{strconv.Itoa(len(ci.Body))}
 	setDecisionHeaders(header, d, newHeaderValues(decisionHeaderCount))
 	r.Header = header
@@ -82,3 +86,9 @@ func (h *Handler) rewriteForCI(r *http.Request, d *decision) {
 // headers itself, and asks for (and decodes) the encodings it takes: the
 // module reads the CI's answer.
 var ciCallerHeaders = []string{"User-Agent"}
+
+// ciUserAgent is the User-Agent another CI gets when the caller sent none:
+// reverse_proxy would then send none, and GitHub refuses such a request
+// with 403 ("Requests with no User-Agent header will be rejected",
+// docs.github.com/en/rest/using-the-rest-api/getting-started-with-the-rest-api#user-agent).
+var ciUserAgent = []string{"caddy-trigger-gateway"}

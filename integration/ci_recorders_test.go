@@ -275,7 +275,7 @@ var githubDispatchPath = regexp.MustCompile(`^(/api/v[13])?/repos/([^/]+)/([^/]+
 // Content, or with return_run_details true 200 {"workflow_run_id","run_url","html_url"}
 // (changelog 2026-02-19, "Workflow dispatch API now returns run IDs").
 // Gitea (ActionsDispatchWorkflow in its swagger, under /api/v1): {ref,
-// inputs}, 204 No Content.
+// inputs}, 204 No Content. Inputs are strings, for GitHub as for Gitea.
 func (r *ciRecorder) serveGitHub(w http.ResponseWriter, req *http.Request, body []byte) {
 	m := githubDispatchPath.FindStringSubmatch(req.URL.Path)
 	wantPrefix := ""
@@ -286,6 +286,13 @@ func (r *ciRecorder) serveGitHub(w http.ResponseWriter, req *http.Request, body 
 		r.answerError(w, http.StatusNotFound, "")
 		return
 	}
+	// https://docs.github.com/en/rest/using-the-rest-api/getting-started-with-the-rest-api#user-agent:
+	// "Requests with no User-Agent header will be rejected" (403).
+	if r.kind == ciGitHub && req.Header.Get("User-Agent") == "" {
+		r.answerError(w, http.StatusForbidden, "Request forbidden by administrative rules. "+
+			"Please make sure your request has a User-Agent header")
+		return
+	}
 	var in struct {
 		Ref              *string                    `json:"ref"`
 		Inputs           map[string]json.RawMessage `json:"inputs"`
@@ -294,6 +301,17 @@ func (r *ciRecorder) serveGitHub(w http.ResponseWriter, req *http.Request, body 
 	if err := json.Unmarshal(body, &in); err != nil {
 		r.answerError(w, http.StatusBadRequest, "Problems parsing JSON")
 		return
+	}
+	// Every input's value is a string: GitHub answers 422 "For
+	// 'additionalProperties', false is not a string." to any other JSON
+	// type; Gitea (CreateActionWorkflowDispatch) and Forgejo
+	// (DispatchWorkflowOption) decode inputs as map[string]string.
+	for _, value := range in.Inputs {
+		if len(value) == 0 || value[0] != '"' {
+			r.answerError(w, http.StatusUnprocessableEntity,
+				"Invalid request.\n\nFor 'additionalProperties', "+string(value)+" is not a string.")
+			return
+		}
 	}
 	if in.Ref == nil || *in.Ref == "" {
 		r.answerError(w, http.StatusUnprocessableEntity, "Invalid request.\n\n\"ref\" wasn't supplied.")

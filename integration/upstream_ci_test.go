@@ -599,3 +599,57 @@ func TestUpstreamGitHubInputLimit(t *testing.T) {
 	}
 	assertNothingForwarded(t, g.up)
 }
+
+// GitLab inputs of every type (string, number, boolean, array) reach
+// GitHub and Gitea as string inputs, the only values their dispatch API
+// takes: a number or boolean sent as such is refused with 422.
+func TestUpstreamGitHubTypedInputs(t *testing.T) {
+	t.Parallel()
+	for _, c := range ciCases[1:3] { // github, gitea
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			cred := c.name + "-credential-" + randomHex(12)
+			ci := c.newCI(t, cred)
+			g := newCIGateway(t, c, ci, cred, c.name+"-wrong-"+randomHex(12))
+			tr := g.addTrigger(t, addOpts{Project: "9", Description: "typed inputs", Owner: "alice"})
+			resp := g.post(t, "/api/v4/projects/9/trigger/pipeline", rawJSON(`{"token":"`+tr.Token+
+				`","ref":"main","inputs":{"env":"prod","replicas":3,"ratio":0.5,"dry_run":false,"regions":["eu","us"]}}`))
+			id, webURL := c.started(ci, 0)
+			assertPipelineObject(t, resp, 9, "main", id, webURL)
+			got := ci.take()
+			if len(got) != 1 {
+				t.Fatalf("the CI got %d requests, want 1", len(got))
+			}
+			want := map[string]string{"env": "prod", "replicas": "3", "ratio": "0.5", "dry_run": "false", "regions": `["eu","us"]`}
+			prefix := map[string]string{"github": "", "gitea": "/api/v1"}[c.name]
+			checkGitHubRequest(t, got[0], prefix, sentTrigger{tr, "main", want}, cred)
+		})
+	}
+}
+
+// GitHub refuses a request without User-Agent: a caller that sends none
+// (a bare HTTP client, a webhook sender) still starts the workflow, the
+// gateway naming itself; a caller's own User-Agent goes on as it is.
+func TestUpstreamGitHubUserAgent(t *testing.T) {
+	t.Parallel()
+	c := ciCases[1]
+	cred := "github-credential-" + randomHex(12)
+	ci := c.newCI(t, cred)
+	g := newCIGateway(t, c, ci, cred, "github-wrong-"+randomHex(12))
+	tr := g.addTrigger(t, addOpts{Project: "9", Description: "user agent", Owner: "alice"})
+	for i, tt := range []struct{ sent, want string }{
+		{"", "caddy-trigger-gateway"},
+		{"curl/8.5.0", "curl/8.5.0"},
+	} {
+		resp := g.post(t, "/api/v4/projects/9/trigger/pipeline", urlencoded("token", tr.Token, "ref", "main"), "User-Agent", tt.sent)
+		id, webURL := c.started(ci, int64(i))
+		assertPipelineObject(t, resp, 9, "main", id, webURL)
+		got := ci.take()
+		if len(got) != 1 {
+			t.Fatalf("User-Agent %q: the CI got %d requests, want 1", tt.sent, len(got))
+		}
+		if ua := got[0].Header.Get("User-Agent"); ua != tt.want {
+			t.Errorf("caller's User-Agent %q: GitHub got %q, want %q", tt.sent, ua, tt.want)
+		}
+	}
+}

@@ -53,10 +53,15 @@ type Buildbot struct {
 	// trigger. Default: DefaultFacts.
 	Facts *Facts `json:"facts,omitempty"`
 
-	// User and Password authenticate the request with HTTP Basic, for a
-	// master whose www auth is UserPasswordAuth or htpasswd. Password is
-	// from {env.X} or {file./path}, and User may be; a placeholder that
-	// resolves to nothing stops the config from loading. Default: none.
+	// User and Password go with the request as HTTP Basic, for a proxy in
+	// front of the master that checks it (Caddy's basic_auth, nginx's
+	// auth_basic). Buildbot's REST API itself ignores them: its www auth
+	// (UserPasswordAuth, htpasswd) reads Basic only at /auth/login, for a
+	// session cookie (www/service.py getUserInfos reads the session), so
+	// a master whose authz limits the force control to a role answers the
+	// gateway 403. Password is from {env.X} or {file./path}, and User may
+	// be; a placeholder that resolves to nothing stops the config from
+	// loading. Default: none.
 	User     string `json:"user,omitempty"`
 	Password string `json:"password,omitempty"`
 

@@ -27,10 +27,12 @@ const MaxGitHubInputs = 25
 // variable and input it is sent: GitHub refuses (422) an input the
 // workflow does not declare.
 //
-// Variables become string inputs, GitLab inputs become inputs with their
-// JSON values (string, number, boolean), by name; a name that is both is
-// refused with 400, and so are more than 25 inputs in all (facts and the
-// payload included), before anything is sent.
+// Variables and GitLab inputs become inputs by name, every value a string
+// (an input's string as it is, a number, boolean or array its JSON text):
+// GitHub refuses any other JSON type (422 "For 'additionalProperties',
+// true is not a string"), and Gitea and Forgejo decode inputs as strings.
+// A name that is both is refused with 400, and so are more than 25 inputs
+// in all (facts and the payload included), before anything is sent.
 //
 //	upstream github_actions {
 //		repository acme/app
@@ -171,46 +173,41 @@ func (g *GitHubActions) repository() ([]string, error) {
 
 // githubDispatch is the body of a workflow dispatch.
 type githubDispatch struct {
-	Ref              string                     `json:"ref"`
-	Inputs           map[string]json.RawMessage `json:"inputs"`
-	ReturnRunDetails bool                       `json:"return_run_details,omitempty"`
+	Ref              string            `json:"ref"`
+	Inputs           map[string]string `json:"inputs"`
+	ReturnRunDetails bool              `json:"return_run_details,omitempty"`
 }
 
-// Build returns the workflow dispatch: {"ref","inputs","return_run_details":true}.
+// Build returns the workflow dispatch: {"ref","inputs","return_run_details":true},
+// each input a string.
 //
 // Source: docs.github.com/en/rest/actions/workflows#create-a-workflow-dispatch-event
 // (POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches;
 // ref, inputs "The maximum number of properties is 25", return_run_details;
+// inputs' values are strings: GitHub answers 422 "For 'additionalProperties',
+// false is not a string" to a boolean; Gitea's CreateActionWorkflowDispatch
+// and Forgejo's DispatchWorkflowOption have Inputs map[string]string;
 // Accept: application/vnd.github+json, X-GitHub-Api-Version: 2022-11-28),
 // github.blog/changelog/2026-02-19-workflow-dispatch-api-now-returns-run-ids.
 func (g *GitHubActions) Build(t *Trigger) (*Request, *triggerapi.Error) {
-	if err := nameClash(t); err != nil {
-		return nil, err
-	}
 	facts := factsOr(g.Facts, Facts{})
-	inputs := make(map[string]json.RawMessage, len(t.Variables)+len(t.Inputs)+facts.count(t)+1)
-	for _, v := range t.Variables {
-		inputs[v.Name] = jsonString(v.Value)
-	}
-	for name, value := range t.Inputs {
-		inputs[name] = value
+	inputs, refusal := stringParameters(t, facts.count(t)+1)
+	if refusal != nil {
+		return nil, refusal
 	}
 	if g.PayloadInput != "" && len(t.Payload) > 0 {
-		inputs[g.PayloadInput] = jsonString(payloadJSON(t.Payload))
+		inputs[g.PayloadInput] = payloadJSON(t.Payload)
 	}
-	facts.each(t, func(name, value string) { inputs[name] = jsonString(value) })
+	facts.each(t, func(name, value string) { inputs[name] = value })
 	if len(inputs) > MaxGitHubInputs {
 		return nil, triggerapi.MessageError(http.StatusBadRequest, "too_many_inputs", fmt.Sprintf(
 			"%d variables and inputs given: a GitHub Actions workflow takes at most %d inputs", len(inputs), MaxGitHubInputs))
 	}
-	body, err := json.Marshal(githubDispatch{
+	body, _ := json.Marshal(githubDispatch{ // strings only: always encodes
 		Ref:              t.Ref,
 		Inputs:           inputs,
 		ReturnRunDetails: g.ReturnRunDetails == nil || *g.ReturnRunDetails,
 	})
-	if err != nil {
-		return nil, triggerapi.ErrInputsShape // an input that is not JSON: never sent
-	}
 	return &Request{
 		Method:  http.MethodPost,
 		Path:    g.path,
@@ -235,12 +232,6 @@ func (g *GitHubActions) Build(t *Trigger) (*Request, *triggerapi.Error) {
 // return_run_details is false or not provided": 204).
 func (g *GitHubActions) Read(a *Answer) (Started, error) {
 	return readBuild(a, "workflow_run_id", "html_url")
-}
-
-// jsonString is s as a JSON string.
-func jsonString(s string) json.RawMessage {
-	encoded, _ := json.Marshal(s) // a string always encodes
-	return encoded
 }
 
 // Interface guards

@@ -34,7 +34,7 @@ func TestGitHubActionsBuild(t *testing.T) {
 		want    *Request
 	}{
 		{
-			name:    "github.com, variables as string inputs, inputs as JSON values",
+			name:    "github.com, variables and inputs as string inputs",
 			module:  GitHubActions{Repository: "acme/app", Workflow: "deploy.yml", Token: "{env.GITHUB_TEST_TOKEN}"},
 			trigger: tokenTrigger(),
 			want: &Request{
@@ -42,7 +42,7 @@ func TestGitHubActionsBuild(t *testing.T) {
 				Path:   "/repos/acme/app/actions/workflows/deploy.yml/dispatches",
 				Header: header,
 				Secret: []string{"Authorization"},
-				Body:   []byte(`{"ref":"feature/x","inputs":{"DEPLOY":"yes","ref":"ignored","replicas":3},"return_run_details":true}`),
+				Body:   []byte(`{"ref":"feature/x","inputs":{"DEPLOY":"yes","ref":"ignored","replicas":"3"},"return_run_details":true}`),
 			},
 		},
 		{
@@ -59,6 +59,23 @@ func TestGitHubActionsBuild(t *testing.T) {
 				Body: []byte(`{"ref":"main","inputs":{"A":"1","TRIGGER_SOURCE":"pipeline","TRIGGER_SOURCE_JOB":"6789",` +
 					`"TRIGGER_SOURCE_PIPELINE":"345","TRIGGER_SOURCE_PROJECT":"12","TRIGGER_SOURCE_PROJECT_PATH":"group/lib",` +
 					`"payload":"{\"after\":{\"id\":1},\"object_kind\":\"push\"}"}}`),
+			},
+		},
+		{
+			// GitHub answers 422 "For 'additionalProperties', true is not a
+			// string"; Gitea and Forgejo decode inputs as map[string]string.
+			name:   "every GitLab input type as a string input",
+			module: GitHubActions{Repository: "acme/app", Workflow: "deploy.yml", Token: "{env.GITHUB_TEST_TOKEN}"},
+			trigger: &Trigger{Project: "9", Ref: "main", Source: "trigger", Token: callerToken, Inputs: map[string]json.RawMessage{
+				"name": json.RawMessage(`"app \u00e9"`), "replicas": json.RawMessage(`3`), "ratio": json.RawMessage(`0.5`),
+				"dry_run": json.RawMessage(`true`), "regions": json.RawMessage(`["eu","us"]`)}},
+			want: &Request{
+				Method: http.MethodPost,
+				Path:   "/repos/acme/app/actions/workflows/deploy.yml/dispatches",
+				Header: header,
+				Secret: []string{"Authorization"},
+				Body: []byte(`{"ref":"main","inputs":{"dry_run":"true","name":"app é","ratio":"0.5",` +
+					`"regions":"[\"eu\",\"us\"]","replicas":"3"},"return_run_details":true}`),
 			},
 		},
 	}
