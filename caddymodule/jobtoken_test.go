@@ -666,3 +666,31 @@ func TestJobTokenKeysUnavailable(t *testing.T) {
 			w.Code, w.Body, err)
 	}
 }
+
+// The verifier is shared by the job_token blocks that resolve alike: a
+// placeholder whose value changed ({file./etc/caddy/audience} rewritten,
+// then `caddy reload --force`) gets a verifier with the new value, not the
+// running one with the old.
+func TestJobTokenVerifierKeyedByResolvedValues(t *testing.T) {
+	jwks := writeJWKS(t)
+	t.Setenv("JT_TEST_AUDIENCE", testAudience)
+	config := func() *Handler {
+		return &Handler{JobTokens: &JobTokens{JWKSFile: jwks, Issuer: testIssuer, Audience: "{env.JT_TEST_AUDIENCE}"}}
+	}
+	storage := t.TempDir()
+	old := provisionHandler(t, config(), storage)
+	tok := jobToken(t, "9", "group/project") // for testAudience
+	target := "/api/v4/projects/9/trigger/pipeline?ref=main&token=" + tok
+	if w, _, _ := serve(old, httptest.NewRequest(http.MethodPost, target, nil), new(recorder)); w.Code != http.StatusCreated {
+		t.Fatalf("before the change: status %d", w.Code)
+	}
+
+	t.Setenv("JT_TEST_AUDIENCE", "https://other.example")
+	changed := provisionHandler(t, config(), storage)
+	if changed.verifier == old.verifier {
+		t.Errorf("a job_token block whose audience now resolves to another value kept the old verifier")
+	}
+	if w, _, _ := serve(changed, httptest.NewRequest(http.MethodPost, target, nil), new(recorder)); w.Code != http.StatusNotFound {
+		t.Errorf("a token for the former audience got %d after the change, want 404", w.Code)
+	}
+}
