@@ -24,8 +24,12 @@ var (
 	errJobTokenInvalid = triggerapi.ErrNotFound.WithReason("invalid_job_token")
 	errJobTokenDenied  = triggerapi.ErrNotFound.WithReason("job_token_not_allowed")
 	errJobTokensOff    = triggerapi.ErrNotFound.WithReason("job_tokens_disabled")
-	errArtifactsBadJob = triggerapi.MessageError(http.StatusUnauthorized, "invalid_job_token", "401 Unauthorized")
-	errWebhookRefused  = triggerapi.MessageError(http.StatusUnauthorized, "webhook_not_verified", "401 Unauthorized")
+	// errJobKeysUnavailable: no key set has ever loaded, so no job token can
+	// be checked. The gateway is at fault, not the caller: 503, as for a
+	// token storage that is down, and not counted against the client.
+	errJobKeysUnavailable = triggerapi.ErrUnavailable.WithReason("job_token_keys_unavailable")
+	errArtifactsBadJob    = triggerapi.MessageError(http.StatusUnauthorized, "invalid_job_token", "401 Unauthorized")
+	errWebhookRefused     = triggerapi.MessageError(http.StatusUnauthorized, "webhook_not_verified", "401 Unauthorized")
 )
 
 // authenticate decides who the caller is: a CI job (a job token, when job
@@ -84,6 +88,9 @@ func (h *Handler) authenticateJob(r *http.Request, d *decision, token string, in
 		var refusal *jobtoken.Error
 		if errors.As(err, &refusal) {
 			d.detail = refusal.Reason
+			if refusal.Reason == jobtoken.ReasonKeysUnavailable {
+				return errJobKeysUnavailable
+			}
 		}
 		return invalid
 	}

@@ -98,9 +98,15 @@ func (h *Handler) provisionJobTokens(ctx caddy.Context) error {
 	if h.JobTokens == nil {
 		return nil
 	}
+	// The pool key is the block as resolved, so that a placeholder whose
+	// value changed gets a new verifier on reload rather than the old one.
 	repl := caddy.NewReplacer()
 	cfg := *h.JobTokens
 	cfg.ArtifactsCredential = "" // secrets do not belong in a pool key
+	cfg.JWKSURL = repl.ReplaceKnown(cfg.JWKSURL, "")
+	cfg.JWKSFile = repl.ReplaceKnown(cfg.JWKSFile, "")
+	cfg.Issuer = repl.ReplaceKnown(cfg.Issuer, "")
+	cfg.Audience = repl.ReplaceKnown(cfg.Audience, "")
 	key, err := json.Marshal(cfg)
 	if err != nil {
 		return err
@@ -113,10 +119,10 @@ func (h *Handler) provisionJobTokens(ctx caddy.Context) error {
 			claims = jobtoken.ClaimNames(*c)
 		}
 		v, err := jobtoken.New(jobtoken.Config{
-			JWKSURL:            repl.ReplaceKnown(h.JobTokens.JWKSURL, ""),
-			JWKSFile:           repl.ReplaceKnown(h.JobTokens.JWKSFile, ""),
-			Issuer:             repl.ReplaceKnown(h.JobTokens.Issuer, ""),
-			Audience:           repl.ReplaceKnown(h.JobTokens.Audience, ""),
+			JWKSURL:            cfg.JWKSURL,
+			JWKSFile:           cfg.JWKSFile,
+			Issuer:             cfg.Issuer,
+			Audience:           cfg.Audience,
 			Leeway:             time.Duration(h.JobTokens.Leeway),
 			RefreshInterval:    time.Duration(h.JobTokens.RefreshInterval),
 			MinRefreshInterval: time.Duration(h.JobTokens.MinRefreshInterval),

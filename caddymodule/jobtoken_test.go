@@ -624,3 +624,73 @@ func TestProvisionJobTokenErrors(t *testing.T) {
 		})
 	}
 }
+
+// While no key set has ever loaded (the JWKS URL down since the start), a
+// job token cannot be checked at all: the gateway, not the caller, is at
+// fault. The caller gets 503, as when the token storage is down, and the
+// refusal does not count against its client's failed-authentication limit:
+// a CI runner whose jobs use job tokens must not be locked out, trigger
+// tokens included, by the CI server's outage.
+func TestJobTokenKeysUnavailable(t *testing.T) {
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusBadGateway)
+	}))
+	t.Cleanup(jwks.Close)
+	h := provisionHandler(t, &Handler{
+		FailedAuthLimit: 2, FailedAuthWindow: caddy.Duration(time.Hour),
+		JobTokens: &JobTokens{JWKSURL: jwks.URL + "/oauth/discovery/keys", Issuer: testIssuer, Audience: testAudience,
+			MinRefreshInterval: caddy.Duration(time.Millisecond)},
+	}, "")
+	_, triggerToken := createToken(t, h, "9", "alice")
+	const ip = "198.51.100.7"
+	job := jobToken(t, "9", "group/project")
+	for i := range 3 {
+		time.Sleep(2 * time.Millisecond) // past min_refresh_interval: each try reloads
+		next := new(artifactRecorder)
+		w, repl, err := serve(h, requestFrom(ip, job), next)
+		outcome, _ := repl.GetString("http.trigger.outcome")
+		if err != nil || next.calls != 0 || w.Code != http.StatusServiceUnavailable ||
+			w.Body.String() != `{"message":"503 Service Unavailable"}` || outcome != "job_token_keys_unavailable" {
+			t.Fatalf("try %d: %v, %d calls, answer %d %s, outcome %q; want 503 job_token_keys_unavailable",
+				i+1, err, next.calls, w.Code, w.Body, outcome)
+		}
+		artifacts := httptest.NewRequest(http.MethodGet, "/api/v4/projects/9/jobs/artifacts/main/download?job=build", nil)
+		artifacts.Header.Set("JOB-TOKEN", job)
+		artifacts = artifacts.WithContext(requestFrom(ip, job).Context())
+		if w, _, _ := serve(h, artifacts, next); w.Code != http.StatusServiceUnavailable || next.calls != 0 {
+			t.Fatalf("try %d: artifacts answered %d (%d calls), want 503", i+1, w.Code, next.calls)
+		}
+	}
+	if w, _, err := serve(h, requestFrom(ip, triggerToken), new(recorder)); err != nil || w.Code != http.StatusCreated {
+		t.Errorf("after the JWKS outage refused its job tokens, the client's trigger token got %d %s (%v), want 201",
+			w.Code, w.Body, err)
+	}
+}
+
+// The verifier is shared by the job_token blocks that resolve alike: a
+// placeholder whose value changed ({file./etc/caddy/audience} rewritten,
+// then `caddy reload --force`) gets a verifier with the new value, not the
+// running one with the old.
+func TestJobTokenVerifierKeyedByResolvedValues(t *testing.T) {
+	jwks := writeJWKS(t)
+	t.Setenv("JT_TEST_AUDIENCE", testAudience)
+	config := func() *Handler {
+		return &Handler{JobTokens: &JobTokens{JWKSFile: jwks, Issuer: testIssuer, Audience: "{env.JT_TEST_AUDIENCE}"}}
+	}
+	storage := t.TempDir()
+	old := provisionHandler(t, config(), storage)
+	tok := jobToken(t, "9", "group/project") // for testAudience
+	target := "/api/v4/projects/9/trigger/pipeline?ref=main&token=" + tok
+	if w, _, _ := serve(old, httptest.NewRequest(http.MethodPost, target, nil), new(recorder)); w.Code != http.StatusCreated {
+		t.Fatalf("before the change: status %d", w.Code)
+	}
+
+	t.Setenv("JT_TEST_AUDIENCE", "https://other.example")
+	changed := provisionHandler(t, config(), storage)
+	if changed.verifier == old.verifier {
+		t.Errorf("a job_token block whose audience now resolves to another value kept the old verifier")
+	}
+	if w, _, _ := serve(changed, httptest.NewRequest(http.MethodPost, target, nil), new(recorder)); w.Code != http.StatusNotFound {
+		t.Errorf("a token for the former audience got %d after the change, want 404", w.Code)
+	}
+}

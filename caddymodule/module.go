@@ -270,15 +270,19 @@ type Project struct {
 	ArtifactsCredential string `json:"artifacts_credential,omitempty"`
 
 	// WebhookGitLabToken, when set, is the secret token GitLab webhooks
-	// of this project must send in X-Gitlab-Token (webhook route only).
+	// of this project must send in X-Gitlab-Token: every request on the
+	// webhook route, and every request on either route that carries a
+	// forge's event header (X-Gitlab-Event, X-GitHub-Event, X-Gitea-Event,
+	// X-Forgejo-Event, X-Gogs-Event), must pass one of the project's checks.
 	// Placeholders are resolved when the config loads; a value that is
 	// empty, or a placeholder that resolves to nothing, stops the config
 	// from loading. Default (not configured): no GitLab token is checked.
 	WebhookGitLabToken *string `json:"webhook_gitlab_token,omitempty"`
 
 	// WebhookGitHubSecret, when set, is the secret GitHub webhooks of this
-	// project sign their body with (X-Hub-Signature-256, webhook route
-	// only). With both set, a request passing either check is accepted.
+	// project sign their body with (X-Hub-Signature-256), required of the
+	// same requests as WebhookGitLabToken. With both set, a request passing
+	// either check is accepted.
 	// Resolved and refused when empty as WebhookGitLabToken. Default (not
 	// configured): no GitHub signature is checked.
 	WebhookGitHubSecret *string `json:"webhook_github_secret,omitempty"`

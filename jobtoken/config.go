@@ -92,6 +92,8 @@ type Config struct {
 	// CacheSize is the number of verified tokens kept in memory (default 10000).
 	CacheSize int
 	// HTTPClient fetches JWKSURL (default: a client with a 10s timeout).
+	// For an https JWKSURL, a copy of it is used that refuses redirects to
+	// any other scheme.
 	HTTPClient *http.Client
 	// Logger receives key-set load events (default: no logging).
 	Logger *zap.Logger
@@ -123,6 +125,7 @@ func (nopObserver) Refresh(bool)   {}
 // withDefaults validates c and returns a copy with defaults filled in.
 func (c Config) withDefaults() (Config, error) {
 	var errs []error
+	https := false
 	switch {
 	case c.JWKSURL == "" && c.JWKSFile == "":
 		errs = append(errs, errors.New("one of jwks_url and jwks_file is required"))
@@ -133,6 +136,7 @@ func (c Config) withDefaults() (Config, error) {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			errs = append(errs, errors.New("jwks_url must be an absolute http or https URL"))
 		}
+		https = err == nil && u.Scheme == "https"
 	}
 	if c.Issuer == "" {
 		errs = append(errs, errors.New("issuer is required"))
@@ -164,6 +168,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Timeout: DefaultHTTPTimeout}
 	}
+	if https {
+		c.HTTPClient = withoutDowngrade(c.HTTPClient)
+	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -177,4 +184,29 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("jobtoken: invalid config: %w", errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// errDowngrade refuses a redirect of an https jwks_url to another scheme.
+var errDowngrade = errors.New("JWKS redirect from https to another scheme refused")
+
+// withoutDowngrade returns a copy of client that refuses redirects leaving
+// https: keys fetched in the clear could be replaced on the way, and any
+// token signed with the replacements would verify. Its own redirect policy
+// (by default, at most 10 redirects) still applies.
+func withoutDowngrade(client *http.Client) *http.Client {
+	c := *client
+	next := client.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Scheme != "https" {
+			return errDowngrade
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
 }

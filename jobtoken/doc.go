@@ -21,8 +21,9 @@
 //   - An unknown kid triggers one JWKS refresh (at most once per
 //     MinRefreshInterval, and a burst of unknown kids shares a single fetch),
 //     then the lookup is retried once.
-//   - A failed JWKS load (HTTP error, timeout, oversized or invalid document)
-//     keeps the last good key set, so tokens keep verifying.
+//   - A failed JWKS load (HTTP error, timeout, oversized or invalid document,
+//     an https URL redirecting to plain http) keeps the last good key set,
+//     so tokens keep verifying.
 //   - Verified tokens are cached by the SHA-256 of the token, never the token
 //     itself, until their exp (plus Leeway, as in a full verification). A
 //     cached verification stands until then even if a key rotation removes

@@ -1,12 +1,16 @@
 package jobtoken
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseJWKS(t *testing.T) {
@@ -123,5 +127,54 @@ func TestKeySetLookup(t *testing.T) {
 		if len(keys) != tt.n || known != tt.known {
 			t.Errorf("lookup(%s, %q) = %d keys, known %v; want %d, %v", tt.alg, tt.kid, len(keys), known, tt.n, tt.known)
 		}
+	}
+}
+
+// An https jwks_url that redirects to plain http would fetch the signing
+// keys in the clear, where anyone on the path could replace them with
+// their own and forge any job token: such a key set is refused, and the
+// last good one stays in use. Redirects that stay on https, and any
+// redirect of an http jwks_url, are followed.
+func TestJWKSRedirects(t *testing.T) {
+	plain := newJWKSServer(t, jwksOf(t, "rsa1"))
+	tlsKeys := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/to-http":
+			http.Redirect(w, r, plain.URL+"/oauth/discovery/keys", http.StatusFound)
+		case "/moved":
+			http.Redirect(w, r, "/oauth/discovery/keys", http.StatusMovedPermanently)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(jwksOf(t, "rsa1"))
+		}
+	}))
+	t.Cleanup(tlsKeys.Close)
+	plainRedirect := httptest.NewServer(http.RedirectHandler(plain.URL+"/oauth/discovery/keys", http.StatusFound))
+	t.Cleanup(plainRedirect.Close)
+
+	tests := []struct {
+		name       string
+		url        string
+		wantReason string // "" = the keys loaded
+	}{
+		{"https to http", tlsKeys.URL + "/to-http", ReasonKeysUnavailable},
+		{"https to https", tlsKeys.URL + "/moved", ""},
+		{"http to http", plainRedirect.URL + "/keys", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newClock()
+			client := tlsKeys.Client()
+			client.Timeout = 2 * time.Second
+			v, _ := newTestVerifier(t, plain, clock, func(c *Config) { c.JWKSURL, c.HTTPClient = tt.url, client })
+			_, err := v.Verify(context.Background(), sign(t, "rsa1", "rsa1", claimsAt(clock.Now())))
+			if tt.wantReason == "" {
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				return
+			}
+			wantReason(t, err, tt.wantReason)
+		})
 	}
 }
