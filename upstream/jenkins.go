@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -151,6 +152,12 @@ func (j *Jenkins) Build(t *Trigger) (*Request, *triggerapi.Error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, name := range jenkinsRequestParameters {
+		if _, ok := params[name]; ok {
+			return nil, triggerapi.MessageError(http.StatusBadRequest, "jenkins_reserved_parameter", fmt.Sprintf(
+				"%s is a parameter Jenkins reads for itself (buildWithParameters), not a build parameter", showName(name)))
+		}
+	}
 	form := make(url.Values, len(params)+2+facts.count(t))
 	for name, value := range params {
 		form[name] = []string{value}
@@ -175,6 +182,15 @@ func (j *Jenkins) Build(t *Trigger) (*Request, *triggerapi.Error) {
 		Body:    []byte(form.Encode()),
 	}, nil
 }
+
+// jenkinsRequestParameters are the request parameters buildWithParameters
+// reads for itself, beside the job's parameters: a caller's variable of
+// one of these names would postpone the build (delay=86400sec) or word
+// its cause, so it is refused before anything is sent, whatever the job
+// declares. Source: jenkinsci/jenkins, ParametersDefinitionProperty.
+// buildWithParameters (delay), ParameterizedJobMixIn.getBuildCause
+// (token, cause).
+var jenkinsRequestParameters = [...]string{"delay", "token", "cause"}
 
 // Read reads Jenkins' answer: 201 (302 before Jenkins 1.519) with
 // Location: <jenkins>/queue/item/<N>/, the queue item of the build to

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"reflect"
 	"strings"
@@ -103,6 +104,48 @@ func TestJenkinsBuildNameClash(t *testing.T) {
 	if req != nil || err == nil || err.Status != http.StatusBadRequest ||
 		string(err.Body) != `{"message":"replicas is both a variable and an input: the CI server takes one parameter of each name"}` {
 		t.Fatalf("Build = %v, %+v; want a 400", req, err)
+	}
+}
+
+// A variable or input named as a request parameter buildWithParameters
+// reads for itself (delay would postpone the build) is refused with
+// GitLab's 400 shape before anything is sent; the same names in another
+// case are ordinary parameters (Stapler's names are case-sensitive).
+func TestJenkinsBuildReservedParameters(t *testing.T) {
+	m := provisioned(t, &Jenkins{Job: "deploy"})
+	tests := []struct {
+		name     string
+		variable string
+		input    string
+		refused  string // the name the refusal gives; "" when accepted
+	}{
+		{"delay as a variable", "delay", "", "delay"},
+		{"token as a variable", "token", "", "token"},
+		{"cause as an input", "", "cause", "cause"},
+		{"DELAY is the job's own", "DELAY", "", ""},
+		{"delayed is the job's own", "delayed", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			trigger := tokenTrigger()
+			if tt.variable != "" {
+				trigger.Variables = triggerapi.VariablesOf(map[string]string{"DEPLOY": "yes", tt.variable: "86400sec"})
+			}
+			if tt.input != "" {
+				trigger.Inputs = map[string]json.RawMessage{tt.input: json.RawMessage(`"86400sec"`)}
+			}
+			req, err := m.Build(trigger)
+			if tt.refused == "" {
+				if err != nil {
+					t.Fatalf("refused: %s", err.Body)
+				}
+				return
+			}
+			want := `{"message":"` + tt.refused + ` is a parameter Jenkins reads for itself (buildWithParameters), not a build parameter"}`
+			if req != nil || err == nil || err.Status != http.StatusBadRequest || string(err.Body) != want {
+				t.Fatalf("Build = %v, %+v; want a 400 %s", req, err, want)
+			}
+		})
 	}
 }
 
