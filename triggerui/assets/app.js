@@ -74,8 +74,15 @@ function timeElement(iso, { absolute = false } = {}) {
 	const el = document.createElement("time");
 	el.dateTime = date.toISOString();
 	el.title = date.toLocaleString() + " (" + date.toISOString() + ")";
-	el.textContent = absolute ? date.toLocaleDateString() : relativeTime(date);
+	el.textContent = absolute ? date.toLocaleDateString(undefined, dateOnly(date) ? { timeZone: "UTC" } : {}) : relativeTime(date);
 	return el;
+}
+
+// A date without a time of day (the date field's, stored as midnight UTC)
+// is shown as that date in every time zone: 2030-01-31 is still 30
+// January in New York, but the token was set to expire on the 31st.
+function dateOnly(date) {
+	return date.getUTCHours() === 0 && date.getUTCMinutes() === 0 && date.getUTCSeconds() === 0 && date.getUTCMilliseconds() === 0;
 }
 
 function text(tag, content, className) {
