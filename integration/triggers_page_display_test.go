@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/cdproto/emulation"
@@ -36,5 +37,28 @@ func TestTriggersPageShowsTheExpiryDateAsChosen(t *testing.T) {
 		if len(got) != 3 || got[0] != got[1] {
 			t.Errorf("in %s the expiry shows %q, want the date chosen, %q", zone, got, got[1:2])
 		}
+	}
+}
+
+// Revoked tokens are listed apart, with when and by whom they were
+// revoked, as docs/triggers-page.md says.
+func TestTriggersPageListsWhoRevoked(t *testing.T) {
+	g := newGateway(t, pageSiteConfig(t))
+	tr := g.addTrigger(t, addOpts{Project: "9", Description: "old deploy script", Owner: "alice"})
+	g.secrets.addToken(tr.Token)
+	b := newBrowser(t)
+	alice := b.newTab("alice", pagePassword)
+	alice.open(g.base()+"/triggers/", "")
+	revokeOnPage(t, g, alice, tr.Token)
+
+	alice.run(chromedp.Focus(chromedp.CSS("#state")))
+	eval[bool](alice, `(() => { const s = document.getElementById("state"); delete document.body.dataset.loaded;
+		s.value = "revoked"; s.dispatchEvent(new Event("change")); return true; })()`)
+	alice.run(chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="true"]`)))
+	row := eval[[]string](alice, `(() => { const r = `+rowOf(tr.Token)+`; if (!r) return [];
+		const a = r.querySelector('[data-label="Actions"]'), t = a.querySelector("time");
+		return [a.textContent, t ? t.title : ""]; })()`)
+	if len(row) != 2 || !strings.Contains(row[0], "Triggers page, user alice") || !strings.Contains(row[1], "T") {
+		t.Errorf("the revoked token's row says %q, want when and by whom it was revoked", row)
 	}
 }

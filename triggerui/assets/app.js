@@ -134,7 +134,9 @@ function renderRow(t) {
 	deliveries.setAttribute("aria-label", "Recent deliveries of trigger " + t.token_prefix + " (" + t.description + ")");
 	deliveries.addEventListener("click", () => showDeliveries(t, deliveries));
 	box.append(deliveries);
-	if (session.can_manage && !t.revoked_at) {
+	if (t.revoked_at) {
+		box.append(revokedNote(t.revoked_at, t.revoked_by));
+	} else if (session.can_manage) {
 		const revoke = text("button", "Revoke", "danger");
 		revoke.type = "button";
 		revoke.dataset.action = "revoke";
@@ -156,6 +158,14 @@ function renderRow(t) {
 		actions,
 	);
 	return tr;
+}
+
+// When and by whom a token was revoked.
+function revokedNote(iso, by) {
+	const note = text("span", "Revoked ", "never");
+	note.append(timeElement(iso));
+	if (by) note.append(" by " + by);
+	return note;
 }
 
 function setStatus(message) { $("status").textContent = message; }
@@ -388,7 +398,7 @@ async function confirmRevoke() {
 	row.querySelector("td").append(badge("revoked", "revoked"));
 	const actions = button.parentElement;
 	button.remove();
-	actions.append(text("span", "Revoked", "never"));
+	actions.append(revokedNote(new Date().toISOString()));
 	// The button is gone: focus goes back to Add new token.
 	lastFocus = $("add-button");
 	$("revoke-dialog").close();
