@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -60,5 +61,54 @@ func TestTriggersPageListsWhoRevoked(t *testing.T) {
 		return [a.textContent, t ? t.title : ""]; })()`)
 	if len(row) != 2 || !strings.Contains(row[0], "Triggers page, user alice") || !strings.Contains(row[1], "T") {
 		t.Errorf("the revoked token's row says %q, want when and by whom it was revoked", row)
+	}
+}
+
+// Long descriptions, project paths, refs and variable names wrap: the
+// list, the recent deliveries and the confirmation fit the window, on a
+// desktop and at a phone's 375 px, so every button is in reach without
+// scrolling sideways. Before, one 250-character description put Revoke
+// 2,500 px to the right, and a long ref made the deliveries scroll.
+func TestTriggersPageWrapsLongTexts(t *testing.T) {
+	g := newGateway(t, pageSiteConfig(t))
+	project := "group/" + strings.Repeat("subgroup", 15) + "/project"
+	tr := g.addTrigger(t, addOpts{Project: project, Description: strings.Repeat("d", 250), Owner: "alice"})
+	g.secrets.addToken(tr.Token)
+	resp := g.post(t, "/api/v4/projects/"+strings.ReplaceAll(project, "/", "%2F")+"/trigger/pipeline",
+		urlencoded("token", tr.Token, "ref", "feature/"+strings.Repeat("long-branch-name", 10),
+			"variables["+strings.Repeat("LONG_VARIABLE_NAME_", 8)+"]", g.varValue()))
+	if resp.Status != http.StatusCreated {
+		t.Fatalf("trigger: %s", redact(resp.String(), g.secrets.all()))
+	}
+	g.up.take()
+	b := newBrowser(t)
+	alice := b.newTab("alice", pagePassword)
+	// The page, the tables' and the open dialog's scrolling boxes.
+	const overflow = `Math.max(...[document.documentElement, ...document.querySelectorAll(".table-wrap, dialog[open]")]
+		.map(e => e.scrollWidth - e.clientWidth))`
+	for _, width := range []int64{1280, 375} {
+		alice.run(chromedp.EmulateViewport(width, 800))
+		alice.open(g.base()+"/triggers/", "")
+		if px := eval[int](alice, overflow); px > 0 {
+			t.Errorf("at %dpx the list is %dpx too wide", width, px)
+		}
+		if right := eval[float64](alice, `document.querySelector("[data-action=revoke]").getBoundingClientRect().right`); right > float64(width) {
+			t.Errorf("at %dpx Revoke is at %.0fpx, out of the window", width, right)
+		}
+		eval[bool](alice, `(document.querySelector("[data-action=deliveries]").click(), true)`)
+		alice.run(chromedp.WaitVisible(chromedp.CSS(`#deliveries-dialog[data-loaded="true"]`)))
+		if rows := eval[int](alice, `document.querySelectorAll("#delivery-rows tr").length`); rows != 1 {
+			t.Fatalf("the deliveries show %d rows, want 1", rows)
+		}
+		if px := eval[int](alice, overflow); px > 0 {
+			t.Errorf("at %dpx the recent deliveries are %dpx too wide", width, px)
+		}
+		alice.run(chromedp.KeyEvent("\x1b"), chromedp.WaitNotPresent(chromedp.CSS("#deliveries-dialog[open]")))
+		eval[bool](alice, `(document.querySelector("[data-action=revoke]").click(), true)`)
+		alice.run(chromedp.WaitVisible(chromedp.CSS("#revoke-dialog[open]")))
+		if px := eval[int](alice, overflow); px > 0 {
+			t.Errorf("at %dpx the confirmation is %dpx too wide", width, px)
+		}
+		alice.run(chromedp.KeyEvent("\x1b"), chromedp.WaitNotPresent(chromedp.CSS("#revoke-dialog[open]")))
 	}
 }
