@@ -5,12 +5,16 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
-// What the Triggers page shows of the less usual triggers.
+// What the Triggers page shows of the less usual triggers: an expiry
+// date read in another time zone, revoked triggers, long descriptions,
+// project paths, refs and variable names; and what a maintainer who is
+// one no longer is told.
 
 // inTimeZone makes the tab's clock local to zone (an IANA name).
 func inTimeZone(tb *tab, zone string) {
@@ -19,6 +23,18 @@ func inTimeZone(tb *tab, zone string) {
 		_, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: zone})
 		return err
 	}))
+}
+
+// becomesTrue reports whether the JavaScript expression becomes true
+// within 5 seconds.
+func becomesTrue(tb *tab, expr string) bool {
+	tb.t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if eval[bool](tb, expr) {
+			return true
+		}
+	}
+	return false
 }
 
 // The date picked in the Add dialog (or given as --expires-at) is the
@@ -110,5 +126,44 @@ func TestTriggersPageWrapsLongTexts(t *testing.T) {
 			t.Errorf("at %dpx the confirmation is %dpx too wide", width, px)
 		}
 		alice.run(chromedp.KeyEvent("\x1b"), chromedp.WaitNotPresent(chromedp.CSS("#revoke-dialog[open]")))
+	}
+}
+
+// A maintainer whose page was opened before the configuration made them a
+// viewer is told they may no longer change anything, and the page stops
+// offering Add and Revoke. Before, it answered "403 Forbidden. Try again."
+// to every try, offering the same buttons.
+func TestTriggersPageTellsAFormerMaintainer(t *testing.T) {
+	cfg := pageSiteConfig(t)
+	g := newGateway(t, cfg)
+	tr := g.addTrigger(t, addOpts{Project: "9", Description: "kept", Owner: "alice"})
+	g.secrets.addToken(tr.Token)
+	b := newBrowser(t)
+	alice := b.newTab("alice", pagePassword)
+	alice.open(g.base()+"/triggers/", "")
+
+	cfg.Site = strings.Replace(cfg.Site, "maintainers alice", "maintainers bob", 1)
+	g.reload(t, cfg)
+
+	eval[bool](alice, "("+rowOf(tr.Token)+`.querySelector("[data-action=revoke]").focus(), true)`)
+	alice.run(chromedp.KeyEvent("\r"), chromedp.WaitVisible(chromedp.CSS("#revoke-dialog[open]")),
+		chromedp.Click(chromedp.CSS("#revoke-confirm")))
+	message := value(alice, chromedp.Poll[string](`document.getElementById("revoke-error").textContent`))
+	if !strings.Contains(message, "403") || strings.Contains(message, "Try again") || !strings.Contains(message, "read only") {
+		t.Errorf("the refusal says %q, want that the page is now read only", message)
+	}
+	alice.run(chromedp.KeyEvent("\x1b"), chromedp.WaitNotPresent(chromedp.CSS("#revoke-dialog[open]")))
+	if !becomesTrue(alice, `document.getElementById("add-button").hidden && document.querySelector("[data-action=revoke]") === null`) {
+		t.Error("the page still offers Add or Revoke to a viewer")
+	}
+	// The dialog's close event, which gives the focus back, comes a moment after it closes.
+	if !becomesTrue(alice, `document.activeElement.id === "project-filter"`) {
+		t.Errorf("after the refusal, the focus is on %q, want the project filter", eval[string](alice, `document.activeElement.id`))
+	}
+	if who := value(alice, chromedp.Text(chromedp.CSS("#who"))); !strings.Contains(who, "read only") {
+		t.Errorf("who: %q", who)
+	}
+	if list := g.listTriggers(t, "9"); len(list) != 1 {
+		t.Errorf("project 9 has %d active triggers, want 1", len(list))
 	}
 }

@@ -207,7 +207,9 @@ function openDialog(dialog, focusTarget) {
 }
 
 function restoreFocus(fallback) {
-	const target = lastFocus && document.contains(lastFocus) ? lastFocus : fallback;
+	// A button gone or hidden meanwhile (revoked, or Add once read only) cannot take it.
+	const usable = (el) => el && el.isConnected && el.checkVisibility();
+	const target = usable(lastFocus) ? lastFocus : usable(fallback) ? fallback : $("project-filter");
 	lastFocus = null;
 	if (target) target.focus();
 }
@@ -249,13 +251,16 @@ async function submitAdd(event) {
 }
 
 // A refused change: with a stale CSRF token (the gateway restarted), the
-// session is fetched again so that the next try works.
+// session is fetched again so that the next try works; a user the
+// configuration no longer lets manage is told so, and the page stops
+// offering Add and Revoke.
 async function changeRefused(err, prefix) {
-	if (err.status === 403) {
-		try { session = await api("GET", "session"); } catch { /* keep the old one */ }
-		return prefix + err.message + ". Try again.";
-	}
-	return prefix + err.message;
+	if (err.status !== 403) return prefix + err.message;
+	try { session = await api("GET", "session"); } catch { return prefix + err.message + ". Try again."; }
+	if (session.can_manage) return prefix + err.message + ". Try again.";
+	showSession();
+	await load(); // before the dialog can close: its focus goes back to a button that is still there
+	return prefix + err.message + ": you may no longer add or revoke tokens, this page is now read only for you.";
 }
 
 function gatewayBase() {
@@ -416,6 +421,13 @@ function applyFilters(event) {
 	load();
 }
 
+// Who looks, and whether the page offers Add (Revoke comes with the rows).
+function showSession() {
+	$("who").textContent = (session.user ? "Signed in as " + session.user : "Caddy admin endpoint") +
+		(session.can_manage ? " · may add and revoke tokens" : " · read only");
+	$("add-button").hidden = !session.can_manage;
+}
+
 async function start() {
 	try {
 		session = await api("GET", "session");
@@ -423,9 +435,7 @@ async function start() {
 		setError("Could not open the page: " + err.message);
 		return;
 	}
-	$("who").textContent = (session.user ? "Signed in as " + session.user : "Caddy admin endpoint") +
-		(session.can_manage ? " · may add and revoke tokens" : " · read only");
-	if (session.can_manage) $("add-button").hidden = false;
+	showSession();
 
 	$("filters").addEventListener("submit", applyFilters);
 	$("sort").addEventListener("change", applyFilters);
