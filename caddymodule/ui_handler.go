@@ -120,8 +120,25 @@ func (h *UIHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 		return nil
 	}
 	viewer := triggerui.Viewer{User: user, CanManage: user != "" && h.maintainers[user]}
-	h.page.Serve(w, r, uiRelativePath(r.URL.Path), viewer)
+	h.page.Serve(w, asBrowserAddressed(r), uiRelativePath(r.URL.Path), viewer)
 	return nil
+}
+
+// asBrowserAddressed returns r with the path the browser asked for when
+// handle_path (or uri strip_prefix) shortened it: the page scopes its
+// session cookie to its own path as the browser addresses it, which a
+// stripped path would widen to the whole site, the trigger API and the
+// proxied CI server included. A path rewritten otherwise is left as is.
+func asBrowserAddressed(r *http.Request) *http.Request {
+	orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
+	if !ok || orig.URL == nil || orig.URL.Path == r.URL.Path || !strings.HasSuffix(orig.URL.Path, r.URL.Path) {
+		return r
+	}
+	addressed := *r.URL
+	addressed.Path, addressed.RawPath = orig.URL.Path, orig.URL.RawPath
+	shallow := r.WithContext(r.Context())
+	shallow.URL = &addressed
+	return shallow
 }
 
 // uiRelativePath is the path of a request relative to where the page is

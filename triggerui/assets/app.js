@@ -74,8 +74,15 @@ function timeElement(iso, { absolute = false } = {}) {
 	const el = document.createElement("time");
 	el.dateTime = date.toISOString();
 	el.title = date.toLocaleString() + " (" + date.toISOString() + ")";
-	el.textContent = absolute ? date.toLocaleDateString() : relativeTime(date);
+	el.textContent = absolute ? date.toLocaleDateString(undefined, dateOnly(date) ? { timeZone: "UTC" } : {}) : relativeTime(date);
 	return el;
+}
+
+// A date without a time of day (the date field's, stored as midnight UTC)
+// is shown as that date in every time zone: 2030-01-31 is still 30
+// January in New York, but the token was set to expire on the 31st.
+function dateOnly(date) {
+	return date.getUTCHours() === 0 && date.getUTCMinutes() === 0 && date.getUTCSeconds() === 0 && date.getUTCMilliseconds() === 0;
 }
 
 function text(tag, content, className) {
@@ -127,7 +134,9 @@ function renderRow(t) {
 	deliveries.setAttribute("aria-label", "Recent deliveries of trigger " + t.token_prefix + " (" + t.description + ")");
 	deliveries.addEventListener("click", () => showDeliveries(t, deliveries));
 	box.append(deliveries);
-	if (session.can_manage && !t.revoked_at) {
+	if (t.revoked_at) {
+		box.append(revokedNote(t.revoked_at, t.revoked_by));
+	} else if (session.can_manage) {
 		const revoke = text("button", "Revoke", "danger");
 		revoke.type = "button";
 		revoke.dataset.action = "revoke";
@@ -149,6 +158,14 @@ function renderRow(t) {
 		actions,
 	);
 	return tr;
+}
+
+// When and by whom a token was revoked.
+function revokedNote(iso, by) {
+	const note = text("span", "Revoked ", "never");
+	note.append(timeElement(iso));
+	if (by) note.append(" by " + by);
+	return note;
 }
 
 function setStatus(message) { $("status").textContent = message; }
@@ -190,7 +207,9 @@ function openDialog(dialog, focusTarget) {
 }
 
 function restoreFocus(fallback) {
-	const target = lastFocus && document.contains(lastFocus) ? lastFocus : fallback;
+	// A button gone or hidden meanwhile (revoked, or Add once read only) cannot take it.
+	const usable = (el) => el && el.isConnected && el.checkVisibility();
+	const target = usable(lastFocus) ? lastFocus : usable(fallback) ? fallback : $("project-filter");
 	lastFocus = null;
 	if (target) target.focus();
 }
@@ -232,13 +251,16 @@ async function submitAdd(event) {
 }
 
 // A refused change: with a stale CSRF token (the gateway restarted), the
-// session is fetched again so that the next try works.
+// session is fetched again so that the next try works; a user the
+// configuration no longer lets manage is told so, and the page stops
+// offering Add and Revoke.
 async function changeRefused(err, prefix) {
-	if (err.status === 403) {
-		try { session = await api("GET", "session"); } catch { /* keep the old one */ }
-		return prefix + err.message + ". Try again.";
-	}
-	return prefix + err.message;
+	if (err.status !== 403) return prefix + err.message;
+	try { session = await api("GET", "session"); } catch { return prefix + err.message + ". Try again."; }
+	if (session.can_manage) return prefix + err.message + ". Try again.";
+	showSession();
+	await load(); // before the dialog can close: its focus goes back to a button that is still there
+	return prefix + err.message + ": you may no longer add or revoke tokens, this page is now read only for you.";
 }
 
 function gatewayBase() {
@@ -381,7 +403,7 @@ async function confirmRevoke() {
 	row.querySelector("td").append(badge("revoked", "revoked"));
 	const actions = button.parentElement;
 	button.remove();
-	actions.append(text("span", "Revoked", "never"));
+	actions.append(revokedNote(new Date().toISOString()));
 	// The button is gone: focus goes back to Add new token.
 	lastFocus = $("add-button");
 	$("revoke-dialog").close();
@@ -399,6 +421,13 @@ function applyFilters(event) {
 	load();
 }
 
+// Who looks, and whether the page offers Add (Revoke comes with the rows).
+function showSession() {
+	$("who").textContent = (session.user ? "Signed in as " + session.user : "Caddy admin endpoint") +
+		(session.can_manage ? " · may add and revoke tokens" : " · read only");
+	$("add-button").hidden = !session.can_manage;
+}
+
 async function start() {
 	try {
 		session = await api("GET", "session");
@@ -406,9 +435,7 @@ async function start() {
 		setError("Could not open the page: " + err.message);
 		return;
 	}
-	$("who").textContent = (session.user ? "Signed in as " + session.user : "Caddy admin endpoint") +
-		(session.can_manage ? " · may add and revoke tokens" : " · read only");
-	if (session.can_manage) $("add-button").hidden = false;
+	showSession();
 
 	$("filters").addEventListener("submit", applyFilters);
 	$("sort").addEventListener("change", applyFilters);
