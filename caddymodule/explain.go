@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
@@ -119,7 +120,9 @@ func handlerFor(r *http.Request) (*Handler, triggerapi.Route) {
 // records: it forwards nothing, counts no usage, takes no idempotency
 // claim, writes no log line and no metric.
 func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
-	d := decision{route: route, explain: true}
+	// Judged now, as a served request is at its start: a token's expiry
+	// and the token cache's freshness read the decision's clock.
+	d := decision{route: route, start: time.Now(), explain: true}
 	h.findProject(&d)
 	h.decide(r, &d)
 

@@ -1,9 +1,15 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
 )
 
 // explainRedactPrefix is the path prefix of the redaction tests' handler,
@@ -92,4 +98,34 @@ func TestExplainRedactsArtifactsCredential(t *testing.T) {
 			t.Errorf("forward header Content-Type = %q: only secrets are blanked", v)
 		}
 	})
+}
+
+// Explain judges a token's expiry at the time of the explanation, as
+// serving judges it at the request's: an expired token is refused with
+// the 404 a served request gets, not shown as accepted.
+func TestExplainRefusesExpiredToken(t *testing.T) {
+	const prefix = "/explain-expiry/api/v4"
+	h := provisionHandler(t, &Handler{PathPrefix: prefix}, "")
+	expires := time.Now().Add(50 * time.Millisecond)
+	_, token, err := h.gateway.store.Create(context.Background(), tokenstore.CreateRequest{
+		Project: "9", Description: "expiring", Owner: "alice", ExpiresAt: &expires,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(expires) + 10*time.Millisecond)
+	req := explainRequest{URL: prefix + "/projects/9/trigger/pipeline?ref=main&token=" + token}
+
+	rec := explainCall(t, mustJSON(t, req))
+	var got explanation
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatalf("explanation %s: %v", rec.Body, err)
+	}
+	served, _, _ := serve(h, httptest.NewRequest(http.MethodPost, req.URL, nil), &recorder{})
+	if served.Code != http.StatusNotFound {
+		t.Fatalf("served: %d %s, want 404 for an expired token", served.Code, served.Body)
+	}
+	if got.Decision != resultRefused || got.Status != http.StatusNotFound || got.Reason != "expired_token" || got.Forward != nil {
+		t.Errorf("explanation %s, want refused 404 expired_token, as served", rec.Body)
+	}
 }
