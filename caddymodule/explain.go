@@ -156,6 +156,11 @@ func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
 		Headers: make(map[string]string),
 	}
 	secrets := h.secretValues()
+	if d.request != nil {
+		// The caller's token may ride elsewhere too (a payload's field, a
+		// variable, a header of its own): forwarded, but shown nowhere.
+		secrets = append(secrets, d.request.Token)
+	}
 	var moduleSecrets []string // the headers holding the CI module's credentials
 	if ci := d.ciRequest; ci != nil {
 		out.Forward.Body = redactedCIBody(ci.Body, secrets)
@@ -229,7 +234,17 @@ func redactedCIBody(body []byte, secrets []string) json.RawMessage {
 	if len(body) == 0 {
 		return nil
 	}
-	text := string(body)
+	text := redactedText(string(body), secrets)
+	if json.Valid([]byte(text)) {
+		return json.RawMessage(text)
+	}
+	shown, _ := json.Marshal(text)
+	return shown
+}
+
+// redactedText is text with every secret in it, as it is, URL-encoded or
+// as a JSON string carries it, replaced by the redaction marker.
+func redactedText(text string, secrets []string) string {
 	for _, s := range secrets {
 		if s == "" {
 			continue
@@ -239,15 +254,12 @@ func redactedCIBody(body []byte, secrets []string) json.RawMessage {
 			text = strings.ReplaceAll(text, form, redactionMarker)
 		}
 	}
-	if json.Valid([]byte(text)) {
-		return json.RawMessage(text)
-	}
-	shown, _ := json.Marshal(text)
-	return shown
+	return text
 }
 
 // redactedBody shows the canonical body with its token reduced to the
-// prefix a log line may show, and the variables holding a secret blanked.
+// prefix a log line may show, the variables holding a secret blanked, and
+// any other secret in it replaced.
 func redactedBody(body []byte, secrets []string) json.RawMessage {
 	if len(body) == 0 {
 		return nil
@@ -283,5 +295,11 @@ func redactedBody(body []byte, secrets []string) json.RawMessage {
 	if err := enc.Encode(fields); err != nil {
 		return nil
 	}
-	return bytes.TrimSpace(buf.Bytes())
+	// A secret elsewhere in the body, a webhook payload's field say.
+	text := redactedText(string(bytes.TrimSpace(buf.Bytes())), secrets)
+	if !json.Valid([]byte(text)) {
+		shown, _ := json.Marshal(text)
+		return shown
+	}
+	return json.RawMessage(text)
 }

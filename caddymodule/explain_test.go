@@ -98,6 +98,23 @@ func TestExplainRedactsArtifactsCredential(t *testing.T) {
 			t.Errorf("forward header Content-Type = %q: only secrets are blanked", v)
 		}
 	})
+
+	// The caller's own token, wherever else the request carries it (a
+	// webhook payload's field, a variable, a header of its own), is shown
+	// nowhere past its prefix: the upstream gets it, the explanation not.
+	t.Run("the caller's token elsewhere in the request", func(t *testing.T) {
+		_, token := createToken(t, h, "40", "alice")
+		got, raw := explainJSON(t, explainRequest{URL: explainRedactPrefix + "/projects/40/trigger/pipeline",
+			Headers: map[string]string{"Content-Type": "application/json", "X-Caller-Copy": token},
+			Body: mustJSON(t, map[string]any{"token": token, "ref": "main", "variables": map[string]string{"COPY": token},
+				"object_attributes": map[string]string{"token": token}})})
+		if strings.Contains(raw, token) {
+			t.Errorf("the explanation holds the caller's token: %s", raw)
+		}
+		if v := got.Forward.Headers["X-Caller-Copy"]; v != redactionMarker {
+			t.Errorf("forward header X-Caller-Copy = %q, want %q", v, redactionMarker)
+		}
+	})
 }
 
 // Explain judges a token's expiry at the time of the explanation, as
