@@ -74,7 +74,7 @@ func (a *adminAPI) handleExplain(w http.ResponseWriter, r *http.Request) error {
 		return methodNotAllowed(w, r, http.MethodPost)
 	}
 	var req explainRequest
-	if err := decodeAdminJSON(w, r, &req); err != nil {
+	if err := decodeAdminJSONUpTo(w, r, &req, explainMaxBody()); err != nil {
 		return err
 	}
 	if req.Method == "" {
@@ -94,6 +94,19 @@ func (a *adminAPI) handleExplain(w http.ResponseWriter, r *http.Request) error {
 	answer := h.explain(probe, route)
 	w.Header().Set("Content-Type", "application/json")
 	return json.NewEncoder(w).Encode(answer)
+}
+
+// explainMaxBody bounds an explain request: it carries a request body as a
+// JSON string, which may be as large as the largest max_body, and larger
+// to be explained as the 413 it gets; escaping (quotes, backslashes,
+// newlines) may double it.
+func explainMaxBody() int64 {
+	largest := int64(0)
+	handlers.Range(func(key, _ any) bool {
+		largest = max(largest, key.(*Handler).MaxBody)
+		return true
+	})
+	return adminMaxBody + 2*(largest+1)
 }
 
 // handlerFor finds the handler whose trigger API the request is for; the

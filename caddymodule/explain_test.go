@@ -146,3 +146,37 @@ func TestExplainRefusesExpiredToken(t *testing.T) {
 		t.Errorf("explanation %s, want refused 404 expired_token, as served", rec.Body)
 	}
 }
+
+// Explain takes any request the handler would read: a body up to
+// max_body (a webhook's push payload easily passes 64 KiB) is explained
+// as served, and one past it is explained as the 413 serving answers.
+func TestExplainLargeBodies(t *testing.T) {
+	const prefix = "/explain-large/api/v4"
+	h := provisionHandler(t, &Handler{PathPrefix: prefix}, "")
+	_, token := createToken(t, h, "9", "alice")
+	payload := func(size int) string {
+		return mustJSON(t, map[string]any{"token": token, "ref": "main", "commits": strings.Repeat("c", size)})
+	}
+	tests := []struct {
+		name     string
+		size     int
+		decision string
+		status   int
+	}{
+		{"200 KiB, within max_body", 200 << 10, resultAccepted, 0},
+		{"past max_body", DefaultMaxBody + 1, resultRefused, http.StatusRequestEntityTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := explainCall(t, mustJSON(t, explainRequest{URL: prefix + "/projects/9/trigger/pipeline",
+				Headers: map[string]string{"Content-Type": "application/json"}, Body: payload(tt.size)}))
+			var got explanation
+			if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &got) != nil {
+				t.Fatalf("explain: %d %.300s", rec.Code, rec.Body)
+			}
+			if got.Decision != tt.decision || got.Status != tt.status {
+				t.Errorf("explained %s %d, want %s %d", got.Decision, got.Status, tt.decision, tt.status)
+			}
+		})
+	}
+}
