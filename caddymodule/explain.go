@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/triggergate/caddy-trigger-gateway/idempotency"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
@@ -42,6 +43,10 @@ type explanation struct {
 	Detail string `json:"detail,omitempty"`
 	// Answer is the body the caller would get for a refusal.
 	Answer json.RawMessage `json:"answer,omitempty"`
+	// Replayed says the request repeats one already answered under its
+	// idempotency key: the caller would get that answer again (Status)
+	// and nothing would be forwarded.
+	Replayed bool `json:"replayed,omitempty"`
 
 	Route       string   `json:"route"`
 	Project     string   `json:"project,omitempty"`
@@ -129,15 +134,20 @@ func handlerFor(r *http.Request) (*Handler, triggerapi.Route) {
 }
 
 // explain runs the handler's decision on r, steps 5 and 2 to 7 as
-// ServeHTTP runs them, and shows the request forward would send; it only
-// records: it forwards nothing, counts no usage, takes no idempotency
-// claim, writes no log line and no metric.
+// ServeHTTP runs them, looks its idempotency key up as forward would, and
+// shows the request forward would send, or the first answer a repeat gets
+// again; it only records: it forwards nothing, counts no usage, takes no
+// idempotency claim, writes no log line.
 func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
 	// Judged now, as a served request is at its start: a token's expiry
 	// and the token cache's freshness read the decision's clock.
 	d := decision{route: route, start: time.Now(), explain: true}
 	h.findProject(&d)
 	h.decide(r, &d)
+	var firstAnswer *idempotency.Answer
+	if d.refusal == nil && d.repeat.Key != "" {
+		firstAnswer = h.peekRepeat(r, &d)
+	}
 
 	outcome, result := d.outcome()
 	out := explanation{
@@ -160,6 +170,10 @@ func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
 		out.Reason = outcome
 		out.Answer = d.refusal.Body
 		return out
+	}
+	if firstAnswer != nil {
+		out.Replayed, out.Status = true, firstAnswer.Status
+		return out // nothing would be forwarded
 	}
 
 	h.rewrite(r, &d) // forward's first step, and nothing sent
@@ -190,6 +204,26 @@ func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
 		out.Forward.Headers[name] = value
 	}
 	return out
+}
+
+// peekRepeat is serveOnce's look-up of the request's idempotency key, for
+// explain: it claims nothing and waits for nothing. It returns the first
+// answer a repeat would get, or sets d.refusal as serveOnce would (a key
+// reused for another request, a storage failure).
+func (h *Handler) peekRepeat(r *http.Request, d *decision) *idempotency.Answer {
+	answer, err := h.repeats.Peek(r.Context(), d.repeat)
+	switch {
+	case errors.Is(err, idempotency.ErrMismatch):
+		d.refusal = errKeyReused
+	case errors.Is(err, idempotency.ErrInProgress):
+		d.note("idempotency: a request with this key is in progress: serving waits for its answer (up to %s) and replays it", maxRepeatWait)
+	case err != nil:
+		d.refusal = triggerapi.ErrUnavailable // serving fails closed
+	case answer != nil:
+		d.note("idempotency: this key was answered %d at %s: serving replays that answer and forwards nothing",
+			answer.Status, answer.SavedAt.UTC().Format(time.RFC3339))
+	}
+	return answer
 }
 
 // credentialHeaders carry credentials whoever set them: the explain answer

@@ -180,3 +180,60 @@ func TestExplainLargeBodies(t *testing.T) {
 		})
 	}
 }
+
+// Explain tells a repeat from a first request as serving does, without
+// claiming its key: a key already answered is explained as replayed (its
+// first answer's status, nothing to forward), and a key answered for a
+// different request as the 422 serving gives.
+func TestExplainRepeats(t *testing.T) {
+	const prefix = "/explain-repeats/api/v4"
+	h := provisionHandler(t, &Handler{PathPrefix: prefix}, "")
+	_, token := createToken(t, h, "9", "alice")
+	pipeline := prefix + "/projects/9/trigger/pipeline"
+	key := idemKey()
+	body := func(ref string) string { return mustJSON(t, map[string]string{"token": token, "ref": ref}) }
+	first := httptest.NewRequest(http.MethodPost, pipeline, strings.NewReader(body("main")))
+	first.Header.Set("Content-Type", "application/json")
+	first.Header.Set("Idempotency-Key", key)
+	next := &recorder{}
+	if w, _, err := serve(h, first, next); err != nil || w.Code != http.StatusCreated || next.calls != 1 {
+		t.Fatalf("first request: %d, %v, %d forwarded", w.Code, err, next.calls)
+	}
+
+	explain := func(ref, key string) (explanation, string) {
+		rec := explainCall(t, mustJSON(t, explainRequest{URL: pipeline, Body: body(ref),
+			Headers: map[string]string{"Content-Type": "application/json", "Idempotency-Key": key}}))
+		var got explanation
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &got) != nil {
+			t.Fatalf("explain: %d %s", rec.Code, rec.Body)
+		}
+		return got, rec.Body.String()
+	}
+	t.Run("the same request: replayed", func(t *testing.T) {
+		got, raw := explain("main", key)
+		if got.Decision != resultAccepted || !got.Replayed || got.Status != http.StatusCreated || got.Forward != nil {
+			t.Errorf("explanation %s, want accepted, replayed with the first answer's 201, nothing to forward", raw)
+		}
+	})
+	t.Run("another request under the key: 422", func(t *testing.T) {
+		got, raw := explain("other", key)
+		if got.Decision != resultRefused || got.Status != http.StatusUnprocessableEntity || got.Reason != "idempotency_key_reused" || got.Forward != nil {
+			t.Errorf("explanation %s, want refused 422 idempotency_key_reused", raw)
+		}
+	})
+	t.Run("a new key: forwarded, and not claimed", func(t *testing.T) {
+		fresh := idemKey()
+		if got, raw := explain("main", fresh); got.Decision != resultAccepted || got.Replayed || got.Forward == nil {
+			t.Errorf("explanation %s, want accepted and forwarded", raw)
+		}
+		again := httptest.NewRequest(http.MethodPost, pipeline, strings.NewReader(body("main")))
+		again.Header.Set("Content-Type", "application/json")
+		again.Header.Set("Idempotency-Key", fresh)
+		if w, _, _ := serve(h, again, next); w.Code != http.StatusCreated || next.calls != 2 {
+			t.Errorf("served after the explanation: %d, %d forwarded, want it forwarded", w.Code, next.calls)
+		}
+	})
+	if next.calls != 2 {
+		t.Errorf("%d requests forwarded, want 2", next.calls)
+	}
+}
