@@ -242,4 +242,34 @@ func TestExplainDecidesAsServing(t *testing.T) {
 			g.explainThenServe(t, c, caller)
 		})
 	}
+
+	// A key already answered: explain looks it up as serving does.
+	key := uuid()
+	keyed := func(ref string) explainCase {
+		return explainCase{path: p9, headers: map[string]string{"Idempotency-Key": key},
+			body: jsonBody(map[string]any{"token": tr.Token, "ref": ref})}
+	}
+	t.Run("first request with a key", func(t *testing.T) { g.explainThenServe(t, keyed("main"), tr.Token) })
+	t.Run("the key reused for another request", func(t *testing.T) { g.explainThenServe(t, keyed("v2"), tr.Token) })
+	t.Run("the request repeated", func(t *testing.T) {
+		c := keyed("main")
+		resp := g.adminPostJSON(t, "/trigger_gateway/explain", map[string]any{
+			"url": c.path, "headers": map[string]string{"Content-Type": c.body.ContentType, "Idempotency-Key": key}, "body": string(c.body.Data),
+		})
+		var e struct {
+			Decision string          `json:"decision"`
+			Replayed bool            `json:"replayed"`
+			Status   int             `json:"status"`
+			Forward  json.RawMessage `json:"forward"`
+		}
+		if resp.Status != 200 || json.Unmarshal(resp.Body, &e) != nil {
+			t.Fatalf("explain: %s", resp)
+		}
+		served := g.post(t, c.path, c.body, "Idempotency-Key", key)
+		assertNothingForwarded(t, g.up)
+		if e.Decision != "accepted" || !e.Replayed || e.Status != served.Status || e.Forward != nil ||
+			served.Header.Get("Idempotent-Replayed") != "true" {
+			t.Errorf("explain: %s; served %s (Idempotent-Replayed %q)", resp.Body, served, served.Header.Get("Idempotent-Replayed"))
+		}
+	})
 }
