@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // fullExplanation is an explanation with the forwarded body as it is.
@@ -272,4 +274,28 @@ func TestExplainDecidesAsServing(t *testing.T) {
 			t.Errorf("explain: %s; served %s (Idempotent-Replayed %q)", resp.Body, served, served.Header.Get("Idempotent-Replayed"))
 		}
 	})
+}
+
+// Explain decides on job tokens as serving does: a job of a project on the
+// allowlist, one not on it, an expired token, one signed by another key.
+func TestExplainDecidesAsServingJobTokens(t *testing.T) {
+	t.Parallel()
+	signer := jobKey(0, "gitlab-1")
+	jwks := newJWKSServer(t, signer)
+	g := newGateway(t, config{Gateway: jobTokenBlock(jwks) + `
+		project 9 {
+			job_token_allow 12
+		}`})
+	const p9 = "/api/v4/projects/9/trigger/pipeline"
+	tokens := map[string]string{
+		"allowed":     g.jobToken(t, signer, deployJob, nil),
+		"not allowed": g.jobToken(t, signer, toolJob, nil),
+		"expired":     g.jobToken(t, signer, deployJob, func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-time.Hour).Unix() }),
+		"other key":   g.jobToken(t, jobKey(1, "gitlab-1"), deployJob, nil),
+	}
+	for name, token := range tokens {
+		t.Run(name, func(t *testing.T) {
+			g.explainThenServe(t, explainCase{path: p9, body: urlencoded("token", token, "ref", "main")}, token)
+		})
+	}
 }
