@@ -93,8 +93,17 @@ func (g *gateway) explainThenServe(t *testing.T, c explainCase, callerToken stri
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
+	logged := len(g.accessLogEntries(t, 0))
 	served := g.do(t, req)
 	ups := g.up.take()
+	// The access log's decision fields ({http.trigger.*}) say what explain said.
+	if entries := g.accessLogEntries(t, logged+1); len(entries) != logged+1 {
+		t.Errorf("%d access log entries, want %d", len(entries), logged+1)
+	} else if entry := entries[logged]; entry["trigger_outcome"] != outcome || entry["trigger_project"] != e.Project ||
+		entry["trigger_ref"] != e.Ref || entry["trigger_source"] != e.Source || entry["trigger_token_prefix"] != e.TokenPrefix {
+		t.Errorf("access log decision %v %v %v %v %v; explain: %s %s %s %s %s", entry["trigger_outcome"], entry["trigger_project"],
+			entry["trigger_ref"], entry["trigger_source"], entry["trigger_token_prefix"], outcome, e.Project, e.Ref, e.Source, e.TokenPrefix)
+	}
 	if got := counted(); got != 1 {
 		t.Errorf("requests_total{route=%s,source=%s,outcome=%s} moved by %v, want 1", e.Route, source, outcome, got)
 	}
