@@ -350,7 +350,12 @@ func storeLookupError(id int64, err error) error {
 // decodeAdminJSON reads exactly one JSON object of at most adminMaxBody bytes
 // with no unknown fields, so a typo in a field name is not silently ignored.
 func decodeAdminJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, adminMaxBody))
+	return decodeAdminJSONUpTo(w, r, v, adminMaxBody)
+}
+
+// decodeAdminJSONUpTo is decodeAdminJSON for a body of at most limit bytes.
+func decodeAdminJSONUpTo(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {
@@ -366,7 +371,7 @@ func decodeAdminJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	}
 	if isMaxBytesError(err) {
 		return adminError(http.StatusRequestEntityTooLarge,
-			fmt.Errorf("request body larger than %d bytes", adminMaxBody))
+			fmt.Errorf("request body larger than %d bytes", limit))
 	}
 	if errors.Is(err, io.EOF) {
 		err = errors.New("empty request body")

@@ -177,6 +177,9 @@ func writeExplanation(cl *triggerClient, e explanation) error {
 	if ci {
 		fmt.Fprintf(&b, "Upstream: %s (the CI server's own API)\n", e.Upstream)
 	}
+	if e.Replayed {
+		fmt.Fprintf(&b, "Would replay: the first answer to this key (%d); nothing forwarded\n", e.Status)
+	}
 	if f := e.Forward; f != nil {
 		fmt.Fprintf(&b, "Would forward: %s %s\n", f.Method, f.URL)
 		// Another CI's request is the module's: every header of it is worth

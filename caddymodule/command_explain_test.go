@@ -64,3 +64,18 @@ func TestWriteExplanationUpstream(t *testing.T) {
 		})
 	}
 }
+
+// A repeat of a request already answered prints what serving does with
+// it: the first answer again, nothing forwarded.
+func TestWriteExplanationReplayed(t *testing.T) {
+	var out strings.Builder
+	e := explanation{Decision: "accepted", Replayed: true, Status: 201, Route: "pipeline", Project: "9", Ref: "main", Source: "trigger"}
+	if err := writeExplanation(&triggerClient{out: &out}, e); err != nil {
+		t.Fatal(err)
+	}
+	want := "Accepted: pipeline trigger of project 9 on main (source trigger)\n" +
+		"Would replay: the first answer to this key (201); nothing forwarded\n"
+	if out.String() != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
+	}
+}

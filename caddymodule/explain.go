@@ -10,7 +10,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/triggergate/caddy-trigger-gateway/idempotency"
 	"github.com/triggergate/caddy-trigger-gateway/triggerapi"
 )
 
@@ -41,6 +43,10 @@ type explanation struct {
 	Detail string `json:"detail,omitempty"`
 	// Answer is the body the caller would get for a refusal.
 	Answer json.RawMessage `json:"answer,omitempty"`
+	// Replayed says the request repeats one already answered under its
+	// idempotency key: the caller would get that answer again (Status)
+	// and nothing would be forwarded.
+	Replayed bool `json:"replayed,omitempty"`
 
 	Route       string   `json:"route"`
 	Project     string   `json:"project,omitempty"`
@@ -73,7 +79,7 @@ func (a *adminAPI) handleExplain(w http.ResponseWriter, r *http.Request) error {
 		return methodNotAllowed(w, r, http.MethodPost)
 	}
 	var req explainRequest
-	if err := decodeAdminJSON(w, r, &req); err != nil {
+	if err := decodeAdminJSONUpTo(w, r, &req, explainMaxBody()); err != nil {
 		return err
 	}
 	if req.Method == "" {
@@ -93,6 +99,19 @@ func (a *adminAPI) handleExplain(w http.ResponseWriter, r *http.Request) error {
 	answer := h.explain(probe, route)
 	w.Header().Set("Content-Type", "application/json")
 	return json.NewEncoder(w).Encode(answer)
+}
+
+// explainMaxBody bounds an explain request: it carries a request body as a
+// JSON string, which may be as large as the largest max_body, and larger
+// to be explained as the 413 it gets; escaping (quotes, backslashes,
+// newlines) may double it.
+func explainMaxBody() int64 {
+	largest := int64(0)
+	handlers.Range(func(key, _ any) bool {
+		largest = max(largest, key.(*Handler).MaxBody)
+		return true
+	})
+	return adminMaxBody + 2*(largest+1)
 }
 
 // handlerFor finds the handler whose trigger API the request is for; the
@@ -115,13 +134,20 @@ func handlerFor(r *http.Request) (*Handler, triggerapi.Route) {
 }
 
 // explain runs the handler's decision on r, steps 5 and 2 to 7 as
-// ServeHTTP runs them, and shows the request forward would send; it only
-// records: it forwards nothing, counts no usage, takes no idempotency
-// claim, writes no log line and no metric.
+// ServeHTTP runs them, looks its idempotency key up as forward would, and
+// shows the request forward would send, or the first answer a repeat gets
+// again; it only records: it forwards nothing, counts no usage, takes no
+// idempotency claim, writes no log line.
 func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
-	d := decision{route: route, explain: true}
+	// Judged now, as a served request is at its start: a token's expiry
+	// and the token cache's freshness read the decision's clock.
+	d := decision{route: route, start: time.Now(), explain: true}
 	h.findProject(&d)
 	h.decide(r, &d)
+	var firstAnswer *idempotency.Answer
+	if d.refusal == nil && d.repeat.Key != "" {
+		firstAnswer = h.peekRepeat(r, &d)
+	}
 
 	outcome, result := d.outcome()
 	out := explanation{
@@ -145,6 +171,10 @@ func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
 		out.Answer = d.refusal.Body
 		return out
 	}
+	if firstAnswer != nil {
+		out.Replayed, out.Status = true, firstAnswer.Status
+		return out // nothing would be forwarded
+	}
 
 	h.rewrite(r, &d) // forward's first step, and nothing sent
 	out.Forward = &explainedForward{
@@ -153,6 +183,11 @@ func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
 		Headers: make(map[string]string),
 	}
 	secrets := h.secretValues()
+	if d.request != nil {
+		// The caller's token may ride elsewhere too (a payload's field, a
+		// variable, a header of its own): forwarded, but shown nowhere.
+		secrets = append(secrets, d.request.Token)
+	}
 	var moduleSecrets []string // the headers holding the CI module's credentials
 	if ci := d.ciRequest; ci != nil {
 		out.Forward.Body = redactedCIBody(ci.Body, secrets)
@@ -169,6 +204,26 @@ func (h *Handler) explain(r *http.Request, route triggerapi.Route) explanation {
 		out.Forward.Headers[name] = value
 	}
 	return out
+}
+
+// peekRepeat is serveOnce's look-up of the request's idempotency key, for
+// explain: it claims nothing and waits for nothing. It returns the first
+// answer a repeat would get, or sets d.refusal as serveOnce would (a key
+// reused for another request, a storage failure).
+func (h *Handler) peekRepeat(r *http.Request, d *decision) *idempotency.Answer {
+	answer, err := h.repeats.Peek(r.Context(), d.repeat)
+	switch {
+	case errors.Is(err, idempotency.ErrMismatch):
+		d.refusal = errKeyReused
+	case errors.Is(err, idempotency.ErrInProgress):
+		d.note("idempotency: a request with this key is in progress: serving waits for its answer (up to %s) and replays it", maxRepeatWait)
+	case err != nil:
+		d.refusal = triggerapi.ErrUnavailable // serving fails closed
+	case answer != nil:
+		d.note("idempotency: this key was answered %d at %s: serving replays that answer and forwards nothing",
+			answer.Status, answer.SavedAt.UTC().Format(time.RFC3339))
+	}
+	return answer
 }
 
 // credentialHeaders carry credentials whoever set them: the explain answer
@@ -226,7 +281,17 @@ func redactedCIBody(body []byte, secrets []string) json.RawMessage {
 	if len(body) == 0 {
 		return nil
 	}
-	text := string(body)
+	text := redactedText(string(body), secrets)
+	if json.Valid([]byte(text)) {
+		return json.RawMessage(text)
+	}
+	shown, _ := json.Marshal(text)
+	return shown
+}
+
+// redactedText is text with every secret in it, as it is, URL-encoded or
+// as a JSON string carries it, replaced by the redaction marker.
+func redactedText(text string, secrets []string) string {
 	for _, s := range secrets {
 		if s == "" {
 			continue
@@ -236,15 +301,12 @@ func redactedCIBody(body []byte, secrets []string) json.RawMessage {
 			text = strings.ReplaceAll(text, form, redactionMarker)
 		}
 	}
-	if json.Valid([]byte(text)) {
-		return json.RawMessage(text)
-	}
-	shown, _ := json.Marshal(text)
-	return shown
+	return text
 }
 
 // redactedBody shows the canonical body with its token reduced to the
-// prefix a log line may show, and the variables holding a secret blanked.
+// prefix a log line may show, the variables holding a secret blanked, and
+// any other secret in it replaced.
 func redactedBody(body []byte, secrets []string) json.RawMessage {
 	if len(body) == 0 {
 		return nil
@@ -280,5 +342,11 @@ func redactedBody(body []byte, secrets []string) json.RawMessage {
 	if err := enc.Encode(fields); err != nil {
 		return nil
 	}
-	return bytes.TrimSpace(buf.Bytes())
+	// A secret elsewhere in the body, a webhook payload's field say.
+	text := redactedText(string(bytes.TrimSpace(buf.Bytes())), secrets)
+	if !json.Valid([]byte(text)) {
+		shown, _ := json.Marshal(text)
+		return shown
+	}
+	return json.RawMessage(text)
 }

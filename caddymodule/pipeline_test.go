@@ -137,3 +137,25 @@ func TestServeHTTPKeepsTheLastPipelineOnAnswersWithout(t *testing.T) {
 		t.Fatalf("usage = %+v, want 4 uses and last pipeline 4242", usage)
 	}
 }
+
+// A repeat answered with the first answer names the first's pipeline in
+// {http.trigger.pipeline_id}, as its log line and recent delivery do.
+func TestReplayKeepsThePipelinePlaceholder(t *testing.T) {
+	h := provisionHandler(t, &Handler{}, "")
+	logs := watchLogs(h)
+	_, token := createToken(t, h, "9", "alice")
+	next := answering{status: 201, contentType: "application/json", body: gitlabPipelineJSON}
+	for i, want := range []string{"accepted", "replayed"} {
+		r := httptest.NewRequest(http.MethodPost, "/api/v4/projects/9/trigger/pipeline?ref=main&token="+token, nil)
+		r.Header.Set("Idempotency-Key", "replay-placeholder")
+		w, repl, _ := serve(h, r, next)
+		outcome, _ := repl.GetString("http.trigger.outcome")
+		placeholder, _ := repl.GetString("http.trigger.pipeline_id")
+		if w.Code != 201 || outcome != want || placeholder != "4242" {
+			t.Errorf("request %d: %d, outcome %q, pipeline_id %q; want 201, %s, 4242", i+1, w.Code, outcome, placeholder, want)
+		}
+	}
+	if lines := logs.FilterMessage("trigger repeated: first answer replayed").All(); len(lines) != 1 || lines[0].ContextMap()["pipeline_id"] != int64(4242) {
+		t.Errorf("replay log lines %v, want one naming pipeline 4242", lines)
+	}
+}

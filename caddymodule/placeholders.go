@@ -28,6 +28,7 @@ func setPlaceholders(r *http.Request, d *decision) {
 		source:      d.source,
 		tokenPrefix: d.tokenPrefix,
 		triggerID:   d.triggerID,
+		pipelineID:  d.pipeline.ID, // a replay's, from the first answer; a forwarded request's is set by account
 		identity:    d.identity,
 	}
 	p.outcome, _ = d.outcome()
