@@ -265,10 +265,13 @@ func (s *Store) logClaim(name string) {
 		s.logger.Info("writing usage as this instance", zap.String("instance", name))
 		return
 	}
+	fields := []zap.Field{zap.String("instance_id", s.base), zap.String("instance", name)}
+	if s.home != "" {
+		fields = append(fields, zap.String("instance_id_file", s.home))
+	}
 	s.logger.Warn("another live gateway on this storage uses this instance ID "+
-		"(a copy of the same Caddy data directory?); writing usage under a suffixed name "+
-		"until the ID is free",
-		zap.String("instance_id", s.base), zap.String("instance", name))
+		"(two processes sharing one instance ID file?); writing usage under a suffixed name "+
+		"until the ID is free", fields...)
 }
 
 // switchInstance makes name this store's. When the name changes, or the

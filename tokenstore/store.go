@@ -62,8 +62,8 @@ type Config struct {
 	Storage certmagic.Storage
 	// InstanceID names this instance's usage records; required, and stable
 	// across restarts where possible. If another live store on the storage
-	// already writes under it (two processes started from copies of one data
-	// directory), this store writes under InstanceID-2 (or the next free
+	// already writes under it (two processes sharing the file that holds the
+	// ID, see InstanceHome), this store writes under InstanceID-2 (or the next free
 	// suffix) until InstanceID is free again; InstanceID() tells which.
 	InstanceID string
 	// InstanceHome says where this process keeps InstanceID (such as the
