@@ -103,12 +103,19 @@ func TestAwaitChangesWhoIsWaitedFor(t *testing.T) {
 			return []string{"old"}
 		}},
 		{"a store whose process ended", func(t *testing.T, storage certmagic.Storage) []string {
-			if me.boot == "" {
-				t.Skip("no boot ID on this system: an ended process is known by its stale record only")
+			if me.boot == "" || me.pidNS == "" {
+				t.Skip("no boot ID or PID namespace on this system: an ended process is known by its stale record only")
 			}
 			putInstanceRecord(t, storage, instanceRecord{Instance: "dead", Nonce: "n", Run: "r2",
-				Host: me.host, BootID: me.boot, PID: deadPID(t), Heartbeat: fresh})
+				Host: me.host, BootID: me.boot, PIDNamespace: me.pidNS, PID: deadPID(t), Heartbeat: fresh})
 			return nil
+		}},
+		// A container sharing the host's network and boot: its PID, free
+		// in this namespace, is a live process in its own.
+		{"a live store in another PID namespace", func(t *testing.T, storage certmagic.Storage) []string {
+			putInstanceRecord(t, storage, instanceRecord{Instance: "boxed", Nonce: "n", Run: "r4",
+				Host: me.host, BootID: me.boot, PIDNamespace: "pid:[1]", PID: deadPID(t), Heartbeat: fresh})
+			return []string{"boxed"}
 		}},
 		{"a stale record", func(t *testing.T, storage certmagic.Storage) []string {
 			putInstanceRecord(t, storage, instanceRecord{Instance: "stale", Nonce: "n", Run: "r3",

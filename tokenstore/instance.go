@@ -53,6 +53,9 @@ type instanceRecord struct {
 	Host     string `json:"host,omitempty"`
 	BootID   string `json:"boot_id,omitempty"`
 	PID      int    `json:"pid,omitempty"`
+	// PIDNamespace is the holder's PID namespace (Linux): its PID names a
+	// process only there. Empty from older versions and off Linux.
+	PIDNamespace string `json:"pid_ns,omitempty"`
 	// Home is where the holder keeps its instance ID (Config.InstanceHome).
 	Home string `json:"home,omitempty"`
 	// Run names the holding store for as long as it is open, whatever name
@@ -62,17 +65,23 @@ type instanceRecord struct {
 }
 
 // processFacts tell this process from others: a record written on the
-// same host during the same boot names a process that can be checked.
+// same host during the same boot, in the same PID namespace, names a
+// process that can be checked. Two containers sharing the host's network
+// (Docker's --network host, Kubernetes' hostNetwork) share its host name
+// and boot ID but not its PIDs: without the namespace, each would find the
+// other's PID free and take a live store's name.
 type processFacts struct {
-	host string
-	boot string // empty where unknown: the liveness shortcut is then off
-	pid  int
+	host  string
+	boot  string // empty where unknown: the liveness shortcut is then off
+	pidNS string // empty where unknown: the liveness shortcut is then off
+	pid   int
 }
 
 func currentProcess() processFacts {
 	host, _ := os.Hostname()
 	boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id") // Linux only
-	return processFacts{host: host, boot: strings.TrimSpace(string(boot)), pid: os.Getpid()}
+	pidNS, _ := os.Readlink("/proc/self/ns/pid")              // Linux only: "pid:[4026531836]"
+	return processFacts{host: host, boot: strings.TrimSpace(string(boot)), pidNS: pidNS, pid: os.Getpid()}
 }
 
 // instanceName is the i-th candidate name: base, base-2, base-3, ...
@@ -104,13 +113,17 @@ func (s *Store) currentInstance() (name, nonce string) {
 	return s.instance, s.nonce
 }
 
-// holderGone reports whether the holder of rec can be taken over.
+// holderGone reports whether the holder of rec can be taken over: its
+// record went unrenewed for staleAfter, or it names a process of this
+// machine's boot and this PID namespace that no longer exists. A record of
+// an older version, without its namespace, waits for staleAfter.
 func (s *Store) holderGone(rec *instanceRecord, now time.Time) bool {
 	if now.Sub(rec.Heartbeat) > s.staleAfter {
 		return true
 	}
 	p := s.process
 	return p.boot != "" && rec.BootID == p.boot && rec.Host == p.host &&
+		p.pidNS != "" && rec.PIDNamespace == p.pidNS &&
 		rec.PID > 0 && rec.PID != p.pid && processGone(rec.PID)
 }
 
@@ -136,14 +149,15 @@ func (s *Store) loadInstance(ctx context.Context, name string) (rec *instanceRec
 func (s *Store) writeInstance(ctx context.Context, name, nonce string) error {
 	now := time.Now().UTC()
 	data, err := json.Marshal(instanceRecord{
-		Instance:  name,
-		Nonce:     nonce,
-		Host:      s.process.host,
-		BootID:    s.process.boot,
-		PID:       s.process.pid,
-		Home:      s.home,
-		Run:       s.run,
-		Heartbeat: now,
+		Instance:     name,
+		Nonce:        nonce,
+		Host:         s.process.host,
+		BootID:       s.process.boot,
+		PID:          s.process.pid,
+		PIDNamespace: s.process.pidNS,
+		Home:         s.home,
+		Run:          s.run,
+		Heartbeat:    now,
 	})
 	if err == nil {
 		err = s.storage.Store(ctx, instanceKey(name), data)

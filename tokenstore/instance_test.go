@@ -70,10 +70,10 @@ func TestInstanceNamesAreDistinct(t *testing.T) {
 // Who may take over a name held by a record.
 func TestInstanceTakeover(t *testing.T) {
 	me := currentProcess()
-	// Without a boot ID (not Linux), a dead holder is only known by its
-	// stale record.
+	// Without a boot ID or a PID namespace (not Linux), a dead holder is
+	// only known by its stale record.
 	deadHere := "node"
-	if me.boot == "" {
+	if me.boot == "" || me.pidNS == "" {
 		deadHere = "node-2"
 	}
 	fresh := time.Now().UTC()
@@ -83,8 +83,17 @@ func TestInstanceTakeover(t *testing.T) {
 		want string
 	}{
 		{"holder on this machine has ended", func(t *testing.T) instanceRecord {
-			return instanceRecord{Nonce: "n", Host: me.host, BootID: me.boot, PID: deadPID(t), Heartbeat: fresh}
+			return instanceRecord{Nonce: "n", Host: me.host, BootID: me.boot, PIDNamespace: me.pidNS, PID: deadPID(t), Heartbeat: fresh}
 		}, deadHere},
+		// A container sharing the host's network: same host, same boot,
+		// its PIDs another namespace's. That its PID is free here says
+		// nothing of it.
+		{"holder in another PID namespace", func(t *testing.T) instanceRecord {
+			return instanceRecord{Nonce: "n", Host: me.host, BootID: me.boot, PIDNamespace: "pid:[1]", PID: deadPID(t), Heartbeat: fresh}
+		}, "node-2"},
+		{"holder of an older version, its namespace unknown", func(t *testing.T) instanceRecord {
+			return instanceRecord{Nonce: "n", Host: me.host, BootID: me.boot, PID: deadPID(t), Heartbeat: fresh}
+		}, "node-2"},
 		{"holder is this process", func(*testing.T) instanceRecord {
 			return instanceRecord{Nonce: "n", Host: me.host, BootID: me.boot, PID: me.pid, Heartbeat: fresh}
 		}, "node-2"},
