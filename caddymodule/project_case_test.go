@@ -48,6 +48,24 @@ func TestCanonicalProjectFoldsCase(t *testing.T) {
 	}
 }
 
+// wantTriggered sends a form trigger of ref with token to the project as
+// the URL names it, and checks the answer's status and, when accepted,
+// the path it was forwarded to.
+func wantTriggered(t *testing.T, h *Handler, project, token, ref string, wantStatus int, wantRaw string) {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, "/api/v4/projects/"+project+"/trigger/pipeline",
+		strings.NewReader(form(map[string]string{"token": token, "ref": ref})))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	next := new(recorder)
+	w, _, err := serve(h, r, next)
+	if err != nil || w.Code != wantStatus {
+		t.Fatalf("got %d %v: %s", w.Code, err, w.Body)
+	}
+	if wantStatus == 201 && next.raw != wantRaw {
+		t.Errorf("forwarded to %s, want %s", next.raw, wantRaw)
+	}
+}
+
 // A request naming project 009 is project 9, as GitLab reads it: it gets
 // project 9's rules (here its refs), not the gateway-wide ones of a
 // project nobody configured, and is forwarded as project 9; a trigger
@@ -70,17 +88,7 @@ func TestServeHTTPProjectIDLeadingZeros(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest(http.MethodPost, "/api/v4/projects/"+tt.project+"/trigger/pipeline",
-				strings.NewReader(form(map[string]string{"token": tt.token, "ref": tt.ref})))
-			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			next := new(recorder)
-			w, _, err := serve(h, r, next)
-			if err != nil || w.Code != tt.wantStatus {
-				t.Fatalf("got %d %v: %s", w.Code, err, w.Body)
-			}
-			if tt.wantStatus == 201 && next.raw != tt.wantRaw {
-				t.Errorf("forwarded to %s, want %s", next.raw, tt.wantRaw)
-			}
+			wantTriggered(t, h, tt.project, tt.token, tt.ref, tt.wantStatus, tt.wantRaw)
 		})
 	}
 }
@@ -105,17 +113,7 @@ func TestServeHTTPProjectPathCase(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest(http.MethodPost, "/api/v4/projects/"+tt.project+"/trigger/pipeline",
-				strings.NewReader(form(map[string]string{"token": tt.token, "ref": "main"})))
-			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			next := new(recorder)
-			w, _, err := serve(h, r, next)
-			if err != nil || w.Code != tt.wantStatus {
-				t.Fatalf("got %d %v: %s", w.Code, err, w.Body)
-			}
-			if tt.wantStatus == 201 && next.raw != tt.wantRaw {
-				t.Errorf("forwarded to %s, want %s", next.raw, tt.wantRaw)
-			}
+			wantTriggered(t, h, tt.project, tt.token, "main", tt.wantStatus, tt.wantRaw)
 		})
 	}
 }
