@@ -12,24 +12,28 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
+// explainedForward is the request an explanation would forward, its body
+// as it is.
+type explainedForward struct {
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers"`
+	Body    json.RawMessage   `json:"body"`
+}
+
 // fullExplanation is an explanation with the forwarded body as it is.
 type fullExplanation struct {
-	Decision    string          `json:"decision"`
-	Status      int             `json:"status"`
-	Reason      string          `json:"reason"`
-	Answer      json.RawMessage `json:"answer"`
-	Route       string          `json:"route"`
-	Project     string          `json:"project"`
-	Ref         string          `json:"ref"`
-	Source      string          `json:"source"`
-	TriggerID   int64           `json:"trigger_id"`
-	TokenPrefix string          `json:"token_prefix"`
-	Forward     *struct {
-		Method  string            `json:"method"`
-		URL     string            `json:"url"`
-		Headers map[string]string `json:"headers"`
-		Body    json.RawMessage   `json:"body"`
-	} `json:"forward"`
+	Decision    string            `json:"decision"`
+	Status      int               `json:"status"`
+	Reason      string            `json:"reason"`
+	Answer      json.RawMessage   `json:"answer"`
+	Route       string            `json:"route"`
+	Project     string            `json:"project"`
+	Ref         string            `json:"ref"`
+	Source      string            `json:"source"`
+	TriggerID   int64             `json:"trigger_id"`
+	TokenPrefix string            `json:"token_prefix"`
+	Forward     *explainedForward `json:"forward"`
 }
 
 // explainCase is one request, explained and then served.

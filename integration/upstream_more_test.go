@@ -337,14 +337,9 @@ func TestUpstreamExplain(t *testing.T) {
 	trB := g.addTrigger(t, addOpts{Project: "15", Description: "explain buildkite", Owner: "alice"})
 
 	type explainedCI struct {
-		Decision string `json:"decision"`
-		Upstream string `json:"upstream"`
-		Forward  *struct {
-			Method  string            `json:"method"`
-			URL     string            `json:"url"`
-			Headers map[string]string `json:"headers"`
-			Body    json.RawMessage   `json:"body"`
-		} `json:"forward"`
+		Decision string            `json:"decision"`
+		Upstream string            `json:"upstream"`
+		Forward  *explainedForward `json:"forward"`
 	}
 	noCredential := func(t *testing.T, what, out string) {
 		t.Helper()
