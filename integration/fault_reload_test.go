@@ -155,7 +155,9 @@ func faultWaitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // isConnectionDropped reports whether a request failed because the server
-// closed or reset the connection without answering.
+// closed or reset the connection without answering. EPIPE is the same
+// reset seen while the client was still writing the request.
 func isConnectionDropped(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
