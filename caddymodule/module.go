@@ -179,7 +179,8 @@ type Handler struct {
 	// FailedAuthLimit is how many refused tokens a client IP may send in
 	// FailedAuthWindow; past it the client gets 429 with Retry-After until
 	// the window ends, without any token lookup. The client IP honours the
-	// server's trusted_proxies. Default: 20.
+	// server's trusted_proxies; IPv6 clients are counted by their /64, as
+	// one host holds a whole /64. Default: 20.
 	FailedAuthLimit int `json:"failed_auth_limit,omitempty"`
 
 	// FailedAuthWindow is the window of FailedAuthLimit. Default: 1m.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,8 +29,9 @@ const (
 
 var errRateLimited = triggerapi.MessageError(http.StatusTooManyRequests, "rate_limited", "429 Too Many Requests")
 
-// failedAuthLimiter counts, per client IP, the requests whose token was
-// refused, in fixed windows; past the limit the client is refused with 429
+// failedAuthLimiter counts, per client (an IPv4 address or an IPv6 /64,
+// see failedAuthClient), the requests whose token was refused, in fixed
+// windows; past the limit the client is refused with 429
 // until its window ends, before any token lookup. Other clients are not
 // affected.
 type failedAuthLimiter struct {
@@ -128,7 +130,7 @@ func (h *Handler) overFailedAuthLimit(w http.ResponseWriter, r *http.Request, ki
 	if h.limiter == nil {
 		return "", false
 	}
-	client = clientIP(r)
+	client = failedAuthClient(clientIP(r))
 	wait := h.limiter.retryAfter(client, now)
 	if wait <= 0 {
 		return client, false
@@ -163,6 +165,27 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// failedAuthClient is whom the failed-authentication limit counts for an
+// address: an IPv4 address alone, an IPv6 address by its /64. One host
+// gets a whole /64 (RFC 7421) and can pick any address in it for each
+// request, so counting IPv6 addresses alone would give it 2^64 limits.
+// An IPv4-mapped IPv6 address is its IPv4 address; what is not an IP
+// address is counted as it is.
+func failedAuthClient(ip string) string {
+	if strings.IndexByte(ip, ':') < 0 {
+		return ip // IPv4, without parsing it
+	}
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	if addr.Is4In6() {
+		return addr.Unmap().String()
+	}
+	prefix, _ := addr.WithZone("").Prefix(64) // cannot fail for IPv6
+	return prefix.String()
 }
 
 // failedAuthentication are the refusals that count against a client: its

@@ -69,6 +69,59 @@ func TestFailedAuthLimit(t *testing.T) {
 	}
 }
 
+func TestFailedAuthClient(t *testing.T) {
+	tests := []struct{ ip, want string }{
+		{"198.51.100.1", "198.51.100.1"},
+		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2::ffff", "2001:db8:1:2::/64"}, // the same host's /64
+		{"2001:DB8:1:2::1", "2001:db8:1:2::/64"},    // spelled otherwise
+		{"2001:db8:1:3::1", "2001:db8:1:3::/64"},    // the next /64: another client
+		{"fe80::1%eth0", "fe80::/64"},
+		{"::ffff:198.51.100.1", "198.51.100.1"}, // IPv4-mapped: its IPv4 address
+		{"::1", "::/64"},
+		{"not an address", "not an address"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := failedAuthClient(tt.ip); got != tt.want {
+			t.Errorf("failedAuthClient(%q) = %q, want %q", tt.ip, got, tt.want)
+		}
+	}
+	if allocs := testing.AllocsPerRun(10, func() { failedAuthClient("198.51.100.1") }); allocs != 0 {
+		t.Errorf("an IPv4 client: %v allocations, want none", allocs)
+	}
+}
+
+// An IPv6 host can send each request from another address of its /64: the
+// limit counts the /64, so that does not get around it.
+func TestFailedAuthLimitIPv6(t *testing.T) {
+	h := provisionHandler(t, &Handler{FailedAuthLimit: 3, FailedAuthWindow: caddy.Duration(time.Hour)}, "")
+	_, token := createToken(t, h, "9", "alice")
+	const wrong = "glptt-0000000000000000000000000000000000000000"
+	tests := []struct {
+		name       string
+		ip, token  string
+		wantStatus int
+	}{
+		{"first failure", "2001:db8:0:1::1", wrong, http.StatusNotFound},
+		{"second, from another address of the /64", "2001:db8:0:1::2", wrong, http.StatusNotFound},
+		{"third, from yet another", "2001:db8:0:1:ffff:ffff:ffff:ffff", wrong, http.StatusNotFound},
+		{"a new address of the /64 is over the limit", "2001:db8:0:1:1234::9", token, http.StatusTooManyRequests},
+		{"the next /64 is not affected", "2001:db8:0:2::1", token, http.StatusCreated},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, _, err := serve(h, requestFrom(tt.ip, tt.token), new(recorder))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w.Code != tt.wantStatus {
+				t.Fatalf("status %d, want %d (%s)", w.Code, tt.wantStatus, w.Body)
+			}
+		})
+	}
+}
+
 func TestFailedAuthLimiterWindow(t *testing.T) {
 	l := newFailedAuthLimiter(2, time.Minute)
 	start := time.Unix(1000, 0)

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -187,4 +188,23 @@ func TestRateLimitTrustedProxies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An IPv6 client is counted by its /64: a host that sends each refused
+// token from another address of its /64 is still limited, and the next
+// /64 is another client. The addresses come through X-Forwarded-For from
+// a trusted proxy, the way Caddy learns them behind a load balancer.
+func TestRateLimitIPv6Prefix(t *testing.T) {
+	t.Parallel()
+	global := "servers {\n\ttrusted_proxies static 127.0.0.0/8\n\ttrusted_proxies_strict\n}"
+	g := newGateway(t, config{Gateway: rateLimitConfig, Global: global})
+	tr := g.addTrigger(t, addOpts{Project: "9", Description: "IPv6 clients", Owner: "alice"})
+	const xff = "X-Forwarded-For"
+	for i := range 5 {
+		g.failAuth(t, 1, nil, xff, fmt.Sprintf("2001:db8:0:1::%x", i+1))
+	}
+	assertLimited(t, g, g.postAs(t, nil, tr.Token, xff, "2001:db8:0:1:abcd::99"), time.Minute)
+	assertAccepted(t, g, g.postAs(t, nil, tr.Token, xff, "2001:db8:0:2::1"), tr)
+	// The proxy itself, and IPv4 clients, are counted apart.
+	assertAccepted(t, g, g.postAs(t, nil, tr.Token), tr)
 }
