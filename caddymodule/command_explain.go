@@ -30,6 +30,10 @@ the CI server, with the token shown by its prefix only. Nothing is forwarded
 and no usage is counted. The exit status is 0 when the request would be
 accepted, 1 when it would be refused (or the explanation failed).
 
+With several sites serving trigger API requests, --url names the site as
+callers do, https://ci.example.com/api/v4/..., and the explanation follows
+that site's rules.
+
 --form key=value (repeatable) builds a multipart/form-data body as curl's
 --form does, so a curl command line carries over as it is; --data sends a
 body as it is, with the Content-Type given by --header.
@@ -43,7 +47,7 @@ body as it is, with the Content-Type given by --header.
 		Args: cobra.NoArgs,
 		RunE: triggerRunE(cmdTriggerExplain),
 	}
-	explain.Flags().String("url", "", "Request path and query, like /api/v4/projects/9/trigger/pipeline?ref=main (required)")
+	explain.Flags().String("url", "", "Request path and query, like /api/v4/projects/9/trigger/pipeline?ref=main, or the whole URL to name the site when several serve the path (required)")
 	explain.Flags().String("method", http.MethodPost, "Request method")
 	explain.Flags().StringArray("header", nil, "Request header 'Name: value' (repeatable)")
 	explain.Flags().String("data", "", "Request body, or @file to read it from a file")

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -92,9 +92,9 @@ func (a *adminAPI) handleExplain(w http.ResponseWriter, r *http.Request) error {
 	for name, value := range req.Headers {
 		probe.Header.Set(name, value)
 	}
-	h, route := handlerFor(probe)
-	if h == nil {
-		return adminError(http.StatusNotFound, errors.New("no trigger_gateway handler serves this URL as a trigger API request"))
+	h, route, err := handlerFor(probe)
+	if err != nil {
+		return err
 	}
 	answer := h.explain(probe, route)
 	w.Header().Set("Content-Type", "application/json")
@@ -114,23 +114,44 @@ func explainMaxBody() int64 {
 	return adminMaxBody + 2*(largest+1)
 }
 
-// handlerFor finds the handler whose trigger API the request is for; the
-// longest path_prefix wins.
-func handlerFor(r *http.Request) (*Handler, triggerapi.Route) {
-	var candidates []*Handler
-	handlers.Range(func(key, _ any) bool {
-		candidates = append(candidates, key.(*Handler))
-		return true
-	})
-	sort.SliceStable(candidates, func(i, j int) bool {
-		return len(candidates[i].PathPrefix) > len(candidates[j].PathPrefix)
-	})
+// handlerFor finds the handler whose trigger API the request is for: among
+// the handlers of the site the URL names (see siteHandlers), or of every
+// site for a bare path, the longest path_prefix that serves the path wins,
+// the first in route order among equals, as Caddy would run it. A bare
+// path that several handlers serve equally is refused: their sites' rules
+// may differ, and explaining the wrong one would mislead.
+func handlerFor(r *http.Request) (*Handler, triggerapi.Route, error) {
+	host, port, named := explainSite(r)
+	candidates, ok := siteHandlers(host, port, named)
+	if !ok {
+		// No running HTTP app to read (tests provisioning handlers alone).
+		handlers.Range(func(key, _ any) bool {
+			candidates = append(candidates, key.(*Handler))
+			return true
+		})
+	}
+	var best []*Handler
+	var bestRoute triggerapi.Route
 	for _, h := range candidates {
-		if route, ok := triggerapi.ParseRoute(h.PathPrefix, r.URL.EscapedPath()); ok {
-			return h, route
+		route, ok := triggerapi.ParseRoute(h.PathPrefix, r.URL.EscapedPath())
+		switch {
+		case !ok || (len(best) > 0 && len(h.PathPrefix) < len(best[0].PathPrefix)):
+			continue
+		case len(best) > 0 && len(h.PathPrefix) == len(best[0].PathPrefix):
+			best = append(best, h)
+		default:
+			best, bestRoute = []*Handler{h}, route
 		}
 	}
-	return nil, triggerapi.Route{}
+	switch {
+	case len(best) == 0 && named:
+		return nil, bestRoute, adminError(http.StatusNotFound, fmt.Errorf("no trigger_gateway handler of a site serving %s on port %d serves this URL as a trigger API request", host, port))
+	case len(best) == 0:
+		return nil, bestRoute, adminError(http.StatusNotFound, errors.New("no trigger_gateway handler serves this URL as a trigger API request"))
+	case len(best) > 1 && !named:
+		return nil, bestRoute, adminError(http.StatusBadRequest, fmt.Errorf("%d trigger_gateway handlers serve trigger API requests under %s, in different sites or routes: name the site in url, like https://ci.example.com%s", len(best), best[0].PathPrefix, r.URL.RequestURI()))
+	}
+	return best[0], bestRoute, nil
 }
 
 // explain runs the handler's decision on r, steps 5 and 2 to 7 as

@@ -86,6 +86,8 @@ type config struct {
 	Env map[string]string
 	// Global holds extra global options (e.g. servers { trusted_proxies ... }).
 	Global string
+	// Sites holds more site blocks, after the test's own.
+	Sites string
 }
 
 // gateway is one test's world: a directory, a recording upstream, the Caddy
@@ -223,8 +225,8 @@ http://127.0.0.1:%[3]d {
 %[5]s	%[6]s
 	reverse_proxy %[7]s%[8]s
 }
-`, g.adminPort, filepath.Join(g.dir, "storage"), g.httpPort, g.accessLog(), site, gw, proxyTo, proxy,
-		indent(logFilter, "\t\t\t"), global, indent(decisionFields, "\t"))
+%[12]s`, g.adminPort, filepath.Join(g.dir, "storage"), g.httpPort, g.accessLog(), site, gw, proxyTo, proxy,
+		indent(logFilter, "\t\t\t"), global, indent(decisionFields, "\t"), cfg.Sites)
 	if err := os.WriteFile(g.caddyfile, []byte(text), 0o600); err != nil {
 		g.t.Fatal(err)
 	}
