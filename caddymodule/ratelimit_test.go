@@ -20,25 +20,18 @@ func requestFrom(ip, token string) *http.Request {
 	return r.WithContext(ctx)
 }
 
-func TestFailedAuthLimit(t *testing.T) {
-	h := provisionHandler(t, &Handler{FailedAuthLimit: 3, FailedAuthWindow: caddy.Duration(time.Hour)}, "")
-	_, token := createToken(t, h, "9", "alice")
-	const wrong = "glptt-0000000000000000000000000000000000000000"
+// failedAuthCase is one request of a failed-authentication limit table.
+type failedAuthCase struct {
+	name       string
+	ip, token  string
+	wantStatus int
+}
 
-	tests := []struct {
-		name       string
-		ip, token  string
-		wantStatus int
-	}{
-		{"first failure", "198.51.100.1", wrong, http.StatusNotFound},
-		{"second failure", "198.51.100.1", wrong, http.StatusNotFound},
-		{"a valid token does not reset the count", "198.51.100.1", token, http.StatusCreated},
-		{"third failure reaches the limit", "198.51.100.1", wrong, http.StatusNotFound},
-		{"over the limit, even with a valid token", "198.51.100.1", token, http.StatusTooManyRequests},
-		{"over the limit", "198.51.100.1", wrong, http.StatusTooManyRequests},
-		{"another client is not affected", "198.51.100.2", token, http.StatusCreated},
-		{"another client's failures count for it alone", "198.51.100.2", wrong, http.StatusNotFound},
-	}
+// runFailedAuthCases sends the table's requests in order to h, checking
+// each status and that a 429 is GitLab's, with Retry-After, counted and
+// not forwarded.
+func runFailedAuthCases(t *testing.T, h *Handler, tests []failedAuthCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			next := new(recorder)
@@ -69,6 +62,24 @@ func TestFailedAuthLimit(t *testing.T) {
 	}
 }
 
+// wrongToken is a well-formed trigger token that no trigger has.
+const wrongToken = "glptt-0000000000000000000000000000000000000000"
+
+func TestFailedAuthLimit(t *testing.T) {
+	h := provisionHandler(t, &Handler{FailedAuthLimit: 3, FailedAuthWindow: caddy.Duration(time.Hour)}, "")
+	_, token := createToken(t, h, "9", "alice")
+	runFailedAuthCases(t, h, []failedAuthCase{
+		{"first failure", "198.51.100.1", wrongToken, http.StatusNotFound},
+		{"second failure", "198.51.100.1", wrongToken, http.StatusNotFound},
+		{"a valid token does not reset the count", "198.51.100.1", token, http.StatusCreated},
+		{"third failure reaches the limit", "198.51.100.1", wrongToken, http.StatusNotFound},
+		{"over the limit, even with a valid token", "198.51.100.1", token, http.StatusTooManyRequests},
+		{"over the limit", "198.51.100.1", wrongToken, http.StatusTooManyRequests},
+		{"another client is not affected", "198.51.100.2", token, http.StatusCreated},
+		{"another client's failures count for it alone", "198.51.100.2", wrongToken, http.StatusNotFound},
+	})
+}
+
 func TestFailedAuthClient(t *testing.T) {
 	tests := []struct{ ip, want string }{
 		{"198.51.100.1", "198.51.100.1"},
@@ -97,29 +108,13 @@ func TestFailedAuthClient(t *testing.T) {
 func TestFailedAuthLimitIPv6(t *testing.T) {
 	h := provisionHandler(t, &Handler{FailedAuthLimit: 3, FailedAuthWindow: caddy.Duration(time.Hour)}, "")
 	_, token := createToken(t, h, "9", "alice")
-	const wrong = "glptt-0000000000000000000000000000000000000000"
-	tests := []struct {
-		name       string
-		ip, token  string
-		wantStatus int
-	}{
-		{"first failure", "2001:db8:0:1::1", wrong, http.StatusNotFound},
-		{"second, from another address of the /64", "2001:db8:0:1::2", wrong, http.StatusNotFound},
-		{"third, from yet another", "2001:db8:0:1:ffff:ffff:ffff:ffff", wrong, http.StatusNotFound},
+	runFailedAuthCases(t, h, []failedAuthCase{
+		{"first failure", "2001:db8:0:1::1", wrongToken, http.StatusNotFound},
+		{"second, from another address of the /64", "2001:db8:0:1::2", wrongToken, http.StatusNotFound},
+		{"third, from yet another", "2001:db8:0:1:ffff:ffff:ffff:ffff", wrongToken, http.StatusNotFound},
 		{"a new address of the /64 is over the limit", "2001:db8:0:1:1234::9", token, http.StatusTooManyRequests},
 		{"the next /64 is not affected", "2001:db8:0:2::1", token, http.StatusCreated},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			w, _, err := serve(h, requestFrom(tt.ip, tt.token), new(recorder))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if w.Code != tt.wantStatus {
-				t.Fatalf("status %d, want %d (%s)", w.Code, tt.wantStatus, w.Body)
-			}
-		})
-	}
+	})
 }
 
 func TestFailedAuthLimiterWindow(t *testing.T) {
@@ -145,7 +140,7 @@ func TestFailedAuthLimiterWindow(t *testing.T) {
 func TestFailedAuthLimitOff(t *testing.T) {
 	h := provisionHandler(t, &Handler{FailedAuthLimit: 1, DisableFailedAuthLimit: true}, "")
 	for range 5 {
-		w, _, _ := serve(h, requestFrom("198.51.100.9", "glptt-0000000000000000000000000000000000000000"), new(recorder))
+		w, _, _ := serve(h, requestFrom("198.51.100.9", wrongToken), new(recorder))
 		if w.Code != http.StatusNotFound {
 			t.Fatalf("status %d with the limit off", w.Code)
 		}
@@ -158,13 +153,12 @@ func TestFailedAuthLimitOff(t *testing.T) {
 // handler provisioned after the last one using the limiter is gone.
 func TestFailedAuthLimitSurvivesReload(t *testing.T) {
 	dir := t.TempDir()
-	const wrong = "glptt-0000000000000000000000000000000000000000"
 	settings := func() *Handler {
 		return &Handler{FailedAuthLimit: 2, FailedAuthWindow: caddy.Duration(time.Hour)}
 	}
 	status := func(h *Handler, ip string) int {
 		t.Helper()
-		w, _, err := serve(h, requestFrom(ip, wrong), new(recorder))
+		w, _, err := serve(h, requestFrom(ip, wrongToken), new(recorder))
 		if err != nil {
 			t.Fatal(err)
 		}
