@@ -14,6 +14,10 @@ let session = null;
 let view = { project: "", sort: "last_used", state: "active", page: 1 };
 let pendingRevoke = null;
 let lastFocus = null;
+// The number of the recent deliveries view shown (each opening and each
+// closing starts a new one): an answer for an earlier view, which can come
+// after a later one's, is dropped.
+let deliveriesView = 0;
 
 function apiPath(path, params = {}) {
 	const query = new URLSearchParams();
@@ -358,6 +362,8 @@ function renderDelivery(d) {
 }
 
 async function showDeliveries(t, button) {
+	const shown = ++deliveriesView;
+	delete $("deliveries-dialog").dataset.loaded;
 	$("deliveries-about").textContent = "Token " + t.token_prefix + " (" + t.description + "), project " + t.project + ": the last 20 uses, newest first.";
 	$("deliveries-error").textContent = "";
 	$("delivery-rows").replaceChildren();
@@ -367,9 +373,11 @@ async function showDeliveries(t, button) {
 	$("deliveries-close").focus();
 	try {
 		const list = await api("GET", "triggers/" + t.id + "/deliveries");
+		if (shown !== deliveriesView) return;
 		$("delivery-rows").replaceChildren(...list.map(renderDelivery));
 		$("deliveries-empty").hidden = list.length > 0;
 	} catch (err) {
+		if (shown !== deliveriesView) return;
 		$("deliveries-error").textContent = "Could not load the deliveries: " + err.message;
 	}
 	$("deliveries-dialog").dataset.loaded = "true";
@@ -454,6 +462,9 @@ async function start() {
 	}
 	$("deliveries-close").addEventListener("click", () => $("deliveries-dialog").close());
 	$("deliveries-dialog").addEventListener("close", () => {
+		// The event comes a task after the dialog closed: it may be open again, for another trigger.
+		if ($("deliveries-dialog").open) return;
+		deliveriesView++;
 		delete $("deliveries-dialog").dataset.loaded;
 		restoreFocus($("project-filter"));
 	});

@@ -1,0 +1,150 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/chromedp"
+)
+
+// The Triggers page when its answers come in another order than its
+// requests, or describe a list that changed meanwhile: the page shows what
+// its viewer asked for last. The order is made, not waited for: the
+// browser holds an answer (DevTools' Fetch domain) until the test lets it go.
+
+// heldAnswers holds the tab's answers to requests whose URL matches a
+// pattern of the Fetch domain ('*' any characters, '?' one).
+type heldAnswers struct {
+	tb     *tab
+	paused chan *fetch.EventRequestPaused
+}
+
+// holdAnswers starts holding, until the test ends, the answers to the
+// requests whose URL matches pattern: the server has answered, the page
+// has not read the answer yet.
+func holdAnswers(tb *tab, pattern string) *heldAnswers {
+	tb.t.Helper()
+	h := &heldAnswers{tb: tb, paused: make(chan *fetch.EventRequestPaused, 16)}
+	ctx, cancel := context.WithCancel(tb.ctx)
+	tb.t.Cleanup(cancel)
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*fetch.EventRequestPaused); ok {
+			h.paused <- e // the channel has room: a test holds a few answers
+		}
+	}); err != nil {
+		tb.t.Fatalf("listening: %v", err)
+	}
+	tb.run(chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{
+			Patterns: []*fetch.RequestPattern{{URLPattern: pattern, RequestStage: fetch.RequestStageResponse}},
+		})
+		return err
+	}))
+	return h
+}
+
+// next waits for the next held answer.
+func (h *heldAnswers) next() *fetch.EventRequestPaused {
+	h.tb.t.Helper()
+	select {
+	case ev := <-h.paused:
+		return ev
+	case <-time.After(30 * time.Second):
+		h.tb.t.Fatal("no answer was held")
+		return nil
+	}
+}
+
+// release gives the held answer to the page.
+func (h *heldAnswers) release(ev *fetch.EventRequestPaused) {
+	h.tb.t.Helper()
+	h.tb.run(chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+		return err
+	}))
+}
+
+// trackAnswers records in the page the URL of every JSON answer the page
+// has read and acted on: the page's code that follows reading an answer
+// runs in microtasks, so a task queued once the body is parsed runs after
+// it. A test then waits for a late answer's effect, or its absence, by an
+// event rather than by a delay.
+func trackAnswers(tb *tab) {
+	tb.t.Helper()
+	eval[bool](tb, `(() => {
+		window.handledAnswers = [];
+		const json = Response.prototype.json;
+		Response.prototype.json = function () {
+			const url = this.url, parsed = json.call(this);
+			const done = () => setTimeout(() => window.handledAnswers.push(url));
+			parsed.then(done, done);
+			return parsed;
+		};
+		return true;
+	})()`)
+}
+
+// waitHandled waits until the page has acted on n answers whose URL holds part.
+func waitHandled(tb *tab, part string, n int) {
+	tb.t.Helper()
+	value(tb, chromedp.Poll[bool](fmt.Sprintf(`window.handledAnswers.filter(u => u.includes(%q)).length >= %d`, part, n),
+		chromedp.WithPollingTimeout(20*time.Second)))
+}
+
+// clickIn clicks the button of the trigger's row that does action.
+func clickIn(tb *tab, token, action string) {
+	tb.t.Helper()
+	eval[bool](tb, "("+rowOf(token)+`.querySelector("[data-action=`+action+`]").click(), true)`)
+}
+
+// shownRefs is a JavaScript expression for the refs the recent deliveries show.
+const shownRefs = `[...document.querySelectorAll('#delivery-rows [data-label="Ref"]')].map(td => td.textContent)`
+
+// Opening a trigger's recent deliveries, closing them and opening another
+// trigger's before the first answer came: that first answer, late, is
+// dropped. Before, it replaced the second trigger's deliveries, under the
+// second trigger's name.
+func TestTriggersPageDropsALateDeliveriesAnswer(t *testing.T) {
+	g := newGateway(t, pageSiteConfig(t))
+	first := g.addTrigger(t, addOpts{Project: "9", Description: "first", Owner: "alice"})
+	second := g.addTrigger(t, addOpts{Project: "9", Description: "second", Owner: "alice"})
+	for _, use := range []struct {
+		tr  triggerObj
+		ref string
+	}{{first, "first-ref"}, {second, "second-ref"}} {
+		if resp := g.post(t, "/api/v4/projects/9/trigger/pipeline", urlencoded("token", use.tr.Token, "ref", use.ref)); resp.Status != http.StatusCreated {
+			t.Fatalf("trigger: %s", redact(resp.String(), g.secrets.all()))
+		}
+	}
+	g.up.take()
+	b := newBrowser(t)
+	alice := b.newTab("alice", pagePassword)
+	alice.open(g.base()+"/triggers/", "")
+	trackAnswers(alice)
+	firstURL := "/api/triggers/" + strconv.FormatInt(first.ID, 10) + "/deliveries"
+	held := holdAnswers(alice, "*"+firstURL+"*")
+
+	clickIn(alice, first.Token, "deliveries")
+	late := held.next()
+	alice.run(chromedp.KeyEvent("\x1b"), chromedp.WaitNotPresent(chromedp.CSS("#deliveries-dialog[open]")))
+	clickIn(alice, second.Token, "deliveries")
+	alice.run(chromedp.WaitVisible(chromedp.CSS(`#deliveries-dialog[data-loaded="true"]`)))
+	if refs := eval[[]string](alice, shownRefs); len(refs) != 1 || refs[0] != "second-ref" {
+		t.Fatalf("the second trigger's deliveries show the refs %q, want [second-ref]", refs)
+	}
+
+	held.release(late)
+	waitHandled(alice, firstURL, 1)
+	if refs := eval[[]string](alice, shownRefs); len(refs) != 1 || refs[0] != "second-ref" {
+		t.Errorf("after the first trigger's late answer, the second trigger's deliveries show the refs %q, want [second-ref]", refs)
+	}
+	if about := value(alice, chromedp.Text(chromedp.CSS("#deliveries-about"))); !strings.Contains(about, "second") {
+		t.Errorf("the deliveries are about %q, want the second trigger", about)
+	}
+}
