@@ -148,3 +148,88 @@ func TestTriggersPageDropsALateDeliveriesAnswer(t *testing.T) {
 		t.Errorf("the deliveries are about %q, want the second trigger", about)
 	}
 }
+
+// addTriggersQuick adds n triggers to project 9 through the admin API, for
+// lists longer than a page.
+func addTriggersQuick(t *testing.T, g *gateway, n int) []triggerObj {
+	t.Helper()
+	list := make([]triggerObj, n)
+	for i := range list {
+		tr, ok := g.createTriggerQuick(http.DefaultClient, "trigger "+strconv.Itoa(i))
+		if !ok {
+			t.Fatalf("adding trigger %d failed", i)
+		}
+		list[i] = tr
+	}
+	return list
+}
+
+// revokeQuick revokes a trigger through the admin API, as another user would.
+func revokeQuick(t *testing.T, g *gateway, tr triggerObj) {
+	t.Helper()
+	req := mustRequest(t, http.MethodDelete, "http://"+g.adminAddr()+"/trigger_gateway/triggers/"+strconv.FormatInt(tr.ID, 10))
+	if resp := g.do(t, req); resp.Status != http.StatusNoContent {
+		t.Fatalf("revoking %d: %s", tr.ID, resp)
+	}
+}
+
+// listShown is what the page shows of its list: rows, count, page, pager.
+type listShown struct {
+	Rows       int    `json:"rows"`
+	Count      string `json:"count"`
+	Empty      bool   `json:"empty"`
+	PageInfo   string `json:"pageInfo"`
+	Pager      bool   `json:"pager"`
+	PrevUsable bool   `json:"prevUsable"`
+	NextUsable bool   `json:"nextUsable"`
+}
+
+const listShownJS = `({
+	rows: document.querySelectorAll("#rows tr").length,
+	count: document.getElementById("count").textContent,
+	empty: !document.getElementById("empty").hidden,
+	pageInfo: document.getElementById("page-info").textContent,
+	pager: !document.getElementById("pager").hidden,
+	prevUsable: !document.getElementById("prev").disabled,
+	nextUsable: !document.getElementById("next").disabled,
+})`
+
+// pageAfter runs a click that loads the list and returns what the page then shows.
+func pageAfter(tb *tab, click string) listShown {
+	tb.t.Helper()
+	eval[bool](tb, `(delete document.body.dataset.loaded, document.querySelector(`+fmt.Sprintf("%q", click)+`).click(), true)`)
+	tb.run(chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="true"]`)))
+	return eval[listShown](tb, listShownJS)
+}
+
+// A list that shrank while its viewer looked (another user revoked
+// triggers) is shown from its last page: Next to a page that no longer
+// exists shows the last one, and an emptied list page 1 of 1. Before, the
+// page showed an empty page 2 without a pager, "No trigger tokens here
+// yet" above 50 active tokens, and stayed on that page for the next loads.
+func TestTriggersPageStaysWithinTheList(t *testing.T) {
+	g := newGateway(t, pageSiteConfig(t))
+	triggers := addTriggersQuick(t, g, 51)
+	b := newBrowser(t)
+	alice := b.newTab("alice", pagePassword)
+	alice.open(g.base()+"/triggers/", "")
+	if shown := eval[listShown](alice, listShownJS); shown.Rows != 50 || shown.PageInfo != "Page 1 of 2" || !shown.NextUsable {
+		t.Fatalf("the page shows %+v, want 50 rows on page 1 of 2", shown)
+	}
+
+	revokeQuick(t, g, triggers[0])
+	want := listShown{Rows: 50, Count: "Showing 1–50 of 50 tokens", PageInfo: "Page 1 of 1"}
+	if shown := pageAfter(alice, "#next"); shown != want {
+		t.Errorf("after another user's revoke, Next shows %+v, want %+v", shown, want)
+	}
+
+	triggers = append(triggers, addTriggersQuick(t, g, 1)...)
+	alice.open(g.base()+"/triggers/", "")
+	for _, tr := range triggers[1:] {
+		revokeQuick(t, g, tr)
+	}
+	want = listShown{Empty: true, PageInfo: "Page 1 of 1"}
+	if shown := pageAfter(alice, "#next"); shown != want {
+		t.Errorf("once every trigger was revoked, Next shows %+v, want %+v", shown, want)
+	}
+}

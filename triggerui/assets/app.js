@@ -189,6 +189,13 @@ async function load() {
 		setError("Could not load the trigger tokens: " + err.message);
 		return;
 	}
+	if (page.page > page.total_pages) {
+		// The list shrank since its pages were counted (revokes, another
+		// user's too): its last page, page 1 of 1 once it is empty.
+		view.page = page.total_pages;
+		return load();
+	}
+	view.page = page.page;
 	const rows = $("rows");
 	rows.replaceChildren(...page.triggers.map(renderRow));
 	$("empty").hidden = page.total > 0;
