@@ -233,3 +233,84 @@ func TestTriggersPageStaysWithinTheList(t *testing.T) {
 		t.Errorf("once every trigger was revoked, Next shows %+v, want %+v", shown, want)
 	}
 }
+
+// chooseShow switches the list between active and revoked tokens as its
+// viewer does, and waits for the list.
+func chooseShow(tb *tab, state string) {
+	tb.t.Helper()
+	eval[bool](tb, `(() => { const s = document.getElementById("state"); delete document.body.dataset.loaded;
+		s.value = `+fmt.Sprintf("%q", state)+`; s.dispatchEvent(new Event("change")); return true; })()`)
+	tb.run(chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="true"]`)))
+}
+
+// A trigger added while the list shows revoked tokens, or another
+// project's, is shown once added: the page shows the active tokens of the
+// new trigger's project (and the token once, in its dialog). Before, the
+// list stayed on the revoked tokens, without the new one.
+func TestTriggersPageShowsTheTriggerAdded(t *testing.T) {
+	g := newGateway(t, pageSiteConfig(t))
+	old := g.addTrigger(t, addOpts{Project: "9", Description: "old", Owner: "alice"})
+	g.secrets.addToken(old.Token)
+	g.addTrigger(t, addOpts{Project: "10", Description: "another project's", Owner: "alice"})
+	if res := g.revokeTrigger(t, old.ID); res.ExitCode != 0 {
+		t.Fatalf("revoke: %s", res.Stderr)
+	}
+	b := newBrowser(t)
+	alice := b.newTab("alice", pagePassword)
+	alice.open(g.base()+"/triggers/", "")
+
+	chooseShow(alice, "revoked")
+	token := addTriggerOnPage(t, g, alice, "9", "added while revoked ones are shown", g.base()+"/api/v4")
+	if !becomesTrue(alice, rowOf(token)+` !== undefined && `+rowOf(old.Token)+` === undefined`) {
+		t.Errorf("after the add, the list shows %q, want the active tokens with the new one",
+			eval[[]string](alice, `[...document.querySelectorAll("#rows tr")].map(r => r.innerText)`))
+	}
+	if state := eval[string](alice, `document.getElementById("state").value`); state != "active" {
+		t.Errorf("Show says %q, want active", state)
+	}
+
+	// The list filtered on project 10, a trigger added to project 9.
+	eval[bool](alice, `(document.getElementById("project-filter").value = "10", true)`)
+	pageAfter(alice, `#filters button[type="submit"]`)
+	alice.run(chromedp.Click(chromedp.CSS("#add-button")), chromedp.WaitVisible(chromedp.CSS("#add-dialog[open]")),
+		chromedp.SetValue(chromedp.CSS("#add-project"), "9"), chromedp.SetValue(chromedp.CSS("#add-description"), "added to another project"),
+		chromedp.Click(chromedp.CSS("#add-submit")), chromedp.WaitVisible(chromedp.CSS("#token-dialog[open]")))
+	other := value(alice, chromedp.Text(chromedp.CSS("#token-value")))
+	g.secrets.addToken(other)
+	dismissToken(t, alice, other)
+	if !becomesTrue(alice, rowOf(other)+` !== undefined && document.getElementById("project-filter").value === "9"`) {
+		t.Errorf("after an add to project 9, the list filtered on %q shows %q, want project 9's tokens with the new one",
+			eval[string](alice, `document.getElementById("project-filter").value`),
+			eval[[]string](alice, `[...document.querySelectorAll("#rows tr")].map(r => r.innerText)`))
+	}
+	assertTokenGoneFromPage(t, alice, token)
+	assertTokenGoneFromPage(t, alice, other)
+}
+
+// With more than a page of used tokens, a new trigger, never used, is
+// beyond page 1 by last use: once added, the list is sorted by creation,
+// which shows it first.
+func TestTriggersPageShowsTheTriggerAddedAfterAPageOfUsedOnes(t *testing.T) {
+	g := newGateway(t, pageSiteConfig(t))
+	used := addTriggersQuick(t, g, 50)
+	for _, tr := range used {
+		if resp := g.post(t, "/api/v4/projects/9/trigger/pipeline", urlencoded("token", tr.Token, "ref", "main")); resp.Status != http.StatusCreated {
+			t.Fatalf("trigger: %s", redact(resp.String(), g.secrets.all()))
+		}
+	}
+	g.up.take()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if n, _ := g.usage(t, used[len(used)-1]); n == 1 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatal("the uses were not flushed")
+		}
+	}
+	b := newBrowser(t)
+	alice := b.newTab("alice", pagePassword)
+	alice.open(g.base()+"/triggers/", "")
+	token := addTriggerOnPage(t, g, alice, "9", "after fifty used ones", g.base()+"/api/v4")
+	if !becomesTrue(alice, rowOf(token)+` !== undefined && document.getElementById("sort").value === "created"`) {
+		t.Errorf("after the add, the list sorted by %q does not show the new trigger", eval[string](alice, `document.getElementById("sort").value`))
+	}
+}

@@ -187,7 +187,7 @@ async function load() {
 		});
 	} catch (err) {
 		setError("Could not load the trigger tokens: " + err.message);
-		return;
+		return false;
 	}
 	if (page.page > page.total_pages) {
 		// The list shrank since its pages were counted (revokes, another
@@ -208,6 +208,14 @@ async function load() {
 	$("prev").disabled = page.page <= 1;
 	$("next").disabled = page.page >= page.total_pages;
 	document.body.dataset.loaded = "true";
+	return true;
+}
+
+// The filters' fields show the view the list is of.
+function showView() {
+	$("project-filter").value = view.project;
+	$("sort").value = view.sort;
+	$("state").value = view.state;
 }
 
 // Dialogs: open modal, focus the first field, give focus back on close.
@@ -253,11 +261,28 @@ async function submitAdd(event) {
 		const created = await api("POST", "triggers", { body });
 		$("add-dialog").close();
 		showToken(created);
-		load();
+		showAdded(created.id, body.project);
 	} catch (err) {
 		$("add-error").textContent = await changeRefused(err, "The token was not created: ");
 	} finally {
 		$("add-submit").disabled = false;
+	}
+}
+
+// The list after an add shows the new trigger: the active tokens (of its
+// project, when the list was of another one), page 1. Never used, it comes
+// after every used token by last use: when that is beyond page 1, the list
+// is sorted by creation, where it comes first.
+async function showAdded(id, project) {
+	view.state = "active";
+	view.page = 1;
+	if (view.project && view.project !== project) view.project = project;
+	showView();
+	const shown = () => [...$("rows").children].some((tr) => tr.dataset.id === String(id));
+	if (await load() && !shown() && view.sort !== "created") {
+		view.sort = "created";
+		showView();
+		await load();
 	}
 }
 
