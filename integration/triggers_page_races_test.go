@@ -314,3 +314,63 @@ func TestTriggersPageShowsTheTriggerAddedAfterAPageOfUsedOnes(t *testing.T) {
 		t.Errorf("after the add, the list sorted by %q does not show the new trigger", eval[string](alice, `document.getElementById("sort").value`))
 	}
 }
+
+// shownProjects is a JavaScript expression for the projects of the rows shown.
+const shownProjects = `[...document.querySelectorAll('#rows [data-label="Project"]')].map(td => td.textContent)`
+
+// A list asked for with one filter, answered after the list asked for next,
+// is dropped: the page shows the list its filter fields say. Before, the
+// late answer replaced it: project 9's tokens under the filter "10".
+func TestTriggersPageDropsALateListAnswer(t *testing.T) {
+	g := newGateway(t, pageSiteConfig(t))
+	g.addTrigger(t, addOpts{Project: "9", Description: "nine", Owner: "alice"})
+	g.addTrigger(t, addOpts{Project: "10", Description: "ten", Owner: "alice"})
+	b := newBrowser(t)
+	alice := b.newTab("alice", pagePassword)
+	alice.open(g.base()+"/triggers/", "")
+	trackAnswers(alice)
+	held := holdAnswers(alice, "*/api/triggers?project=9&*")
+
+	eval[bool](alice, `(document.getElementById("project-filter").value = "9", document.getElementById("filters").requestSubmit(), true)`)
+	late := held.next()
+	eval[bool](alice, `(document.getElementById("project-filter").value = "10", true)`)
+	pageAfter(alice, `#filters button[type="submit"]`)
+	if projects := eval[[]string](alice, shownProjects); len(projects) != 1 || projects[0] != "10" {
+		t.Fatalf("the list filtered on 10 shows the projects %q", projects)
+	}
+
+	held.release(late)
+	waitHandled(alice, "project=9&", 1)
+	if projects := eval[[]string](alice, shownProjects); len(projects) != 1 || projects[0] != "10" {
+		t.Errorf("after the late answer for 9, the list filtered on 10 shows the projects %q", projects)
+	}
+}
+
+// A list answered before a revoke and read after it does not show the
+// revoked trigger as active: the page asks again. Before, the row the
+// revoke had marked came back with its Revoke button.
+func TestTriggersPageKeepsARevokeMadeWhileTheListLoads(t *testing.T) {
+	g := newGateway(t, pageSiteConfig(t))
+	tr := g.addTrigger(t, addOpts{Project: "9", Description: "revoked while the list loads", Owner: "alice"})
+	g.secrets.addToken(tr.Token)
+	b := newBrowser(t)
+	alice := b.newTab("alice", pagePassword)
+	alice.open(g.base()+"/triggers/", "")
+	trackAnswers(alice)
+	held := holdAnswers(alice, "*/api/triggers?sort=created&*")
+
+	eval[bool](alice, `(() => { const s = document.getElementById("sort"); s.value = "created"; s.dispatchEvent(new Event("change")); return true; })()`)
+	late := held.next() // the list, with the trigger active
+	revokeOnPage(t, g, alice, tr.Token)
+	held.release(late)
+	waitHandled(alice, "sort=created&", 1)
+	if eval[bool](alice, `document.querySelector("[data-action=revoke]") !== null`) {
+		t.Fatal("after the revoke, the list offers Revoke for the revoked trigger")
+	}
+	// The list asked for again, answered after the revoke, is of the active tokens.
+	held.release(held.next())
+	waitHandled(alice, "sort=created&", 2)
+	if shown := eval[listShown](alice, listShownJS); !shown.Empty || shown.Rows != 0 {
+		t.Errorf("the active tokens after the revoke: %+v, want none", shown)
+	}
+}

@@ -18,6 +18,11 @@ let lastFocus = null;
 // closing starts a new one): an answer for an earlier view, which can come
 // after a later one's, is dropped.
 let deliveriesView = 0;
+// The number of the last list asked for and of the last list answered: an
+// answer for an earlier list (other filters, another page), which can come
+// after a later one's, is dropped.
+let listAsked = 0;
+let listAnswered = 0;
 
 function apiPath(path, params = {}) {
 	const query = new URLSearchParams();
@@ -176,6 +181,7 @@ function setStatus(message) { $("status").textContent = message; }
 function setError(message) { $("error").textContent = message; }
 
 async function load() {
+	const asked = ++listAsked;
 	setError("");
 	let page;
 	try {
@@ -186,9 +192,13 @@ async function load() {
 			},
 		});
 	} catch (err) {
+		if (asked !== listAsked) return false;
+		listAnswered = asked;
 		setError("Could not load the trigger tokens: " + err.message);
 		return false;
 	}
+	if (asked !== listAsked) return false;
+	listAnswered = asked;
 	if (page.page > page.total_pages) {
 		// The list shrank since its pages were counted (revokes, another
 		// user's too): its last page, page 1 of 1 once it is empty.
@@ -444,6 +454,8 @@ async function confirmRevoke() {
 	const actions = button.parentElement;
 	button.remove();
 	actions.append(revokedNote(new Date().toISOString()));
+	// A list asked for before the revoke may show the token active: ask again.
+	if (listAnswered !== listAsked) load();
 	// The button is gone: focus goes back to Add new token.
 	lastFocus = $("add-button");
 	$("revoke-dialog").close();
