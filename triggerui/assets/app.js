@@ -14,6 +14,15 @@ let session = null;
 let view = { project: "", sort: "last_used", state: "active", page: 1 };
 let pendingRevoke = null;
 let lastFocus = null;
+// The number of the recent deliveries view shown (each opening and each
+// closing starts a new one): an answer for an earlier view, which can come
+// after a later one's, is dropped.
+let deliveriesView = 0;
+// The number of the last list asked for and of the last list answered: an
+// answer for an earlier list (other filters, another page), which can come
+// after a later one's, is dropped.
+let listAsked = 0;
+let listAnswered = 0;
 
 function apiPath(path, params = {}) {
 	const query = new URLSearchParams();
@@ -172,6 +181,7 @@ function setStatus(message) { $("status").textContent = message; }
 function setError(message) { $("error").textContent = message; }
 
 async function load() {
+	const asked = ++listAsked;
 	setError("");
 	let page;
 	try {
@@ -182,9 +192,20 @@ async function load() {
 			},
 		});
 	} catch (err) {
+		if (asked !== listAsked) return false;
+		listAnswered = asked;
 		setError("Could not load the trigger tokens: " + err.message);
-		return;
+		return false;
 	}
+	if (asked !== listAsked) return false;
+	listAnswered = asked;
+	if (page.page > page.total_pages) {
+		// The list shrank since its pages were counted (revokes, another
+		// user's too): its last page, page 1 of 1 once it is empty.
+		view.page = page.total_pages;
+		return load();
+	}
+	view.page = page.page;
 	const rows = $("rows");
 	rows.replaceChildren(...page.triggers.map(renderRow));
 	$("empty").hidden = page.total > 0;
@@ -197,6 +218,14 @@ async function load() {
 	$("prev").disabled = page.page <= 1;
 	$("next").disabled = page.page >= page.total_pages;
 	document.body.dataset.loaded = "true";
+	return true;
+}
+
+// The filters' fields show the view the list is of.
+function showView() {
+	$("project-filter").value = view.project;
+	$("sort").value = view.sort;
+	$("state").value = view.state;
 }
 
 // Dialogs: open modal, focus the first field, give focus back on close.
@@ -242,11 +271,28 @@ async function submitAdd(event) {
 		const created = await api("POST", "triggers", { body });
 		$("add-dialog").close();
 		showToken(created);
-		load();
+		showAdded(created.id, body.project);
 	} catch (err) {
 		$("add-error").textContent = await changeRefused(err, "The token was not created: ");
 	} finally {
 		$("add-submit").disabled = false;
+	}
+}
+
+// The list after an add shows the new trigger: the active tokens (of its
+// project, when the list was of another one), page 1. Never used, it comes
+// after every used token by last use: when that is beyond page 1, the list
+// is sorted by creation, where it comes first.
+async function showAdded(id, project) {
+	view.state = "active";
+	view.page = 1;
+	if (view.project && view.project !== project) view.project = project;
+	showView();
+	const shown = () => [...$("rows").children].some((tr) => tr.dataset.id === String(id));
+	if (await load() && !shown() && view.sort !== "created") {
+		view.sort = "created";
+		showView();
+		await load();
 	}
 }
 
@@ -358,6 +404,8 @@ function renderDelivery(d) {
 }
 
 async function showDeliveries(t, button) {
+	const shown = ++deliveriesView;
+	delete $("deliveries-dialog").dataset.loaded;
 	$("deliveries-about").textContent = "Token " + t.token_prefix + " (" + t.description + "), project " + t.project + ": the last 20 uses, newest first.";
 	$("deliveries-error").textContent = "";
 	$("delivery-rows").replaceChildren();
@@ -367,9 +415,11 @@ async function showDeliveries(t, button) {
 	$("deliveries-close").focus();
 	try {
 		const list = await api("GET", "triggers/" + t.id + "/deliveries");
+		if (shown !== deliveriesView) return;
 		$("delivery-rows").replaceChildren(...list.map(renderDelivery));
 		$("deliveries-empty").hidden = list.length > 0;
 	} catch (err) {
+		if (shown !== deliveriesView) return;
 		$("deliveries-error").textContent = "Could not load the deliveries: " + err.message;
 	}
 	$("deliveries-dialog").dataset.loaded = "true";
@@ -404,6 +454,8 @@ async function confirmRevoke() {
 	const actions = button.parentElement;
 	button.remove();
 	actions.append(revokedNote(new Date().toISOString()));
+	// A list asked for before the revoke may show the token active: ask again.
+	if (listAnswered !== listAsked) load();
 	// The button is gone: focus goes back to Add new token.
 	lastFocus = $("add-button");
 	$("revoke-dialog").close();
@@ -454,6 +506,9 @@ async function start() {
 	}
 	$("deliveries-close").addEventListener("click", () => $("deliveries-dialog").close());
 	$("deliveries-dialog").addEventListener("close", () => {
+		// The event comes a task after the dialog closed: it may be open again, for another trigger.
+		if ($("deliveries-dialog").open) return;
+		deliveriesView++;
 		delete $("deliveries-dialog").dataset.loaded;
 		restoreFocus($("project-filter"));
 	});
