@@ -207,3 +207,18 @@ func TestFailedAuthLimitSurvivesReload(t *testing.T) {
 		t.Errorf("after the last user of the limiter was cleaned up: status %d, want 404", got)
 	}
 }
+
+// What naming a request's client for the failed-authentication limit
+// costs, from the address Caddy determined: nothing for IPv4, a parse and
+// the /64's text for IPv6.
+func BenchmarkFailedAuthClient(b *testing.B) {
+	for _, ip := range []string{"198.51.100.1", "2001:db8:1:2:3:4:5:6"} {
+		b.Run(ip, func(b *testing.B) {
+			r := requestFrom(ip, wrongToken)
+			b.ReportAllocs()
+			for b.Loop() {
+				failedAuthClient(clientIP(r))
+			}
+		})
+	}
+}
