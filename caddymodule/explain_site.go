@@ -43,7 +43,8 @@ func siteHandlers(host string, port uint, named bool) (found []*Handler, ok bool
 		if named && !listensOn(srv, port) {
 			continue
 		}
-		found = appendReachable(found, srv.Routes, probe)
+		w := routeWalk{probe: probe, named: srv.NamedRoutes, invoked: map[string]bool{}}
+		found = w.appendReachable(found, srv.Routes)
 	}
 	return found, true
 }
@@ -55,12 +56,23 @@ func hostProbe(host string) *http.Request {
 	return probe.WithContext(context.WithValue(context.Background(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
 }
 
-// appendReachable appends the trigger_gateway handlers of routes that probe
-// could reach, descending into subroutes (the Caddyfile's site blocks,
-// handle, handle_path, route).
-func appendReachable(found []*Handler, routes caddyhttp.RouteList, probe *http.Request) []*Handler {
+// routeWalk finds the trigger_gateway handlers of one server's routes
+// that probe could reach (nil: any request).
+type routeWalk struct {
+	probe *http.Request
+	// named are the server's named routes, which invoke runs.
+	named map[string]*caddyhttp.Route
+	// invoked are the named routes walked already: each once, as a route
+	// that invokes itself would otherwise never end the walk.
+	invoked map[string]bool
+}
+
+// appendReachable appends the trigger_gateway handlers of routes that the
+// walk's probe could reach, descending into subroutes (the Caddyfile's
+// site blocks, handle, handle_path, route) and named routes (invoke).
+func (w *routeWalk) appendReachable(found []*Handler, routes caddyhttp.RouteList) []*Handler {
 	for _, route := range routes {
-		if !hostsAdmit(route.MatcherSets, probe) {
+		if !hostsAdmit(route.MatcherSets, w.probe) {
 			continue
 		}
 		for _, handler := range route.Handlers {
@@ -68,7 +80,12 @@ func appendReachable(found []*Handler, routes caddyhttp.RouteList, probe *http.R
 			case *Handler:
 				found = append(found, h)
 			case *caddyhttp.Subroute:
-				found = appendReachable(found, h.Routes, probe)
+				found = w.appendReachable(found, h.Routes)
+			case *caddyhttp.Invoke:
+				if named, ok := w.named[h.Name]; ok && !w.invoked[h.Name] {
+					w.invoked[h.Name] = true
+					found = w.appendReachable(found, caddyhttp.RouteList{*named})
+				}
 			}
 		}
 	}

@@ -72,12 +72,33 @@ func TestAppendReachable(t *testing.T) {
 		{"c.example.com", []*Handler{anyHost}},
 	}
 	for _, tt := range tests {
-		if got := appendReachable(nil, routes, hostProbe(tt.host)); !slices.Equal(got, tt.want) {
+		w := routeWalk{probe: hostProbe(tt.host)}
+		if got := w.appendReachable(nil, routes); !slices.Equal(got, tt.want) {
 			t.Errorf("%s reaches %d handlers %p, want %d %p", tt.host, len(got), got, len(tt.want), tt.want)
 		}
 	}
-	if got := appendReachable(nil, routes, nil); len(got) != 4 {
+	all := routeWalk{}
+	if got := all.appendReachable(nil, routes); len(got) != 4 {
 		t.Errorf("no site named: %d handlers, want all 4", len(got))
+	}
+}
+
+// A handler in a named route is reached through invoke, once however many
+// times it is invoked, and a route that invokes itself ends the walk.
+func TestAppendReachableNamedRoutes(t *testing.T) {
+	inNamed := new(Handler)
+	named := map[string]*caddyhttp.Route{
+		"gateway": {Handlers: []caddyhttp.MiddlewareHandler{inNamed}},
+		"loop":    {Handlers: []caddyhttp.MiddlewareHandler{&caddyhttp.Invoke{Name: "loop"}}},
+	}
+	routes := caddyhttp.RouteList{
+		{Handlers: []caddyhttp.MiddlewareHandler{&caddyhttp.Invoke{Name: "loop"}}},
+		{Handlers: []caddyhttp.MiddlewareHandler{&caddyhttp.Invoke{Name: "gateway"}, &caddyhttp.Invoke{Name: "gateway"}}},
+		{Handlers: []caddyhttp.MiddlewareHandler{&caddyhttp.Invoke{Name: "no-such-route"}}},
+	}
+	w := routeWalk{probe: hostProbe("ci.example.com"), named: named, invoked: map[string]bool{}}
+	if got := w.appendReachable(nil, routes); !slices.Equal(got, []*Handler{inNamed}) {
+		t.Errorf("reached %p, want the named route's handler once", got)
 	}
 }
 
