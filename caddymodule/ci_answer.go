@@ -124,7 +124,7 @@ func (h *Handler) serveCI(w *upstreamWriter, r *http.Request, d *decision, next 
 	a := answer.answer()
 	if err != nil || a == nil {
 		if err == nil {
-			err = caddyhttp.Error(http.StatusBadGateway, errors.New("the next handler wrote no answer"))
+			err = errNoAnswer()
 		}
 		err = h.upstreamFailed(w, d, err)
 		d.upstreamStatus = int(w.code)

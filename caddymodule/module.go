@@ -552,8 +552,12 @@ func (h *Handler) compilePolicies(repl *caddy.Replacer) (policy.VariableRules, e
 	if h.globalVariables, err = policy.CompileVariables(global); err != nil {
 		return global, fmt.Errorf("variables: %v", err)
 	}
-	if h.globalRefs, err = policy.CompileRefs(h.Refs); err != nil {
-		return global, fmt.Errorf("refs: %v", err)
+	// Without refs there are no gateway ref rules (nil), as for a project:
+	// explain then names none.
+	if len(h.Refs) > 0 {
+		if h.globalRefs, err = policy.CompileRefs(h.Refs); err != nil {
+			return global, fmt.Errorf("refs: %v", err)
+		}
 	}
 	return global, nil
 }

@@ -264,3 +264,21 @@ func TestExplainBadRequests(t *testing.T) {
 		})
 	}
 }
+
+// explainNoRefsPrefix is the path prefix of a handler without ref rules,
+// served by no other test's handler.
+const explainNoRefsPrefix = "/explain-no-refs/api/v4"
+
+// Explain names only the rules that exist: a gateway, project and token
+// without `refs` allow every ref, and the explanation says no ref rule
+// allowed it (the docs' sample output shows none).
+func TestExplainNamesNoRefRulesWhenThereAreNone(t *testing.T) {
+	h := provisionHandler(t, &Handler{PathPrefix: explainNoRefsPrefix}, "")
+	_, token := createToken(t, h, "9", "alice")
+	got, raw := explainJSON(t, explainRequest{URL: explainNoRefsPrefix + "/projects/9/trigger/pipeline?ref=main&token=" + token})
+	for _, rule := range got.Rules {
+		if strings.Contains(rule, "ref rules") {
+			t.Errorf("the explanation names ref rules that do not exist: %q in %s", rule, raw)
+		}
+	}
+}

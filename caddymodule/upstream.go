@@ -27,12 +27,22 @@ func (h *Handler) serveUpstream(w *upstreamWriter, r *http.Request, d *decision,
 		w.pipeline.watch()
 	}
 	err := next.ServeHTTP(w, r)
+	if err == nil && w.code == 0 {
+		err = errNoAnswer() // Caddy would answer an empty 200, which callers take for a pipeline
+	}
 	d.pipeline = w.pipeline.finish(err == nil) // the pipeline the CI started, if it named one
 	if err != nil {
 		err = h.upstreamFailed(w, d, err)
 	}
 	d.upstreamStatus = int(w.code)
 	return err
+}
+
+// errNoAnswer is the failure of a next handler that returned without
+// answering: no handler after the gateway (a site whose reverse_proxy
+// matchers leave the project out) reached a CI server.
+func errNoAnswer() error {
+	return caddyhttp.Error(http.StatusBadGateway, errors.New("the next handler wrote no answer"))
 }
 
 // upstreamFailed answers for an upstream that cannot be reached or times
