@@ -79,7 +79,9 @@ func (h *Handler) isGatewayToken(token string) bool {
 
 // scrubRequest removes every credential from r once the handler is done
 // with it, whatever the outcome: the headers dropCallerCredentials drops
-// and the credential parameters of the query. What runs after the handler
+// and the credential parameters of the query; the values of the query's
+// variables and inputs become REDACTED (a refused request keeps its
+// query). What runs after the handler
 // (log_append and other placeholders such as {http.request.uri} or
 // {http.request.header.Private-Token}, error routes) then sees none. An
 // accepted trigger's request was rewritten for the CI server already;
@@ -89,7 +91,7 @@ func (h *Handler) scrubRequest(r *http.Request) {
 	if r.URL == nil || r.URL.RawQuery == "" {
 		return
 	}
-	if query, changed := triggerapi.WithoutQueryCredentials(r.URL.RawQuery); changed {
+	if query, changed := triggerapi.WithoutQuerySecrets(r.URL.RawQuery); changed {
 		r.URL.RawQuery = query
 		r.RequestURI = r.URL.RequestURI()
 	}

@@ -174,9 +174,10 @@ log_append req_authorization {http.request.header.Authorization}`
 
 // The gateway removes every credential from the request once read, on
 // every route and every outcome (accepted, refused, management API,
-// artifacts): what reads the request after it ({http.request.*} in
-// log_append, header_up, error routes) finds none, in a site log without
-// any filter as in the filtered one. Before, a management API call's
+// artifacts), and every variable's and input's value from its query:
+// what reads the request after it ({http.request.*} in log_append,
+// header_up, error routes) finds none, in a site log without any filter
+// as in the filtered one. Before, a management API call's
 // PRIVATE-TOKEN, a refused request's JOB-TOKEN and query token were all
 // still there. (The `request` object of Caddy's access-log entry is Caddy's
 // copy of the request as it arrived, taken before any handler runs: only
@@ -217,6 +218,12 @@ project 12 {
 			pairs("JOB-TOKEN", job), 201},
 		{"refused, unknown token in the query", "POST", p + "?ref=main&token=" + unknown + "&private_token=" + private, reqBody{},
 			pairs("JOB-TOKEN", job, "X-Gitlab-Token", hook, "X-Hub-Signature-256", signature), 404},
+		{"refused, variables in the query", "POST", p + "?ref=main&token=" + unknown + "&variables[DEPLOY]=" + g.varValue() + "&inputs[env]=" + g.varValue(), reqBody{},
+			nil, 404},
+		{"refused, a case variant of variables", "POST", p + "?ref=main&token=" + tr.Token + "&VARIABLES[DEPLOY]=" + g.varValue(), reqBody{},
+			nil, 400},
+		{"accepted, variables in the query", "POST", p + "?ref=main&token=" + tr.Token + "&variables[DEPLOY]=" + g.varValue(), reqBody{},
+			nil, 201},
 		{"refused webhook, wrong secret", "POST", "/api/v4/projects/12/ref/main/trigger/pipeline?token=" + tr12.Token, rawJSON(pushEvent),
 			pairs("X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", hook+"x", "X-Hub-Signature-256", signature), 401},
 		{"accepted webhook", "POST", "/api/v4/projects/12/ref/main/trigger/pipeline?token=" + tr12.Token, rawJSON(pushEvent),

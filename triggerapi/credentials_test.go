@@ -77,3 +77,32 @@ func TestDeleteQueryCredentials(t *testing.T) {
 		}
 	}
 }
+
+func TestWithoutQuerySecrets(t *testing.T) {
+	tests := []struct {
+		raw, want string
+		changed   bool
+	}{
+		{"", "", false},
+		{"ref=main&job=build", "ref=main&job=build", false},
+		{"ref=main&variables[A]=secret", "ref=main&variables[A]=REDACTED", true},
+		{"token=glptt-x&ref=main&inputs[env]=prod", "ref=main&inputs[env]=REDACTED", true},
+		{"VARIABLES[A]=1&Inputs[b]=2", "VARIABLES[A]=REDACTED&Inputs[b]=REDACTED", true}, // case variants, refused but still in the URI
+		{"variables%5BA%5D=1&%76ariables[B]=2", "variables%5BA%5D=REDACTED&%76ariables[B]=REDACTED", true},
+		{"variables[A]&variables[B]=&ref=main", "variables[A]&variables[B]=&ref=main", false}, // no value to hide
+		{"variables[A]=REDACTED", "variables[A]=REDACTED", false},
+		{"variables=x&inputs=y&variablesA=z", "variables=x&inputs=y&variablesA=z", false}, // not a variable's value
+		{"a=1&&variables[A]=2", "a=1&&variables[A]=REDACTED", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			got, changed := WithoutQuerySecrets(tt.raw)
+			if got != tt.want || changed != tt.changed {
+				t.Errorf("WithoutQuerySecrets(%q) = %q, %t; want %q, %t", tt.raw, got, changed, tt.want, tt.changed)
+			}
+		})
+	}
+	if allocs := testing.AllocsPerRun(10, func() { WithoutQuerySecrets("ref=main&job=build") }); allocs != 0 {
+		t.Errorf("nothing to change: %v allocations, want none", allocs)
+	}
+}
