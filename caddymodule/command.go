@@ -49,11 +49,11 @@ visible, with when and by whom it was revoked: 'list --revoked', 'show'.
 Existing GitLab trigger tokens can be imported with 'add --token', so that
 callers keep working unchanged.
 
-This command talks to the running Caddy through its admin API, at
-'` + caddy.DefaultAdminListen + `' by default. You may explicitly specify the
---address, or use the --config flag to load the admin address from your
-config, if not using the default. When several storages are used by
-trigger_gateway handlers, choose one with --storage.
+This command talks to the running Caddy through its admin API, whose
+address it finds as 'caddy reload' does: --address, else the admin address
+of the config given with --config (and --adapter), else of the Caddyfile in
+the current directory, else '` + caddy.DefaultAdminListen + `'. When several storages are used
+by trigger_gateway handlers, choose one with --storage.
 
 By default the output is a table for people; --json prints the admin API's
 JSON for scripts. Errors are one line on standard error, starting with
@@ -383,8 +383,7 @@ func (cl *triggerClient) request(method, path string, query url.Values, body any
 
 // requestWithHeader is request with request headers.
 func (cl *triggerClient) requestWithHeader(method, path string, query url.Values, header http.Header, body any) ([]byte, error) {
-	addr, err := caddycmd.DetermineAdminAPIAddress(cl.flags.String("address"), nil,
-		cl.flags.String("config"), cl.flags.String("adapter"))
+	addr, err := cliAdminAddress(cl.flags.String("address"), cl.flags.String("config"), cl.flags.String("adapter"))
 	if err != nil {
 		return nil, fmt.Errorf("couldn't determine admin API address: %v", err)
 	}

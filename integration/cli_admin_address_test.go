@@ -1,0 +1,56 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// `caddy trigger` reaches the admin API the way `caddy reload` does: the
+// --address, else the admin address of --config, else of the Caddyfile in
+// the current directory, else localhost:2019. It never falls back to the
+// default address when the config turns the admin API off: that would
+// create, list or revoke the triggers of another Caddy.
+func TestTriggerCLIReachesTheAdminAPIReloadWould(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t, config{})
+	tr := g.addTrigger(t, addOpts{Project: "9", Description: "found", Owner: "alice"})
+
+	adminOff := filepath.Join(g.dir, "admin-off.Caddyfile")
+	if err := os.WriteFile(adminOff, []byte("{\n\tadmin off\n}\n\nhttp://127.0.0.1:1 {\n\ttrigger_gateway\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		args      []string
+		stdoutHas string // on success
+		stderrHas []string
+	}{
+		{name: "the adjacent Caddyfile's admin address", args: []string{"trigger", "list", "--json"}, stdoutHas: `"token_prefix": "` + tr.TokenPrefix + `"`},
+		{name: "a config with admin off", args: []string{"trigger", "list", "--config", adminOff},
+			stderrHas: []string{"caddy trigger: ", adminOff, "admin off", "--address"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := g.cli(t, tc.args...)
+			if tc.stdoutHas != "" {
+				if res.ExitCode != 0 || !strings.Contains(res.Stdout, tc.stdoutHas) {
+					t.Fatalf("exit %d, stdout %q, stderr %q; want the gateway's trigger", res.ExitCode, res.Stdout, res.Stderr)
+				}
+				return
+			}
+			if res.ExitCode != 1 || res.Stdout != "" {
+				t.Errorf("exit %d, stdout %q; want 1 and nothing", res.ExitCode, res.Stdout)
+			}
+			for _, want := range tc.stderrHas {
+				if !strings.Contains(res.Stderr, want) {
+					t.Errorf("stderr %q lacks %q", res.Stderr, want)
+				}
+			}
+			if strings.Contains(res.Stderr, "localhost:2019") {
+				t.Errorf("stderr %q: the CLI tried the default admin address", res.Stderr)
+			}
+		})
+	}
+}
