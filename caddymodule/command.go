@@ -68,7 +68,7 @@ func buildTriggerCommand(cmd *cobra.Command) {
 	pf.String("address", "", "Address of the administration API listener (if --config is not used)")
 	pf.StringP("config", "c", "", "Configuration file (if --address is not used)")
 	pf.StringP("adapter", "a", "", "Name of config adapter to apply (if --config is used)")
-	pf.String("storage", "", "Storage key of the trigger_gateway to manage (only when several storages are in use)")
+	pf.String("storage", "", "Storage key of the trigger_gateway to manage (needed only when several storages are in use; one not in use is refused)")
 	pf.Bool("json", false, "Print the admin API's JSON instead of a table")
 
 	// Without a subcommand, help; an unknown one is an error, not help.

@@ -10,8 +10,9 @@ import (
 // `caddy trigger` reaches the admin API the way `caddy reload` does: the
 // --address, else the admin address of --config, else of the Caddyfile in
 // the current directory, else localhost:2019. It never falls back to the
-// default address when the config turns the admin API off: that would
-// create, list or revoke the triggers of another Caddy.
+// default address when the config turns the admin API off, and never
+// manages another storage than the one --storage names: either would
+// create, list or revoke the triggers of another Caddy or storage.
 func TestTriggerCLIReachesTheAdminAPIReloadWould(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t, config{})
@@ -30,6 +31,11 @@ func TestTriggerCLIReachesTheAdminAPIReloadWould(t *testing.T) {
 		{name: "the adjacent Caddyfile's admin address", args: []string{"trigger", "list", "--json"}, stdoutHas: `"token_prefix": "` + tr.TokenPrefix + `"`},
 		{name: "a config with admin off", args: []string{"trigger", "list", "--config", adminOff},
 			stderrHas: []string{"caddy trigger: ", adminOff, "admin off", "--address"}},
+		{name: "a storage not in use", args: []string{"trigger", "add", "--address", g.adminAddr(), "--storage", "redis:nowhere",
+			"--project", "9", "--description", "elsewhere", "--owner", "alice", "--json"},
+			stderrHas: []string{"caddy trigger: ", "redis:nowhere", "FileStorage:" + filepath.Join(g.dir, "storage")}},
+		{name: "a storage not in use, listing", args: []string{"trigger", "list", "--address", g.adminAddr(), "--storage", "redis:nowhere"},
+			stderrHas: []string{"redis:nowhere"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,5 +58,8 @@ func TestTriggerCLIReachesTheAdminAPIReloadWould(t *testing.T) {
 				t.Errorf("stderr %q: the CLI tried the default admin address", res.Stderr)
 			}
 		})
+	}
+	if list := g.listTriggers(t, ""); len(list) != 1 {
+		t.Errorf("%d triggers in the storage, want only the first", len(list))
 	}
 }
