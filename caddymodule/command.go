@@ -12,10 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
@@ -476,7 +474,8 @@ func writeShownTrigger(w io.Writer, t adminTrigger, now time.Time) error {
 	return err
 }
 
-// descriptionWidth bounds the DESCRIPTION column so rows stay on one line.
+// descriptionWidth bounds the DESCRIPTION column, in terminal columns, so
+// rows stay on one line.
 const descriptionWidth = 40
 
 // writeTriggerTable prints triggers as an aligned table; times are shown in
@@ -485,12 +484,11 @@ const descriptionWidth = 40
 // whom.
 func writeTriggerTable(w io.Writer, list []adminTrigger, now time.Time) error {
 	withRevoked := slices.ContainsFunc(list, func(t adminTrigger) bool { return t.RevokedAt != nil })
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	header := "ID\tPROJECT\tDESCRIPTION\tOWNER\tTOKEN\tREFS\tCREATED\tEXPIRES\tLAST USED\tUSES"
+	header := []string{"ID", "PROJECT", "DESCRIPTION", "OWNER", "TOKEN", "REFS", "CREATED", "EXPIRES", "LAST USED", "USES"}
 	if withRevoked {
-		header += "\tREVOKED\tREVOKED BY"
+		header = append(header, "REVOKED", "REVOKED BY")
 	}
-	fmt.Fprintln(tw, header)
+	rows := [][]string{header}
 	for _, t := range list {
 		owner := cellText(t.Owner, descriptionWidth)
 		if t.Legacy || owner == "" {
@@ -500,26 +498,26 @@ func writeTriggerTable(w io.Writer, list []adminTrigger, now time.Time) error {
 		if t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) {
 			expires += " (expired)"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d",
-			t.ID,
+		row := []string{
+			strconv.FormatInt(t.ID, 10),
 			cellText(t.Project, descriptionWidth),
 			cellText(t.Description, descriptionWidth),
 			owner,
-			cellText(t.TokenPrefix, descriptionWidth)+"…",
+			cellText(t.TokenPrefix, descriptionWidth) + "…",
 			refsCell(t.Refs),
 			formatCLITime(&t.CreatedAt, now.Location(), "-"),
 			expires,
 			formatCLITime(t.LastUsed, now.Location(), "never"),
-			t.UseCount,
-		)
+			strconv.FormatInt(t.UseCount, 10),
+		}
 		if withRevoked {
-			fmt.Fprintf(tw, "\t%s\t%s",
+			row = append(row,
 				formatCLITime(t.RevokedAt, now.Location(), "-"),
 				cellText(orText(t.RevokedBy, "-"), descriptionWidth))
 		}
-		fmt.Fprintln(tw)
+		rows = append(rows, row)
 	}
-	return tw.Flush()
+	return writeTable(w, rows)
 }
 
 // refsCell shows a trigger's ref globs; "(any)" when it has none: the
@@ -551,16 +549,15 @@ func formatCLITime(t *time.Time, loc *time.Location, none string) string {
 }
 
 // cellText makes s safe for one table cell: control characters (tabs,
-// newlines, escapes) become spaces and long text is cut with an ellipsis.
+// newlines, escapes) and bidi controls (which would reorder the rest of
+// the row) become spaces, and text wider than width terminal columns is
+// cut with an ellipsis.
 func cellText(s string, width int) string {
 	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
 			return ' '
 		}
 		return r
 	}, s)
-	if utf8.RuneCountInString(s) <= width {
-		return s
-	}
-	return string([]rune(s)[:width-1]) + "…"
+	return truncateWidth(s, width)
 }

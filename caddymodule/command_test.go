@@ -206,6 +206,13 @@ func TestCellText(t *testing.T) {
 		{"eleven chars", 10, "eleven ch…"},
 		{"tab\tand\nnewline\x1b[31m", 40, "tab and newline [31m"},
 		{"héhéhéhéhé-plus", 10, "héhéhéhéh…"},
+		// Columns as a terminal shows them: a wide character takes two, a
+		// combining mark none; a bidi control, which would reorder the
+		// rest of the row, becomes a space.
+		{"日本語の説明です", 10, "日本語の…"},
+		{"日本語の説明", 12, "日本語の説明"},
+		{"Café Café Café", 14, "Café Café Café"},
+		{"owner‮exe.txt", 20, "owner exe.txt"},
 	}
 	for _, tc := range tests {
 		if got := cellText(tc.in, tc.width); got != tc.want {
@@ -240,6 +247,32 @@ func TestWriteTriggerTable(t *testing.T) {
 		"1    9              nightly deploy                            alice     glptt-1a2b…  main,release/*  2030-01-02 10:30 UTC  never                           2030-01-05 08:00 UTC  42",
 		"12   group/project  imported from GitLab with a tab           (legacy)  abcd…        (any)           2030-01-02 10:30 UTC  2031-01-01 00:00 UTC            never                 0",
 		"103  10             long long long long long long long long…  bob       glptt-ffff…  (any)           2030-01-02 10:30 UTC  2030-01-03 00:00 UTC (expired)  2030-01-05 08:00 UTC  1",
+		"",
+	}, "\n")
+	if got := buf.String(); got != want {
+		t.Errorf("table:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// Columns stay aligned as a terminal shows them whatever the text: wide
+// (CJK) characters take two columns, combining marks none.
+func TestWriteTriggerTableAlignsWideText(t *testing.T) {
+	now := time.Date(2030, 1, 10, 0, 0, 0, 0, time.UTC)
+	list := sampleTriggers()[:1]
+	for _, d := range []string{"日本語の説明", "Café deploy"} {
+		tr := list[0]
+		tr.Description = d
+		list = append(list, tr)
+	}
+	var buf bytes.Buffer
+	if err := writeTriggerTable(&buf, list, now); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{
+		"ID  PROJECT  DESCRIPTION     OWNER  TOKEN        REFS            CREATED               EXPIRES  LAST USED             USES",
+		"1   9        nightly deploy  alice  glptt-1a2b…  main,release/*  2030-01-02 10:30 UTC  never    2030-01-05 08:00 UTC  42",
+		"1   9        日本語の説明    alice  glptt-1a2b…  main,release/*  2030-01-02 10:30 UTC  never    2030-01-05 08:00 UTC  42",
+		"1   9        Café deploy     alice  glptt-1a2b…  main,release/*  2030-01-02 10:30 UTC  never    2030-01-05 08:00 UTC  42",
 		"",
 	}, "\n")
 	if got := buf.String(); got != want {
