@@ -458,7 +458,7 @@ func TestTriggerCommandAgainstAdminAPI(t *testing.T) {
 		{name: "show revoked", args: []string{"show", "1"}, want: []string{"deploy", "REVOKED", "admin API"}, secrets: true},
 		{name: "list revoked", args: []string{"list", "--revoked"}, want: []string{"deploy", "REVOKED"}, secrets: true},
 		{name: "revoke json prints nothing", args: []string{"revoke", "2", "--json"}},
-		{name: "revoke revoked", args: []string{"revoke", "2"}, errHas: "(HTTP 404)"},
+		{name: "revoke revoked", args: []string{"revoke", "2"}, errHas: "trigger 2 is already revoked (since "},
 		{name: "list after revocations", args: []string{"list", "--json"}, want: []string{"[]"}},
 	}
 	for _, tc := range tests {
