@@ -41,6 +41,9 @@ func TestCLIAdminAddress(t *testing.T) {
 		{name: "no config at all", dir: dir, want: "localhost:2019"},
 		{name: "--config with admin disabled", dir: dir, config: offJSON, errHas: offJSON + " turns the admin API off"},
 		{name: "--config Caddyfile with admin off", dir: dir, config: offCaddyfile, adapter: "caddyfile", errHas: "--address"},
+		{name: "--config named like a Caddyfile, no --adapter", dir: dir, config: offCaddyfile, errHas: "admin off"},
+		{name: "--config not JSON, no --adapter", dir: dir, config: write("Caddy.conf", "{\n\tadmin off\n}\n"), errHas: "--adapter caddyfile"},
+		{name: "--config with an unknown adapter", dir: dir, config: unixJSON, adapter: "yaml-nope", errHas: "unrecognized config adapter"},
 		{name: "--config missing", dir: dir, config: filepath.Join(dir, "missing"), errHas: "no such file"},
 		{name: "--adapter without --config", dir: dir, adapter: "caddyfile", errHas: "--config"},
 	}

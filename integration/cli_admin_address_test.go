@@ -12,7 +12,8 @@ import (
 // the current directory, else localhost:2019. It never falls back to the
 // default address when the config turns the admin API off, and never
 // manages another storage than the one --storage names: either would
-// create, list or revoke the triggers of another Caddy or storage.
+// create, list or revoke the triggers of another Caddy or storage. Loading
+// the config writes no log line: standard error holds an error's one line.
 func TestTriggerCLIReachesTheAdminAPIReloadWould(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t, config{})
@@ -41,13 +42,17 @@ func TestTriggerCLIReachesTheAdminAPIReloadWould(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			res := g.cli(t, tc.args...)
 			if tc.stdoutHas != "" {
-				if res.ExitCode != 0 || !strings.Contains(res.Stdout, tc.stdoutHas) {
-					t.Fatalf("exit %d, stdout %q, stderr %q; want the gateway's trigger", res.ExitCode, res.Stdout, res.Stderr)
+				if res.ExitCode != 0 || !strings.Contains(res.Stdout, tc.stdoutHas) || res.Stderr != "" {
+					t.Fatalf("exit %d, stdout %q, stderr %q; want the gateway's trigger and nothing on standard error",
+						res.ExitCode, res.Stdout, res.Stderr)
 				}
 				return
 			}
 			if res.ExitCode != 1 || res.Stdout != "" {
 				t.Errorf("exit %d, stdout %q; want 1 and nothing", res.ExitCode, res.Stdout)
+			}
+			if !strings.HasPrefix(res.Stderr, "caddy trigger: ") || strings.Count(res.Stderr, "\n") != 1 {
+				t.Errorf("stderr %q, want the error's one line (no log lines of the config's loading)", res.Stderr)
 			}
 			for _, want := range tc.stderrHas {
 				if !strings.Contains(res.Stderr, want) {
