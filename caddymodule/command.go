@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -186,16 +187,20 @@ func cmdTriggerAdd(cl *triggerClient, fl caddycmd.Flags, _ []string) error {
 	if err != nil {
 		return err
 	}
-	raw, err := cl.request(http.MethodPost, "/trigger_gateway/triggers", nil, req)
+	raw, err := cl.request(http.MethodPost, "/trigger_gateway/triggers", nil, req, http.StatusCreated)
 	if err != nil {
 		return err
-	}
-	if cl.asJSON {
-		return printIndentedJSON(cl.out, raw)
 	}
 	var t adminTrigger
 	if err := json.Unmarshal(raw, &t); err != nil {
 		return fmt.Errorf("decoding the admin API's answer: %v", err)
+	}
+	if t.ID <= 0 || t.Token == "" || t.TokenPrefix == "" {
+		// Another server's 201 JSON (a CI server's pipeline) is no trigger.
+		return notAdminAPIError(cl.address, errors.New("no trigger ID or token in the answer"))
+	}
+	if cl.asJSON {
+		return printIndentedJSON(cl.out, raw)
 	}
 	return writeCreatedTrigger(cl.out, t, cl.now())
 }
@@ -209,7 +214,7 @@ func cmdTriggerList(cl *triggerClient, fl caddycmd.Flags, _ []string) error {
 	if revoked {
 		q.Set("revoked", "true")
 	}
-	raw, err := cl.request(http.MethodGet, "/trigger_gateway/triggers", q, nil)
+	raw, err := cl.request(http.MethodGet, "/trigger_gateway/triggers", q, nil, http.StatusOK)
 	if err != nil {
 		return err
 	}
@@ -237,11 +242,11 @@ func cmdTriggerShow(cl *triggerClient, _ caddycmd.Flags, args []string) error {
 		return err
 	}
 	path := "/trigger_gateway/triggers/" + strconv.FormatInt(id, 10)
-	raw, err := cl.request(http.MethodGet, path, nil, nil)
+	raw, err := cl.request(http.MethodGet, path, nil, nil, http.StatusOK)
 	if err != nil {
 		return err
 	}
-	rawDeliveries, err := cl.request(http.MethodGet, path+"/deliveries", nil, nil)
+	rawDeliveries, err := cl.request(http.MethodGet, path+"/deliveries", nil, nil, http.StatusOK)
 	if err != nil {
 		return err
 	}
@@ -279,7 +284,7 @@ func cmdTriggerRevoke(cl *triggerClient, fl caddycmd.Flags, args []string) error
 	if user := cliUser(); user != "" {
 		header.Set(adminUserHeader, user)
 	}
-	if _, err := cl.requestWithHeader(http.MethodDelete, "/trigger_gateway/triggers/"+strconv.FormatInt(id, 10), wait, header, nil); err != nil {
+	if _, err := cl.requestWithHeader(http.MethodDelete, "/trigger_gateway/triggers/"+strconv.FormatInt(id, 10), wait, header, nil, http.StatusNoContent); err != nil {
 		return err
 	}
 	if cl.asJSON {
@@ -371,20 +376,26 @@ type triggerClient struct {
 	in     io.Reader
 	asJSON bool
 	now    func() time.Time
+	// address is the admin address of the last request, for errors.
+	address string
 }
 
 // request sends one admin API request and returns the answer's body. The
 // admin address is resolved only now, after the local checks have passed.
-func (cl *triggerClient) request(method, path string, query url.Values, body any) ([]byte, error) {
-	return cl.requestWithHeader(method, path, query, make(http.Header), body)
+// A success is an answer with status want (and a JSON body, unless 204):
+// any other is not the admin API's (an --address that is the site's port,
+// or another server), and must not pass for a success.
+func (cl *triggerClient) request(method, path string, query url.Values, body any, want int) ([]byte, error) {
+	return cl.requestWithHeader(method, path, query, make(http.Header), body, want)
 }
 
 // requestWithHeader is request with request headers.
-func (cl *triggerClient) requestWithHeader(method, path string, query url.Values, header http.Header, body any) ([]byte, error) {
+func (cl *triggerClient) requestWithHeader(method, path string, query url.Values, header http.Header, body any, want int) ([]byte, error) {
 	addr, err := cliAdminAddress(cl.flags.String("address"), cl.flags.String("config"), cl.flags.String("adapter"))
 	if err != nil {
 		return nil, fmt.Errorf("couldn't determine admin API address: %v", err)
 	}
+	cl.address = addr
 	if s := cl.flags.String("storage"); s != "" {
 		if query == nil {
 			query = url.Values{}
@@ -408,6 +419,9 @@ func (cl *triggerClient) requestWithHeader(method, path string, query url.Values
 		return nil, adminRequestError(addr, err)
 	}
 	defer resp.Body.Close()
+	if err := checkAdminAnswer(resp, want); err != nil {
+		return nil, notAdminAPIError(addr, err)
+	}
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("reading the admin API's answer: %v", err)
@@ -415,9 +429,34 @@ func (cl *triggerClient) requestWithHeader(method, path string, query url.Values
 	return raw, nil
 }
 
+// checkAdminAnswer tells whether a successful answer is the one the admin
+// API gives: status want, and JSON unless want is 204 No Content.
+func checkAdminAnswer(resp *http.Response, want int) error {
+	if resp.StatusCode != want {
+		return fmt.Errorf("HTTP %d where the admin API answers %d", resp.StatusCode, want)
+	}
+	if want == http.StatusNoContent {
+		return nil
+	}
+	if mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mediaType != "application/json" {
+		return fmt.Errorf("HTTP %d with Content-Type %q, not JSON", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	return nil
+}
+
+// notAdminAPIError says that addr answered, but not as the admin API does.
+func notAdminAPIError(addr string, err error) error {
+	return fmt.Errorf("the answer from %s is not the trigger_gateway admin API's (%v): "+
+		"is it Caddy's admin endpoint, with this plugin? see --address and --config", addr, err)
+}
+
 // adminErrorPrefix starts the error AdminAPIRequest returns for a 4xx or 5xx
 // answer, followed by "<status>: <body>".
 const adminErrorPrefix = "caddy responded with error: HTTP "
+
+// adminErrorExcerpt bounds, in columns, what an error shows of an answer
+// that is not the admin API's.
+const adminErrorExcerpt = 120
 
 // adminRequestError turns AdminAPIRequest's error into the admin API's own
 // message ({"error": "..."}) with the status, or explains a failed connection.
@@ -431,7 +470,8 @@ func adminRequestError(addr string, err error) error {
 		Error string `json:"error"`
 	}
 	if json.Unmarshal([]byte(body), &apiErr) != nil || apiErr.Error == "" {
-		return err
+		// Not the admin API's error: its body (a web page, maybe) is cut short.
+		return notAdminAPIError(addr, fmt.Errorf("HTTP %s: %s", status, cellText(strings.TrimSpace(body), adminErrorExcerpt)))
 	}
 	return fmt.Errorf("%s (HTTP %s)", apiErr.Error, status)
 }

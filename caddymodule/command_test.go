@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -160,7 +162,8 @@ func TestAdminRequestError(t *testing.T) {
 		{"error with warnings", errors.New(`caddy responded with error: HTTP 409: {"error":"exists","warnings":[]}`),
 			"exists (HTTP 409)"},
 		{"not JSON", errors.New(`caddy responded with error: HTTP 502: bad gateway`),
-			`caddy responded with error: HTTP 502: bad gateway`},
+			"the answer from localhost:2019 is not the trigger_gateway admin API's (HTTP 502: bad gateway): " +
+				"is it Caddy's admin endpoint, with this plugin? see --address and --config"},
 		{"connection", errors.New("performing request: dial tcp 127.0.0.1:2019: connect: connection refused"),
 			"reaching Caddy's admin API at localhost:2019 (is Caddy running? see --address and --config): " +
 				"performing request: dial tcp 127.0.0.1:2019: connect: connection refused"},
@@ -602,6 +605,66 @@ func TestTriggerIDParsersAgree(t *testing.T) {
 		cli, cliErr := parseCLITriggerID(arg)
 		if admin != want || cli != want || (adminErr == nil) != (refusal == nil) || (cliErr == nil) != (refusal == nil) {
 			t.Errorf("%q: management %d %v, admin API %d %v, CLI %d %v", arg, want, refusal, admin, adminErr, cli, cliErr)
+		}
+	}
+}
+
+// An --address that is not the admin API (the gateway's own port, another
+// server) fails every subcommand with a sentence saying so; above all,
+// revoke never reports a revocation that the answer does not confirm.
+func TestTriggerCommandRefusesAnswersNotFromTheAdminAPI(t *testing.T) {
+	servers := map[string]http.HandlerFunc{
+		"a site answering 201 text": func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprint(w, "ok")
+		},
+		"a JSON API answering 200": func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"id":5}`)
+		},
+		"a CI server answering 201 JSON": func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprint(w, `{"id":4242,"ref":"main","status":"created"}`)
+		},
+		"a web server answering 404 HTML": func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, "<html><body>"+strings.Repeat("Not here. ", 1000)+"</body></html>")
+		},
+		"a redirect to a listing": func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/list" {
+				http.Redirect(w, r, "/list", http.StatusFound)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `[]`)
+		},
+	}
+	changes := [][]string{
+		{"revoke", "5"},
+		{"revoke", "5", "--json"},
+		{"add", "--project", "9", "--description", "d", "--json"},
+	}
+	readings := [][]string{{"list"}, {"show", "5", "--json"}}
+	for name, handler := range servers {
+		srv := httptest.NewServer(handler)
+		t.Cleanup(srv.Close)
+		subcommands := changes
+		if !strings.Contains(name, "JSON") && !strings.Contains(name, "redirect") {
+			// A JSON answer with 200 to a GET cannot be told from the admin API's.
+			subcommands = append(subcommands, readings...)
+		}
+		for _, args := range subcommands {
+			t.Run(name+"/"+strings.Join(args, " "), func(t *testing.T) {
+				out, err := runTriggerCLI(t, "", append(args, "--address", srv.Listener.Addr().String())...)
+				if err == nil || !strings.Contains(err.Error(), "is not the trigger_gateway admin API's") || len(err.Error()) > 400 {
+					t.Errorf("error %.500v, want a short one saying the answer is not the admin API's", err)
+				}
+				if out != "" {
+					t.Errorf("printed %q", out)
+				}
+			})
 		}
 	}
 }

@@ -3,6 +3,7 @@ package integration
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -67,4 +68,29 @@ func TestTriggerCLIReachesTheAdminAPIReloadWould(t *testing.T) {
 	if list := g.listTriggers(t, ""); len(list) != 1 {
 		t.Errorf("%d triggers in the storage, want only the first", len(list))
 	}
+}
+
+// An --address that is not the admin endpoint (the gateway's own port,
+// which answers 404, or the CI server's, which answers 201 with JSON as
+// Caddyfile.example's stand-in does) fails with a sentence saying so:
+// revoke never prints "revoked" for a token that still works.
+func TestTriggerCLIRefusesAnAddressThatIsNotTheAdminAPI(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t, config{})
+	tr := g.addTrigger(t, addOpts{Project: "9", Description: "still works", Owner: "alice"})
+	for _, addr := range []string{"127.0.0.1:" + strconv.Itoa(g.httpPort), "127.0.0.1:" + strconv.Itoa(g.up.port())} {
+		for _, args := range [][]string{
+			{"trigger", "revoke", "--address", addr, tr.idString()},
+			{"trigger", "revoke", "--address", addr, "--json", tr.idString()},
+			{"trigger", "add", "--address", addr, "--project", "9", "--description", "d", "--owner", "alice"},
+		} {
+			res := g.cli(t, args...)
+			if res.ExitCode != 1 || res.Stdout != "" || !strings.Contains(res.Stderr, "is not the trigger_gateway admin API's") {
+				t.Errorf("caddy %s --address %s: exit %d, stdout %q, stderr %q; want 1 and an error saying it is not the admin API",
+					strings.Join(args[:2], " "), addr, res.ExitCode, res.Stdout, res.Stderr)
+			}
+		}
+	}
+	g.up.take() // what the CI server received
+	g.triggerOK(t, tr)
 }
