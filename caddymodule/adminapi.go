@@ -301,6 +301,9 @@ func (a *adminAPI) handleRevoke(w http.ResponseWriter, r *http.Request, rawID st
 	// Read first only for the log line: Revoke reports an unknown ID itself,
 	// so a concurrent revocation in between still ends in a 404.
 	t, _, err := g.store.Get(r.Context(), id)
+	if errors.Is(err, tokenstore.ErrNotFound) {
+		return alreadyRevokedError(r, g, id)
+	}
 	if err != nil {
 		return storeLookupError(id, err)
 	}
@@ -319,6 +322,21 @@ func (a *adminAPI) handleRevoke(w http.ResponseWriter, r *http.Request, rawID st
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// alreadyRevokedError is the answer to revoking trigger id, which the
+// store does not hold as a live trigger: 404, saying when and by whom it
+// was revoked if it was, since showing it works.
+func alreadyRevokedError(r *http.Request, g *gateway, id int64) error {
+	t, _, err := g.store.GetIncludingRevoked(r.Context(), id)
+	switch {
+	case err != nil:
+		return storeLookupError(id, err)
+	case t.RevokedAt == nil: // the two reads disagree: answer as the first did
+		return storeLookupError(id, tokenstore.ErrNotFound)
+	}
+	return adminError(http.StatusNotFound, fmt.Errorf("trigger %d is already revoked (since %s, by %s)",
+		id, t.RevokedAt.UTC().Format(time.RFC3339), orText(t.RevokedBy, "unknown")))
 }
 
 func (a *adminAPI) logger() *zap.Logger {

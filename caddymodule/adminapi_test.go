@@ -567,19 +567,25 @@ func TestAdminRevoke(t *testing.T) {
 		target string
 		body   string
 		status int
+		errHas string // in the error's message
 	}{
-		{"revoke again", http.MethodDelete, "/trigger_gateway/triggers/" + strconv.FormatInt(gen.ID, 10), "", http.StatusNotFound},
-		{"revoke unknown", http.MethodDelete, "/trigger_gateway/triggers/999", "", http.StatusNotFound},
-		{"revoke bad ID", http.MethodDelete, "/trigger_gateway/triggers/x1", "", http.StatusBadRequest},
+		// Not "not found": 'caddy trigger show' finds it.
+		{"revoke again", http.MethodDelete, "/trigger_gateway/triggers/" + strconv.FormatInt(gen.ID, 10), "", http.StatusNotFound,
+			fmt.Sprintf("trigger %d is already revoked (since %s, by admin API, user alice)", gen.ID, revokedList[0].RevokedAt.Format(time.RFC3339))},
+		{"revoke unknown", http.MethodDelete, "/trigger_gateway/triggers/999", "", http.StatusNotFound, "trigger 999 not found"},
+		{"revoke bad ID", http.MethodDelete, "/trigger_gateway/triggers/x1", "", http.StatusBadRequest, "invalid trigger ID"},
 		{"re-import revoked token", http.MethodPost, "/trigger_gateway/triggers",
-			`{"project":"9","description":"again","owner":"bob","token":"` + imported + `"}`, http.StatusConflict},
-		{"other trigger kept", http.MethodGet, "/trigger_gateway/triggers/" + strconv.FormatInt(keep.ID, 10), "", http.StatusOK},
+			`{"project":"9","description":"again","owner":"bob","token":"` + imported + `"}`, http.StatusConflict, "already registered or was revoked"},
+		{"other trigger kept", http.MethodGet, "/trigger_gateway/triggers/" + strconv.FormatInt(keep.ID, 10), "", http.StatusOK, ""},
 	}
 	for _, tc := range steps {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := c.do(tc.method, tc.target, tc.body)
 			if rec.Code != tc.status {
 				t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body)
+			}
+			if tc.errHas != "" && !strings.Contains(errorMessage(t, rec), tc.errHas) {
+				t.Errorf("error %q, want one saying %q", errorMessage(t, rec), tc.errHas)
 			}
 			assertNoSecret(t, "answer", rec.Body.String(), tokGen, imported, tokKeep)
 		})

@@ -7,15 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
@@ -49,11 +48,11 @@ visible, with when and by whom it was revoked: 'list --revoked', 'show'.
 Existing GitLab trigger tokens can be imported with 'add --token', so that
 callers keep working unchanged.
 
-This command talks to the running Caddy through its admin API, at
-'` + caddy.DefaultAdminListen + `' by default. You may explicitly specify the
---address, or use the --config flag to load the admin address from your
-config, if not using the default. When several storages are used by
-trigger_gateway handlers, choose one with --storage.
+This command talks to the running Caddy through its admin API, whose
+address it finds as 'caddy reload' does: --address, else the admin address
+of the config given with --config (and --adapter), else of the Caddyfile in
+the current directory, else '` + caddy.DefaultAdminListen + `'. When several storages are used
+by trigger_gateway handlers, choose one with --storage.
 
 By default the output is a table for people; --json prints the admin API's
 JSON for scripts. Errors are one line on standard error, starting with
@@ -68,7 +67,7 @@ func buildTriggerCommand(cmd *cobra.Command) {
 	pf.String("address", "", "Address of the administration API listener (if --config is not used)")
 	pf.StringP("config", "c", "", "Configuration file (if --address is not used)")
 	pf.StringP("adapter", "a", "", "Name of config adapter to apply (if --config is used)")
-	pf.String("storage", "", "Storage key of the trigger_gateway to manage (only when several storages are in use)")
+	pf.String("storage", "", "Storage key of the trigger_gateway to manage (needed only when several storages are in use; one not in use is refused)")
 	pf.Bool("json", false, "Print the admin API's JSON instead of a table")
 
 	// Without a subcommand, help; an unknown one is an error, not help.
@@ -188,16 +187,20 @@ func cmdTriggerAdd(cl *triggerClient, fl caddycmd.Flags, _ []string) error {
 	if err != nil {
 		return err
 	}
-	raw, err := cl.request(http.MethodPost, "/trigger_gateway/triggers", nil, req)
+	raw, err := cl.request(http.MethodPost, "/trigger_gateway/triggers", nil, req, http.StatusCreated)
 	if err != nil {
 		return err
-	}
-	if cl.asJSON {
-		return printIndentedJSON(cl.out, raw)
 	}
 	var t adminTrigger
 	if err := json.Unmarshal(raw, &t); err != nil {
 		return fmt.Errorf("decoding the admin API's answer: %v", err)
+	}
+	if t.ID <= 0 || t.Token == "" || t.TokenPrefix == "" {
+		// Another server's 201 JSON (a CI server's pipeline) is no trigger.
+		return notAdminAPIError(cl.address, errors.New("no trigger ID or token in the answer"))
+	}
+	if cl.asJSON {
+		return printIndentedJSON(cl.out, raw)
 	}
 	return writeCreatedTrigger(cl.out, t, cl.now())
 }
@@ -211,7 +214,7 @@ func cmdTriggerList(cl *triggerClient, fl caddycmd.Flags, _ []string) error {
 	if revoked {
 		q.Set("revoked", "true")
 	}
-	raw, err := cl.request(http.MethodGet, "/trigger_gateway/triggers", q, nil)
+	raw, err := cl.request(http.MethodGet, "/trigger_gateway/triggers", q, nil, http.StatusOK)
 	if err != nil {
 		return err
 	}
@@ -239,11 +242,11 @@ func cmdTriggerShow(cl *triggerClient, _ caddycmd.Flags, args []string) error {
 		return err
 	}
 	path := "/trigger_gateway/triggers/" + strconv.FormatInt(id, 10)
-	raw, err := cl.request(http.MethodGet, path, nil, nil)
+	raw, err := cl.request(http.MethodGet, path, nil, nil, http.StatusOK)
 	if err != nil {
 		return err
 	}
-	rawDeliveries, err := cl.request(http.MethodGet, path+"/deliveries", nil, nil)
+	rawDeliveries, err := cl.request(http.MethodGet, path+"/deliveries", nil, nil, http.StatusOK)
 	if err != nil {
 		return err
 	}
@@ -281,7 +284,7 @@ func cmdTriggerRevoke(cl *triggerClient, fl caddycmd.Flags, args []string) error
 	if user := cliUser(); user != "" {
 		header.Set(adminUserHeader, user)
 	}
-	if _, err := cl.requestWithHeader(http.MethodDelete, "/trigger_gateway/triggers/"+strconv.FormatInt(id, 10), wait, header, nil); err != nil {
+	if _, err := cl.requestWithHeader(http.MethodDelete, "/trigger_gateway/triggers/"+strconv.FormatInt(id, 10), wait, header, nil, http.StatusNoContent); err != nil {
 		return err
 	}
 	if cl.asJSON {
@@ -373,21 +376,26 @@ type triggerClient struct {
 	in     io.Reader
 	asJSON bool
 	now    func() time.Time
+	// address is the admin address of the last request, for errors.
+	address string
 }
 
 // request sends one admin API request and returns the answer's body. The
 // admin address is resolved only now, after the local checks have passed.
-func (cl *triggerClient) request(method, path string, query url.Values, body any) ([]byte, error) {
-	return cl.requestWithHeader(method, path, query, make(http.Header), body)
+// A success is an answer with status want (and a JSON body, unless 204):
+// any other is not the admin API's (an --address that is the site's port,
+// or another server), and must not pass for a success.
+func (cl *triggerClient) request(method, path string, query url.Values, body any, want int) ([]byte, error) {
+	return cl.requestWithHeader(method, path, query, make(http.Header), body, want)
 }
 
 // requestWithHeader is request with request headers.
-func (cl *triggerClient) requestWithHeader(method, path string, query url.Values, header http.Header, body any) ([]byte, error) {
-	addr, err := caddycmd.DetermineAdminAPIAddress(cl.flags.String("address"), nil,
-		cl.flags.String("config"), cl.flags.String("adapter"))
+func (cl *triggerClient) requestWithHeader(method, path string, query url.Values, header http.Header, body any, want int) ([]byte, error) {
+	addr, err := cliAdminAddress(cl.flags.String("address"), cl.flags.String("config"), cl.flags.String("adapter"))
 	if err != nil {
 		return nil, fmt.Errorf("couldn't determine admin API address: %v", err)
 	}
+	cl.address = addr
 	if s := cl.flags.String("storage"); s != "" {
 		if query == nil {
 			query = url.Values{}
@@ -411,6 +419,9 @@ func (cl *triggerClient) requestWithHeader(method, path string, query url.Values
 		return nil, adminRequestError(addr, err)
 	}
 	defer resp.Body.Close()
+	if err := checkAdminAnswer(resp, want); err != nil {
+		return nil, notAdminAPIError(addr, err)
+	}
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("reading the admin API's answer: %v", err)
@@ -418,9 +429,34 @@ func (cl *triggerClient) requestWithHeader(method, path string, query url.Values
 	return raw, nil
 }
 
+// checkAdminAnswer tells whether a successful answer is the one the admin
+// API gives: status want, and JSON unless want is 204 No Content.
+func checkAdminAnswer(resp *http.Response, want int) error {
+	if resp.StatusCode != want {
+		return fmt.Errorf("HTTP %d where the admin API answers %d", resp.StatusCode, want)
+	}
+	if want == http.StatusNoContent {
+		return nil
+	}
+	if mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mediaType != "application/json" {
+		return fmt.Errorf("HTTP %d with Content-Type %q, not JSON", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	return nil
+}
+
+// notAdminAPIError says that addr answered, but not as the admin API does.
+func notAdminAPIError(addr string, err error) error {
+	return fmt.Errorf("the answer from %s is not the trigger_gateway admin API's (%v): "+
+		"is it Caddy's admin endpoint, with this plugin? see --address and --config", addr, err)
+}
+
 // adminErrorPrefix starts the error AdminAPIRequest returns for a 4xx or 5xx
 // answer, followed by "<status>: <body>".
 const adminErrorPrefix = "caddy responded with error: HTTP "
+
+// adminErrorExcerpt bounds, in columns, what an error shows of an answer
+// that is not the admin API's.
+const adminErrorExcerpt = 120
 
 // adminRequestError turns AdminAPIRequest's error into the admin API's own
 // message ({"error": "..."}) with the status, or explains a failed connection.
@@ -434,7 +470,8 @@ func adminRequestError(addr string, err error) error {
 		Error string `json:"error"`
 	}
 	if json.Unmarshal([]byte(body), &apiErr) != nil || apiErr.Error == "" {
-		return err
+		// Not the admin API's error: its body (a web page, maybe) is cut short.
+		return notAdminAPIError(addr, fmt.Errorf("HTTP %s: %s", status, cellText(strings.TrimSpace(body), adminErrorExcerpt)))
 	}
 	return fmt.Errorf("%s (HTTP %s)", apiErr.Error, status)
 }
@@ -477,7 +514,8 @@ func writeShownTrigger(w io.Writer, t adminTrigger, now time.Time) error {
 	return err
 }
 
-// descriptionWidth bounds the DESCRIPTION column so rows stay on one line.
+// descriptionWidth bounds the DESCRIPTION column, in terminal columns, so
+// rows stay on one line.
 const descriptionWidth = 40
 
 // writeTriggerTable prints triggers as an aligned table; times are shown in
@@ -486,12 +524,11 @@ const descriptionWidth = 40
 // whom.
 func writeTriggerTable(w io.Writer, list []adminTrigger, now time.Time) error {
 	withRevoked := slices.ContainsFunc(list, func(t adminTrigger) bool { return t.RevokedAt != nil })
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	header := "ID\tPROJECT\tDESCRIPTION\tOWNER\tTOKEN\tREFS\tCREATED\tEXPIRES\tLAST USED\tUSES"
+	header := []string{"ID", "PROJECT", "DESCRIPTION", "OWNER", "TOKEN", "REFS", "CREATED", "EXPIRES", "LAST USED", "USES"}
 	if withRevoked {
-		header += "\tREVOKED\tREVOKED BY"
+		header = append(header, "REVOKED", "REVOKED BY")
 	}
-	fmt.Fprintln(tw, header)
+	rows := [][]string{header}
 	for _, t := range list {
 		owner := cellText(t.Owner, descriptionWidth)
 		if t.Legacy || owner == "" {
@@ -501,26 +538,26 @@ func writeTriggerTable(w io.Writer, list []adminTrigger, now time.Time) error {
 		if t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) {
 			expires += " (expired)"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d",
-			t.ID,
+		row := []string{
+			strconv.FormatInt(t.ID, 10),
 			cellText(t.Project, descriptionWidth),
 			cellText(t.Description, descriptionWidth),
 			owner,
-			cellText(t.TokenPrefix, descriptionWidth)+"…",
+			cellText(t.TokenPrefix, descriptionWidth) + "…",
 			refsCell(t.Refs),
 			formatCLITime(&t.CreatedAt, now.Location(), "-"),
 			expires,
 			formatCLITime(t.LastUsed, now.Location(), "never"),
-			t.UseCount,
-		)
+			strconv.FormatInt(t.UseCount, 10),
+		}
 		if withRevoked {
-			fmt.Fprintf(tw, "\t%s\t%s",
+			row = append(row,
 				formatCLITime(t.RevokedAt, now.Location(), "-"),
 				cellText(orText(t.RevokedBy, "-"), descriptionWidth))
 		}
-		fmt.Fprintln(tw)
+		rows = append(rows, row)
 	}
-	return tw.Flush()
+	return writeTable(w, rows)
 }
 
 // refsCell shows a trigger's ref globs; "(any)" when it has none: the
@@ -552,16 +589,15 @@ func formatCLITime(t *time.Time, loc *time.Location, none string) string {
 }
 
 // cellText makes s safe for one table cell: control characters (tabs,
-// newlines, escapes) become spaces and long text is cut with an ellipsis.
+// newlines, escapes) and bidi controls (which would reorder the rest of
+// the row) become spaces, and text wider than width terminal columns is
+// cut with an ellipsis.
 func cellText(s string, width int) string {
 	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
 			return ' '
 		}
 		return r
 	}, s)
-	if utf8.RuneCountInString(s) <= width {
-		return s
-	}
-	return string([]rune(s)[:width-1]) + "…"
+	return truncateWidth(s, width)
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/triggergate/caddy-trigger-gateway/tokenstore"
@@ -30,8 +29,7 @@ func writeDeliveries(w io.Writer, list []tokenstore.Delivery, now time.Time) err
 	if _, err := fmt.Fprintf(w, "\nRecent deliveries (newest first, last %d kept):\n", tokenstore.MaxDeliveries); err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tSOURCE\tREF\tVARIABLES\tOUTCOME\tSTATUS\tPIPELINE")
+	rows := [][]string{{"TIME", "SOURCE", "REF", "VARIABLES", "OUTCOME", "STATUS", "PIPELINE"}}
 	for _, d := range list {
 		status := "-"
 		if d.Status != 0 {
@@ -48,16 +46,17 @@ func writeDeliveries(w io.Writer, list []tokenstore.Delivery, now time.Time) err
 		if len(d.Variables) > 0 {
 			variables = cellText(strings.Join(d.Variables, ","), descriptionWidth)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		rows = append(rows, []string{
 			d.Time.In(now.Location()).Format(deliveryTimeLayout),
 			cellText(orText(d.Source, "-"), descriptionWidth),
 			cellText(orText(d.Ref, "-"), descriptionWidth),
 			variables,
 			cellText(orText(d.Outcome, "-"), descriptionWidth),
 			status,
-			pipeline)
+			pipeline,
+		})
 	}
-	return tw.Flush()
+	return writeTable(w, rows)
 }
 
 // withMember adds a member to the JSON object raw, after its own members,

@@ -60,7 +60,7 @@ func cmdTriggerExplain(cl *triggerClient, fl caddycmd.Flags, _ []string) error {
 	if err != nil {
 		return err
 	}
-	raw, err := cl.request(http.MethodPost, adminEndpointBase+"explain", nil, req)
+	raw, err := cl.request(http.MethodPost, adminEndpointBase+"explain", nil, req, http.StatusOK)
 	if err != nil {
 		return err
 	}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -160,7 +162,8 @@ func TestAdminRequestError(t *testing.T) {
 		{"error with warnings", errors.New(`caddy responded with error: HTTP 409: {"error":"exists","warnings":[]}`),
 			"exists (HTTP 409)"},
 		{"not JSON", errors.New(`caddy responded with error: HTTP 502: bad gateway`),
-			`caddy responded with error: HTTP 502: bad gateway`},
+			"the answer from localhost:2019 is not the trigger_gateway admin API's (HTTP 502: bad gateway): " +
+				"is it Caddy's admin endpoint, with this plugin? see --address and --config"},
 		{"connection", errors.New("performing request: dial tcp 127.0.0.1:2019: connect: connection refused"),
 			"reaching Caddy's admin API at localhost:2019 (is Caddy running? see --address and --config): " +
 				"performing request: dial tcp 127.0.0.1:2019: connect: connection refused"},
@@ -206,6 +209,13 @@ func TestCellText(t *testing.T) {
 		{"eleven chars", 10, "eleven ch…"},
 		{"tab\tand\nnewline\x1b[31m", 40, "tab and newline [31m"},
 		{"héhéhéhéhé-plus", 10, "héhéhéhéh…"},
+		// Columns as a terminal shows them: a wide character takes two, a
+		// combining mark none; a bidi control, which would reorder the
+		// rest of the row, becomes a space.
+		{"日本語の説明です", 10, "日本語の…"},
+		{"日本語の説明", 12, "日本語の説明"},
+		{"Café Café Café", 14, "Café Café Café"},
+		{"owner‮exe.txt", 20, "owner exe.txt"},
 	}
 	for _, tc := range tests {
 		if got := cellText(tc.in, tc.width); got != tc.want {
@@ -240,6 +250,32 @@ func TestWriteTriggerTable(t *testing.T) {
 		"1    9              nightly deploy                            alice     glptt-1a2b…  main,release/*  2030-01-02 10:30 UTC  never                           2030-01-05 08:00 UTC  42",
 		"12   group/project  imported from GitLab with a tab           (legacy)  abcd…        (any)           2030-01-02 10:30 UTC  2031-01-01 00:00 UTC            never                 0",
 		"103  10             long long long long long long long long…  bob       glptt-ffff…  (any)           2030-01-02 10:30 UTC  2030-01-03 00:00 UTC (expired)  2030-01-05 08:00 UTC  1",
+		"",
+	}, "\n")
+	if got := buf.String(); got != want {
+		t.Errorf("table:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// Columns stay aligned as a terminal shows them whatever the text: wide
+// (CJK) characters take two columns, combining marks none.
+func TestWriteTriggerTableAlignsWideText(t *testing.T) {
+	now := time.Date(2030, 1, 10, 0, 0, 0, 0, time.UTC)
+	list := sampleTriggers()[:1]
+	for _, d := range []string{"日本語の説明", "Café deploy"} {
+		tr := list[0]
+		tr.Description = d
+		list = append(list, tr)
+	}
+	var buf bytes.Buffer
+	if err := writeTriggerTable(&buf, list, now); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{
+		"ID  PROJECT  DESCRIPTION     OWNER  TOKEN        REFS            CREATED               EXPIRES  LAST USED             USES",
+		"1   9        nightly deploy  alice  glptt-1a2b…  main,release/*  2030-01-02 10:30 UTC  never    2030-01-05 08:00 UTC  42",
+		"1   9        日本語の説明    alice  glptt-1a2b…  main,release/*  2030-01-02 10:30 UTC  never    2030-01-05 08:00 UTC  42",
+		"1   9        Café deploy     alice  glptt-1a2b…  main,release/*  2030-01-02 10:30 UTC  never    2030-01-05 08:00 UTC  42",
 		"",
 	}, "\n")
 	if got := buf.String(); got != want {
@@ -425,7 +461,7 @@ func TestTriggerCommandAgainstAdminAPI(t *testing.T) {
 		{name: "show revoked", args: []string{"show", "1"}, want: []string{"deploy", "REVOKED", "admin API"}, secrets: true},
 		{name: "list revoked", args: []string{"list", "--revoked"}, want: []string{"deploy", "REVOKED"}, secrets: true},
 		{name: "revoke json prints nothing", args: []string{"revoke", "2", "--json"}},
-		{name: "revoke revoked", args: []string{"revoke", "2"}, errHas: "(HTTP 404)"},
+		{name: "revoke revoked", args: []string{"revoke", "2"}, errHas: "trigger 2 is already revoked (since "},
 		{name: "list after revocations", args: []string{"list", "--json"}, want: []string{"[]"}},
 	}
 	for _, tc := range tests {
@@ -569,6 +605,66 @@ func TestTriggerIDParsersAgree(t *testing.T) {
 		cli, cliErr := parseCLITriggerID(arg)
 		if admin != want || cli != want || (adminErr == nil) != (refusal == nil) || (cliErr == nil) != (refusal == nil) {
 			t.Errorf("%q: management %d %v, admin API %d %v, CLI %d %v", arg, want, refusal, admin, adminErr, cli, cliErr)
+		}
+	}
+}
+
+// An --address that is not the admin API (the gateway's own port, another
+// server) fails every subcommand with a sentence saying so; above all,
+// revoke never reports a revocation that the answer does not confirm.
+func TestTriggerCommandRefusesAnswersNotFromTheAdminAPI(t *testing.T) {
+	servers := map[string]http.HandlerFunc{
+		"a site answering 201 text": func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprint(w, "ok")
+		},
+		"a JSON API answering 200": func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"id":5}`)
+		},
+		"a CI server answering 201 JSON": func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprint(w, `{"id":4242,"ref":"main","status":"created"}`)
+		},
+		"a web server answering 404 HTML": func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, "<html><body>"+strings.Repeat("Not here. ", 1000)+"</body></html>")
+		},
+		"a redirect to a listing": func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/list" {
+				http.Redirect(w, r, "/list", http.StatusFound)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `[]`)
+		},
+	}
+	changes := [][]string{
+		{"revoke", "5"},
+		{"revoke", "5", "--json"},
+		{"add", "--project", "9", "--description", "d", "--json"},
+	}
+	readings := [][]string{{"list"}, {"show", "5", "--json"}}
+	for name, handler := range servers {
+		srv := httptest.NewServer(handler)
+		t.Cleanup(srv.Close)
+		subcommands := changes
+		if !strings.Contains(name, "JSON") && !strings.Contains(name, "redirect") {
+			// A JSON answer with 200 to a GET cannot be told from the admin API's.
+			subcommands = append(subcommands, readings...)
+		}
+		for _, args := range subcommands {
+			t.Run(name+"/"+strings.Join(args, " "), func(t *testing.T) {
+				out, err := runTriggerCLI(t, "", append(args, "--address", srv.Listener.Addr().String())...)
+				if err == nil || !strings.Contains(err.Error(), "is not the trigger_gateway admin API's") || len(err.Error()) > 400 {
+					t.Errorf("error %.500v, want a short one saying the answer is not the admin API's", err)
+				}
+				if out != "" {
+					t.Errorf("printed %q", out)
+				}
+			})
 		}
 	}
 }

@@ -140,22 +140,23 @@ func (g *gateway) listProject(ctx context.Context, project string, revoked bool)
 // storage in use (the usual case) that is the only one; with several, the
 // request names it with ?storage=<key>, the keys being listed in the error
 // (a severalStoragesError, which a page facing others than operators
-// keeps to its log).
+// keeps to its log). A storage named but not in use is refused, even with
+// one storage in use: the request is not about that one.
 func findGateway(r *http.Request) (*gateway, error) {
 	found := runningGateways()
 	if len(found) == 0 {
 		return nil, caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errNoGateway}
 	}
-	if len(found) == 1 {
+	want := r.URL.Query().Get("storage")
+	if want == "" && len(found) == 1 {
 		return found[0], nil
 	}
-	want := r.URL.Query().Get("storage")
 	for _, g := range found {
 		if g.key == want {
 			return g, nil
 		}
 	}
-	return nil, caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: severalStoragesError{keys: gatewayKeys(found)}}
+	return nil, caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: severalStoragesError{keys: gatewayKeys(found), named: want}}
 }
 
 var errNoGateway = errors.New("no trigger_gateway handler is configured")
@@ -185,10 +186,14 @@ func gatewayKeys(list []*gateway) []string {
 // admin API's caller (an operator) needs to choose; a key can name a Redis
 // host or a path, so the site's Triggers page keeps them to its log.
 type severalStoragesError struct {
-	keys []string
+	keys  []string
+	named string // the storage the request named, if any
 }
 
 func (e severalStoragesError) Error() string {
+	if e.named != "" {
+		return fmt.Sprintf("no trigger_gateway uses the storage %q; in use: %s", e.named, strings.Join(e.keys, ", "))
+	}
 	return "several trigger_gateway storages are in use; choose one with ?storage=: " + strings.Join(e.keys, ", ")
 }
 
