@@ -72,7 +72,7 @@ type adminTrigger struct {
 	Owner       string     `json:"owner"`
 	Legacy      bool       `json:"legacy"`
 	CreatedAt   time.Time  `json:"created_at"`
-	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	ExpiresAt   *time.Time `json:"expires_at"` // null: never expires (contract §4 lists it, as last_used)
 	Refs        []string   `json:"refs,omitempty"`
 	LastUsed    *time.Time `json:"last_used"`
 	UseCount    int64      `json:"use_count"`

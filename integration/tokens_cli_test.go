@@ -69,7 +69,7 @@ func TestTriggerCLI(t *testing.T) {
 			t.Errorf("trigger = %+v", alice)
 		}
 		if alice.UseCount != 0 || alice.LastUsed != nil || alice.ExpiresAt != nil {
-			t.Errorf("new trigger use_count/last_used/expires_at = %d/%v/%v, want 0/null/absent",
+			t.Errorf("new trigger use_count/last_used/expires_at = %d/%v/%v, want 0/null/null",
 				alice.UseCount, alice.LastUsed, alice.ExpiresAt)
 		}
 		created, err := time.Parse(time.RFC3339, alice.CreatedAt)
