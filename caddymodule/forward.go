@@ -84,22 +84,8 @@ func newForwardedBody(data []byte) *forwardedBody {
 	return b
 }
 
-// Close ends one sending of the body; there is nothing to release. A body
-// sent in full starts over: reverse_proxy hands the same Body to every
-// attempt of a request it retries (lb_retries with lb_retry_match, on a
-// CI's status or on a connection lost after the body) and replays it only
-// when request_buffers copied it, so without this a retry sent the CI an
-// empty body and the caller got a 502. HTTP/1's transport closes the body
-// once it has read it, before its last bytes leave, so a retry, which
-// starts once the CI has answered, finds it rewound; a body closed
-// part-read stays where it is, and an attempt reading it then sends too
-// little and fails rather than sending something else.
-func (b *forwardedBody) Close() error {
-	if b.Len() == 0 {
-		b.Reset(b.data)
-	}
-	return nil
-}
+// Close makes forwardedBody an io.ReadCloser; there is nothing to release.
+func (*forwardedBody) Close() error { return nil }
 
 // rewind is the request's GetBody.
 func (b *forwardedBody) rewind() (io.ReadCloser, error) { return newForwardedBody(b.data), nil }
