@@ -70,8 +70,10 @@ func (h *Handler) readBody(r *http.Request, buf *bytes.Buffer) *triggerapi.Error
 
 // readBounded reads r's body into buf, refusing one longer than limit
 // bytes (413): at once when its Content-Length says so, else as soon as it
-// passes the limit; and one that has not arrived by the deadline
-// boundBodyRead set (408).
+// passes the limit; one over a limit a handler in front set (Caddy's
+// request_body max_size, for a body without Content-Length) gets the same
+// 413; and one that has not arrived by the deadline boundBodyRead set
+// (408).
 func readBounded(r *http.Request, buf *bytes.Buffer, limit int64) *triggerapi.Error {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil
@@ -87,6 +89,8 @@ func readBounded(r *http.Request, buf *bytes.Buffer, limit int64) *triggerapi.Er
 	switch {
 	case err != nil && isTimeout(err):
 		return triggerapi.ErrBodyTimeout
+	case err != nil && isTooLarge(err):
+		return triggerapi.ErrBodyTooLarge
 	case err != nil:
 		return triggerapi.ErrBadBody
 	case tooLarge:
@@ -146,6 +150,13 @@ func probeEnd(src io.Reader) (more bool, err error) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// isTooLarge reports whether a read failed on an http.MaxBytesReader's
+// limit, which request_body sets (wrapped in a 413 caddyhttp.Error).
+func isTooLarge(err error) bool {
+	var tooLarge *http.MaxBytesError
+	return errors.As(err, &tooLarge)
 }
 
 // bodyBuffers recycles request body buffers; Parse copies what it keeps.

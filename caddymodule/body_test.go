@@ -299,8 +299,10 @@ func TestReadGrowing(t *testing.T) {
 	}
 }
 
-// The body's read error is the read's answer: a timeout is 408, anything
-// else 400.
+// The body's read error is the read's answer: a timeout is 408, a body over
+// a limit set in front of the gateway (request_body max_size, which reads
+// as a *http.MaxBytesError Caddy wraps as a 413 handler error) 413,
+// anything else 400.
 func TestReadBoundedErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -309,6 +311,8 @@ func TestReadBoundedErrors(t *testing.T) {
 	}{
 		{"deadline", &net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}, triggerapi.ErrBodyTimeout},
 		{"cut short", io.ErrUnexpectedEOF, triggerapi.ErrBadBody},
+		{"over http.MaxBytesReader", &http.MaxBytesError{Limit: 5}, triggerapi.ErrBodyTooLarge},
+		{"over request_body max_size", caddyhttp.Error(http.StatusRequestEntityTooLarge, &http.MaxBytesError{Limit: 5}), triggerapi.ErrBodyTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

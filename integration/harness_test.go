@@ -159,6 +159,7 @@ func (g *gateway) adminAddr() string { return "127.0.0.1:" + strconv.Itoa(g.admi
 // carrying credentials are dropped.
 const logFilter = `
 request>uri regexp (?i)((?:job_|private_)?token|(?:variables|inputs)(?:\[|%5B)[^=&]*)=[^&]* ${1}=REDACTED
+uri regexp (?i)((?:job_|private_)?token|(?:variables|inputs)(?:\[|%5B)[^=&]*)=[^&]* ${1}=REDACTED
 request>headers>Job-Token delete
 request>headers>Private-Token delete
 request>headers>X-Gitlab-Token delete
