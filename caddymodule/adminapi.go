@@ -302,6 +302,9 @@ func (a *adminAPI) handleRevoke(w http.ResponseWriter, r *http.Request, rawID st
 	// so a concurrent revocation in between still ends in a 404.
 	t, _, err := g.store.Get(r.Context(), id)
 	if errors.Is(err, tokenstore.ErrNotFound) {
+		if wait > 0 {
+			return a.awaitRevocationAgain(w, r, g, id, wait)
+		}
 		return alreadyRevokedError(r, g, id)
 	}
 	if err != nil {

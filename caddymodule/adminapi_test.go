@@ -570,6 +570,10 @@ func TestAdminRevoke(t *testing.T) {
 		{"revoke again", http.MethodDelete, "/trigger_gateway/triggers/" + strconv.FormatInt(gen.ID, 10), "", http.StatusNotFound,
 			fmt.Sprintf("trigger %d is already revoked (since %s, by admin API, user alice)", gen.ID, revokedList[0].RevokedAt.Format(time.RFC3339))},
 		{"revoke unknown", http.MethodDelete, "/trigger_gateway/triggers/999", "", http.StatusNotFound, "trigger 999 not found"},
+		// A wait run again (after a 504): the revocation is announced again
+		// and waited for; no other instance here, so at once.
+		{"revoke again with a wait", http.MethodDelete, "/trigger_gateway/triggers/" + strconv.FormatInt(gen.ID, 10) + "?wait=2s", "", http.StatusNoContent, ""},
+		{"revoke unknown with a wait", http.MethodDelete, "/trigger_gateway/triggers/999?wait=true", "", http.StatusNotFound, "trigger 999 not found"},
 		{"revoke bad ID", http.MethodDelete, "/trigger_gateway/triggers/x1", "", http.StatusBadRequest, "invalid trigger ID"},
 		{"re-import revoked token", http.MethodPost, "/trigger_gateway/triggers",
 			`{"project":"9","description":"again","owner":"bob","token":"` + imported + `"}`, http.StatusConflict, "already registered or was revoked"},

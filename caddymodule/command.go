@@ -152,7 +152,8 @@ sharing the storage within their change_poll_interval. With --wait the
 command returns only once every other live instance has confirmed that it
 refuses the token, or fails (exit status 1, the trigger being revoked
 anyway) after 10 change_poll_intervals (5s by default) or --wait-timeout,
-naming the instances that did not confirm.`,
+naming the instances that did not confirm. Run again with --wait on the
+revoked trigger once they are back, it waits again.`,
 		Args: cobra.ExactArgs(1),
 		RunE: triggerRunE(cmdTriggerRevoke),
 	}

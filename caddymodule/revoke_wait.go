@@ -96,6 +96,27 @@ func (a *adminAPI) awaitRevocation(w http.ResponseWriter, r *http.Request, g *ga
 	}
 }
 
+// awaitRevocationAgain answers DELETE ?wait= for trigger id, revoked
+// already, by this instance or another: a wait that ended with 504, run
+// again once the instances it named are back. The revocation is announced
+// again first (tokenstore.Store.AnnounceRevocation), so that the wait
+// covers it whoever revoked it, this instance's cache included. An unknown
+// ID is a 404, as without a wait.
+func (a *adminAPI) awaitRevocationAgain(w http.ResponseWriter, r *http.Request, g *gateway, id int64, wait time.Duration) error {
+	err := g.store.AnnounceRevocation(r.Context(), id)
+	switch {
+	case errors.Is(err, tokenstore.ErrNotFound), errors.Is(err, tokenstore.ErrInvalid):
+		// ErrInvalid: live again after Get missed it, which a revocation
+		// never is; answered as Get did.
+		return storeLookupError(id, tokenstore.ErrNotFound)
+	case err != nil:
+		return adminError(storeFailureStatus(err),
+			fmt.Errorf("trigger %d is revoked, but announcing it again to wait for it failed: %w", id, err))
+	}
+	a.logger().Info("trigger revocation announced again, to wait for every live instance", zap.Int64("id", id))
+	return a.awaitRevocation(w, r, g, id, wait)
+}
+
 // revokeWaitQuery is the query of 'caddy trigger revoke' for its --wait
 // and --wait-timeout flags; a timeout implies --wait.
 func revokeWaitQuery(fl caddycmd.Flags) (url.Values, error) {

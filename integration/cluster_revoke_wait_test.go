@@ -45,7 +45,8 @@ func (g *gateway) refusesAtOnce(t *testing.T, tr triggerObj, what string) {
 // other instance refuses the token on its very first request, every time,
 // although each has it cached for an hour. An instance that cannot confirm
 // (suspended: alive, but reading nothing) makes the command fail after its
-// bound, naming it; once its process has ended, it is no longer waited for.
+// bound, naming it; run again once it is back, the wait confirms; once its
+// process has ended, it is no longer waited for.
 func TestClusterRevokeWaitRedis(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3, "cache_ttl 1h\nnegative_cache_ttl 1h\nfailed_auth_limit off", nil)
@@ -101,7 +102,12 @@ func TestClusterRevokeWaitRedis(t *testing.T) {
 	}
 	a.refusesAtOnce(t, tr, "while S is suspended")
 	resume()
-	s.firstStatus(t, tr, http.StatusNotFound, 5*time.Second)
+	// The wait run again once S is back, through another instance than
+	// the one that revoked: it confirms, and S refuses at once.
+	if res, _ := a.revokeWait(t, tr.ID); res.ExitCode != 0 || !strings.Contains(res.Stdout, "confirmed") {
+		t.Fatalf("revoke --wait run again after S resumed: exit %d\nstdout: %s\nstderr: %s", res.ExitCode, res.Stdout, res.Stderr)
+	}
+	s.refusesAtOnce(t, tr, "after the wait was run again")
 
 	// S killed: its process has ended on this machine, so it is not live.
 	s.kill(s.proc)

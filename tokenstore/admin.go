@@ -429,6 +429,40 @@ func (s *Store) loadListedTriggers(ctx context.Context, keys []string) ([]*Trigg
 // maxRevokedBy bounds Trigger.RevokedBy.
 const maxRevokedBy = 255
 
+// tokenHashSum is t's token hash as bytes, the cache's key.
+func tokenHashSum(t *Trigger) (sum [32]byte, err error) {
+	if len(t.TokenHash) != hex.EncodedLen(len(sum)) {
+		return sum, fmt.Errorf("%w: %w: bad token hash in trigger %d", ErrUnavailable, errCorrupt, t.ID)
+	}
+	if _, err := hex.Decode(sum[:], []byte(t.TokenHash)); err != nil {
+		return sum, fmt.Errorf("%w: %w: bad token hash in trigger %d", ErrUnavailable, errCorrupt, t.ID)
+	}
+	return sum, nil
+}
+
+// AnnounceRevocation is for trigger id, revoked already, by this store or
+// another sharing the storage: it drops the token from this store's cache
+// and announces the revocation on the change feed again, so that an
+// AwaitChanges that follows returns only once every live store refuses the
+// token, whoever revoked it. That is how a wait that ended unconfirmed is
+// run again, once the stores it named are back. ErrNotFound if no trigger
+// has the ID; an error wrapping ErrInvalid if the trigger is not revoked.
+func (s *Store) AnnounceRevocation(ctx context.Context, id int64) error {
+	t, err := s.loadRecord(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !t.Revoked() {
+		return fmt.Errorf("%w: trigger %d is not revoked", ErrInvalid, id)
+	}
+	sum, err := tokenHashSum(t)
+	if err != nil {
+		return err
+	}
+	s.cache.invalidate(&sum)
+	return s.announce(ctx, opRevoke, t.TokenHash, id)
+}
+
 // Revoke revokes the trigger irreversibly; by says who (Trigger.RevokedBy:
 // at most 255 characters, no control character, may be empty). Its token
 // index becomes a tombstone first (the record, revoked_at and revoked_by
@@ -448,12 +482,9 @@ func (s *Store) Revoke(ctx context.Context, id int64, by string) error {
 	if err != nil {
 		return err
 	}
-	var sum [32]byte
-	if len(t.TokenHash) != hex.EncodedLen(len(sum)) {
-		return fmt.Errorf("%w: %w: bad token hash in trigger %d", ErrUnavailable, errCorrupt, id)
-	}
-	if _, err := hex.Decode(sum[:], []byte(t.TokenHash)); err != nil {
-		return fmt.Errorf("%w: %w: bad token hash in trigger %d", ErrUnavailable, errCorrupt, id)
+	sum, err := tokenHashSum(t)
+	if err != nil {
+		return err
 	}
 	now := s.now().UTC()
 	revoked := t.clone()

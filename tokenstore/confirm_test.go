@@ -233,3 +233,48 @@ func TestCloseRemovesConfirmations(t *testing.T) {
 		t.Errorf("the confirmation of %s is still stored after it closed", name)
 	}
 }
+
+// A revocation announced again through a store other than the one that
+// revoked it: that store refuses the token at once, although it has the
+// token cached and has not read the feed since the revocation, and
+// AwaitChanges then confirms that every other store refuses it too. A live
+// or unknown trigger is refused and announces nothing.
+func TestAnnounceRevocation(t *testing.T) {
+	storage := &certmagic.FileStorage{Path: t.TempDir()}
+	cfg := func(id string, poll time.Duration) Config {
+		return Config{InstanceID: id, ChangePollInterval: poll, CacheTTL: time.Hour}
+	}
+	a, c := newTestStore(t, storage, cfg("a", testPoll)), newTestStore(t, storage, cfg("c", testPoll))
+	b := newTestStore(t, storage, cfg("b", time.Hour)) // reads the feed only when it opens
+	ctx := context.Background()
+	tr, token := mustCreate(t, a, CreateRequest{Project: "9", Description: "d"})
+	for _, s := range []*Store{a, b, c} {
+		if err := authErr(s, token); err != nil { // cached from now on
+			t.Fatalf("%s before the revocation: %v", s.InstanceID(), err)
+		}
+	}
+	if err := b.AnnounceRevocation(ctx, tr.ID); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a live trigger: %v, want ErrInvalid", err)
+	}
+	if err := b.AnnounceRevocation(ctx, tr.ID+100); !errors.Is(err, ErrNotFound) {
+		t.Errorf("an unknown trigger: %v, want ErrNotFound", err)
+	}
+
+	if err := a.Revoke(ctx, tr.ID, "admin API"); err != nil {
+		t.Fatal(err)
+	}
+	if err := authErr(b, token); err != nil {
+		t.Fatalf("b refused the token before reading the feed (%v): the test needs it cached", err)
+	}
+	if err := b.AnnounceRevocation(ctx, tr.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := awaitWithin(b, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Store{a, b, c} {
+		if err := authErr(s, token); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s accepts the token after the revocation was announced again and confirmed (%v)", s.InstanceID(), err)
+		}
+	}
+}
