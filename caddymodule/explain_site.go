@@ -15,10 +15,9 @@ import (
 // running configuration's HTTP servers that a request for host and port
 // could reach: the servers listening on port, and within them the routes
 // whose host matchers accept host; every handler when named is false.
-// Other matchers (paths, headers...) are
-// not judged: explain's URL is the path as the handler sees it, after any
-// handle_path or rewrite. ok is false when the running configuration has
-// no HTTP app to read.
+// Other matchers (paths, headers...) are not judged: explain's URL is the
+// path as the handler sees it, after any handle_path or rewrite. ok is
+// false when the running configuration has no HTTP app to read.
 func siteHandlers(host string, port uint, named bool) (found []*Handler, ok bool) {
 	app, err := caddy.ActiveContext().AppIfConfigured("http")
 	if err != nil {
