@@ -61,12 +61,7 @@ func TestProjectCaseFolded(t *testing.T) {
 	// A marker as a store before folding wrote it, for a trigger recorded
 	// under "GROUP/Project".
 	legacy, _ := mustCreate(t, s, CreateRequest{Project: "GROUP/Project", Description: "legacy"})
-	if err := storage.Delete(ctx, projectKey("GROUP/Project", legacy.ID)); err != nil {
-		t.Fatal(err)
-	}
-	if err := storage.Store(ctx, recordedProjectKey("GROUP/Project", legacy.ID), []byte(strconv.FormatInt(legacy.ID, 10))); err != nil {
-		t.Fatal(err)
-	}
+	markAsRecorded(t, storage, "GROUP/Project", legacy.ID)
 
 	fresh := newTestStore(t, storage, Config{InstanceID: "instance-b"}) // finds the legacy directory on its first listing
 	want := []int64{lower.ID, mixed.ID, legacy.ID}
@@ -114,12 +109,7 @@ func TestProjectIDLeadingZerosFolded(t *testing.T) {
 		t.Fatal("the trigger of 009 has no marker under project 9")
 	}
 	legacy, _ := mustCreate(t, s, CreateRequest{Project: "0009", Description: "legacy"})
-	if err := storage.Delete(ctx, projectKey("0009", legacy.ID)); err != nil {
-		t.Fatal(err)
-	}
-	if err := storage.Store(ctx, recordedProjectKey("0009", legacy.ID), []byte(strconv.FormatInt(legacy.ID, 10))); err != nil {
-		t.Fatal(err)
-	}
+	markAsRecorded(t, storage, "0009", legacy.ID)
 
 	fresh := newTestStore(t, storage, Config{InstanceID: "instance-b"})
 	want := []int64{nine.ID, zeros.ID, legacy.ID}
@@ -130,5 +120,18 @@ func TestProjectIDLeadingZerosFolded(t *testing.T) {
 	}
 	if got := listIDs(t, fresh, "90"); !slices.Equal(got, []int64{ninety.ID}) {
 		t.Errorf("List(90) = %v, want [%d]", got, ninety.ID)
+	}
+}
+
+// markAsRecorded moves trigger id's project marker to where a store before
+// project names were folded wrote it: under the project as recorded.
+func markAsRecorded(t *testing.T, storage certmagic.Storage, recorded string, id int64) {
+	t.Helper()
+	ctx := context.Background()
+	if err := storage.Delete(ctx, projectKey(recorded, id)); err != nil {
+		t.Fatal(err)
+	}
+	if err := storage.Store(ctx, recordedProjectKey(recorded, id), []byte(strconv.FormatInt(id, 10))); err != nil {
+		t.Fatal(err)
 	}
 }

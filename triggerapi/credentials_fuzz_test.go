@@ -36,12 +36,7 @@ func FuzzWithoutQueryCredentials(f *testing.F) {
 				kept = append(kept, pair)
 			}
 		}
-		var gotPairs []string
-		for _, pair := range strings.Split(got, "&") {
-			if pair != "" {
-				gotPairs = append(gotPairs, pair)
-			}
-		}
+		gotPairs := nonEmptyPairs(got)
 		if strings.Join(gotPairs, "&") != strings.Join(kept, "&") {
 			t.Fatalf("%q scrubbed to %q, want the pairs %q", raw, got, kept)
 		}
@@ -90,12 +85,7 @@ func FuzzWithoutQuerySecrets(f *testing.F) {
 				want = append(want, pair)
 			}
 		}
-		var gotPairs []string
-		for _, pair := range strings.Split(got, "&") {
-			if pair != "" {
-				gotPairs = append(gotPairs, pair)
-			}
-		}
+		gotPairs := nonEmptyPairs(got)
 		if strings.Join(gotPairs, "&") != strings.Join(want, "&") {
 			t.Fatalf("%q scrubbed to %q, want the pairs %q", raw, got, want)
 		}
@@ -111,4 +101,16 @@ func FuzzWithoutQuerySecrets(f *testing.F) {
 			}
 		}
 	})
+}
+
+// nonEmptyPairs are the key=value pairs of a raw query, in order, without
+// the empty ones that "&&" leaves.
+func nonEmptyPairs(raw string) []string {
+	var pairs []string
+	for _, pair := range strings.Split(raw, "&") {
+		if pair != "" {
+			pairs = append(pairs, pair)
+		}
+	}
+	return pairs
 }
